@@ -1,0 +1,125 @@
+"""The approval domain: what forest asks for, what people decided, how it ended.
+
+Plain dataclasses, so that nothing outside the forest client sees generated protobuf types.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ApprovalKey:
+    """One approval gate: a release intent waiting on one environment."""
+
+    release_intent_id: str
+    target_environment: str
+
+    @property
+    def token(self) -> str:
+        """A form safe for NATS KV keys and Slack button values (environment names are free text)."""
+        env = base64.urlsafe_b64encode(self.target_environment.encode()).decode().rstrip("=")
+        return f"{self.release_intent_id}.{env}"
+
+    @classmethod
+    def from_token(cls, token: str) -> ApprovalKey:
+        intent, _, env = token.partition(".")
+        if not intent or not env:
+            raise ValueError("not an approval key")
+        padded = env + "=" * (-len(env) % 4)
+        return cls(intent, base64.urlsafe_b64decode(padded.encode()).decode())
+
+
+@dataclass(frozen=True)
+class Author:
+    user_id: str = ""
+    username: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Release:
+    """What is being released. Every field is optional in the event."""
+
+    slug: str = ""
+    artifact_id: str = ""
+    title: str = ""
+    description: str = ""
+    web_url: str = ""
+    commit_sha: str = ""
+    commit_branch: str = ""
+    author: Author | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """Forest's announcement that a release is blocked on an approval policy."""
+
+    event_id: str
+    organisation: str
+    project: str
+    release_intent_id: str
+    target_environment: str
+    required_approvals: int
+    policy_name: str = ""
+    blocked_at: str = ""
+    release: Release = field(default_factory=Release)
+
+    @property
+    def key(self) -> ApprovalKey:
+        return ApprovalKey(self.release_intent_id, self.target_environment)
+
+
+class Vote(enum.StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One person's current vote, as forest reports it."""
+
+    user_id: str
+    username: str
+    decision: Vote
+    decided_at: datetime | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    required_approvals: int
+    current_approvals: int
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def approved(self) -> bool:
+        return self.required_approvals > 0 and self.current_approvals >= self.required_approvals
+
+    def decision_of(self, user_id: str) -> Decision | None:
+        return next((d for d in self.decisions if d.user_id == user_id), None)
+
+
+class Outcome(enum.StrEnum):
+    """How a release intent ended, once it has."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """Everything the approval message shows; built by services, rendered by ``blocks``."""
+
+    request: ApprovalRequest
+    state: ApprovalState | None
+    web_url: str = ""
+    outcome: Outcome | None = None
+    # forest user id -> Slack user id, for people the bot knows on both sides
+    slack_users: dict[str, str] = field(default_factory=dict)
+    outcome_at: datetime | None = None
