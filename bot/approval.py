@@ -20,7 +20,7 @@ class ApprovalKey:
 
     @property
     def token(self) -> str:
-        """A form safe for NATS KV keys and Slack button values (environment names are free text)."""
+        """A form safe for KV keys and button values (environment names are free text)."""
         env = base64.urlsafe_b64encode(self.target_environment.encode()).decode().rstrip("=")
         return f"{self.release_intent_id}.{env}"
 

@@ -1,0 +1,58 @@
+"""The ``approvals-bot`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import SecretFilter, configure_logging
+from bot.wiring import Bot, run_until_stopped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="approvals-bot", description="Forest's approval gate in Slack."
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="json (one object per line, the default) or text for humans",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot (configuration from environment variables)")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as error:
+        print(f"approvals-bot: {error}", file=sys.stderr)
+        return 2
+
+    secrets = SecretFilter()
+    secrets.add(*settings.secrets())
+    configure_logging(args.log_format, secrets)
+    if args.command == "run":
+        return asyncio.run(_run(settings))
+    return 2
+
+
+async def _run(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await run_until_stopped(Bot(settings), stop)
+    except ConfigError as error:
+        print(f"approvals-bot: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

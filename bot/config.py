@@ -1,0 +1,152 @@
+"""Configuration from environment variables.
+
+The variable names are a contract: deployment tooling sets them, so they never change. A missing
+or malformed value stops start-up with one line that names the variable and what it expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_FOREST_GRPC_URL = "http://127.0.0.1:4040"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str | None
+    slack_api_url: str | None
+    nats_url: str
+    forest_grpc_url: str
+    forest_app_token: str
+    forest_web_url: str
+    approvals_channel: str
+    approvals_routes: Path | None
+    bot_secret_key: str
+    host: str
+    port: int
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        candidates = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.forest_app_token,
+            self.bot_secret_key,
+        ]
+        return [value for value in candidates if value]
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Read and check every variable; raise ConfigError on the first bad one."""
+    reader = _Reader(env)
+    app_token = reader.optional("SLACK_APP_TOKEN")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with 'xapp-'")
+    return Settings(
+        slack_bot_token=reader.prefixed("SLACK_BOT_TOKEN", "xoxb-", "a Slack bot token"),
+        # Socket Mode authenticates over the websocket, so only HTTP mode needs the secret.
+        slack_signing_secret=(
+            reader.optional("SLACK_SIGNING_SECRET") or ""
+            if app_token
+            else reader.required("SLACK_SIGNING_SECRET", "the Slack app's signing secret")
+        ),
+        slack_app_token=app_token,
+        slack_api_url=reader.url("SLACK_API_URL", None, ("http", "https"), trailing_slash=True),
+        nats_url=reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss")),
+        forest_grpc_url=reader.url("FOREST_GRPC_URL", DEFAULT_FOREST_GRPC_URL, ("http", "https")),
+        forest_app_token=reader.required("FOREST_APP_TOKEN", "forest's app token for reads"),
+        forest_web_url=reader.url("FOREST_WEB_URL", "", ("http", "https")) or "",
+        approvals_channel=reader.required("APPROVALS_CHANNEL", "a Slack channel id, e.g. C0123ABC"),
+        approvals_routes=reader.path("APPROVALS_ROUTES"),
+        bot_secret_key=reader.secret_key("BOT_SECRET_KEY"),
+        host=reader.optional("HOST") or "0.0.0.0",
+        port=reader.port("PORT", 3000),
+    )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str, expected: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigError(name, f"is not set: expected {expected}")
+        return value
+
+    def prefixed(self, name: str, prefix: str, expected: str) -> str:
+        value = self.required(name, f"{expected} ({prefix}…)")
+        if not value.startswith(prefix):
+            raise ConfigError(name, f"must be {expected} starting with '{prefix}'")
+        return value
+
+    def url(
+        self,
+        name: str,
+        default: str | None,
+        schemes: tuple[str, ...],
+        trailing_slash: bool = False,
+    ) -> str | None:
+        value = self.optional(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+            raise ConfigError(name, f"must be a URL starting with {allowed}, got {value!r}")
+        if trailing_slash and not value.endswith("/"):
+            value += "/"
+        return value
+
+    def path(self, name: str) -> Path | None:
+        value = self.optional(name)
+        if value is None:
+            return None
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(name, f"must name a readable routing file; {value!r} does not exist")
+        return path
+
+    def secret_key(self, name: str) -> str:
+        value = self.required(
+            name, f"a random secret of at least {MIN_SECRET_KEY_LENGTH} characters"
+        )
+        if len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                name,
+                f"is too short: expected at least {MIN_SECRET_KEY_LENGTH} characters "
+                "(e.g. the output of `openssl rand -hex 32`)",
+            )
+        return value
+
+    def port(self, name: str, default: int) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise ConfigError(name, f"must be a TCP port number from 1 to 65535, got {value!r}")
+        return int(value)

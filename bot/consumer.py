@@ -1,0 +1,189 @@
+"""The durable JetStream consumer of forest's approval-required events.
+
+Explicit acks. A transient failure is redelivered later with a growing delay; a message that can
+never succeed (poison, or a channel Slack refuses) is copied to the dead-letter subject with the
+reason, terminated, counted, and the consumer goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from bot.announcer import Announced, Announcer, PermanentSlackError
+from bot.events import PoisonEvent, parse_approval_required
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+STREAM = "FOREST_APPROVALS"
+STREAM_SUBJECTS = ["forest.approval.>"]
+SUBJECT = "forest.approval.required.*.*"
+DEADLETTER_SUBJECT = "forest.approval.deadletter"
+DURABLE = "approvals-bot"
+ACK_WAIT_SECONDS = 30.0
+HEARTBEAT_SECONDS = 10.0
+MAX_REDELIVERY_DELAY = 60.0
+BUSY_DELAY_SECONDS = 5.0
+
+
+def redelivery_delay(num_delivered: int) -> float:
+    return min(2.0 ** max(num_delivered - 1, 0), MAX_REDELIVERY_DELAY)
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create the stream when it is missing; an existing one is the operator's to configure."""
+    try:
+        await js.stream_info(STREAM)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(
+            StreamConfig(name=STREAM, subjects=STREAM_SUBJECTS, duplicate_window=120.0)
+        )
+
+
+class ApprovalConsumer:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        announcer: Announcer,
+        metrics: Metrics,
+        batch: int = 32,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        self._js = js
+        self._announcer = announcer
+        self._metrics = metrics
+        self._batch = batch
+        self._fetch_timeout = fetch_timeout
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def open(self) -> None:
+        await ensure_stream(self._js)
+        config = ConsumerConfig(
+            durable_name=DURABLE,
+            filter_subject=SUBJECT,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_SECONDS,
+            max_ack_pending=1000,
+        )
+        # An existing consumer with another config is an operator's tuning: bind to it as it is.
+        with contextlib.suppress(nats.js.errors.BadRequestError):
+            await self._js.add_consumer(STREAM, config)
+        self._subscription = await self._js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
+
+    async def run(self) -> None:
+        """Fetch and handle batches until ``stop``; the batch in hand is always finished."""
+        assert self._subscription is not None, "open() first"
+        try:
+            while not self._stopping.is_set():
+                try:
+                    messages = await self._subscription.fetch(
+                        self._batch, timeout=self._fetch_timeout
+                    )
+                except nats.errors.TimeoutError:
+                    continue
+                except (
+                    nats.errors.ConnectionClosedError,
+                    nats.errors.ConnectionReconnectingError,
+                    nats.errors.NoRespondersError,
+                    nats.js.errors.APIError,
+                ) as error:
+                    log.warning("fetch failed, retrying: %s", type(error).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                await asyncio.gather(*(self._handle(msg) for msg in messages))
+        finally:
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Stop fetching, let the batch in hand finish, release the subscription."""
+        self._stopping.set()
+        await self._stopped.wait()
+        if self._subscription is not None:
+            # Unsubscribing first keeps a later drain from waiting out its whole timeout.
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            request = parse_approval_required(msg.data)
+        except PoisonEvent as error:
+            await self._set_aside(msg, "poison", str(error))
+            return
+        fields = {
+            "release_intent_id": request.release_intent_id,
+            "environment": request.target_environment,
+            "event_id": request.event_id,
+        }
+        heartbeat = asyncio.create_task(_keep_alive(msg))
+        try:
+            result = await self._announcer.announce(request)
+        except PermanentSlackError as error:
+            await self._set_aside(msg, "slack_refused", str(error))
+            return
+        except Exception as error:
+            delay = redelivery_delay(msg.metadata.num_delivered)
+            log.warning(
+                "announcing failed, redelivering in %.0fs: %s",
+                delay,
+                _describe(error),
+                extra=fields,
+            )
+            self._metrics.events.labels(result="retried").inc()
+            await msg.nak(delay=delay)
+            return
+        finally:
+            heartbeat.cancel()
+        if result == Announced.BUSY:
+            self._metrics.events.labels(result="busy").inc()
+            await msg.nak(delay=BUSY_DELAY_SECONDS)
+            return
+        await msg.ack()
+        self._metrics.events.labels(result=result.value).inc()
+        if result == Announced.POSTED:
+            self._metrics.messages_posted.inc()
+        log.info("approval %s", result.value, extra=fields)
+
+    async def _set_aside(self, msg: Msg, reason: str, detail: str) -> None:
+        headers = {
+            "Forest-Original-Subject": msg.subject,
+            "Forest-Set-Aside-Reason": reason,
+            "Forest-Set-Aside-Detail": detail[:1024],
+        }
+        try:
+            await self._js.publish(DEADLETTER_SUBJECT, msg.data, headers=headers)
+        except Exception as error:
+            # Not copied aside, so not dropped either: it comes back later.
+            log.error("could not set an event aside, redelivering: %s", _describe(error))
+            await msg.nak(delay=redelivery_delay(msg.metadata.num_delivered))
+            return
+        await msg.term()
+        self._metrics.set_aside.labels(reason=reason).inc()
+        log.error(
+            "event set aside (%s): %s",
+            reason,
+            detail,
+            extra={"subject": msg.subject, "outcome": "set_aside"},
+        )
+
+
+async def _keep_alive(msg: Msg) -> None:
+    """Tell JetStream we are still working, so a slow Slack does not cause a redelivery."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,50 @@
+"""The HTTP listener: Slack's requests, health, readiness and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.metrics import Metrics
+
+SLACK_PATH = "/slack/events"
+# Slack's own payloads are far smaller; this keeps a hostile body from costing memory.
+MAX_BODY_BYTES = 1024 * 1024
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+
+
+def build_http_app(
+    bolt: AsyncApp | None, readiness: ReadinessCheck, metrics: Metrics
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        assert bolt is not None
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = await readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    async def metrics_page(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    if bolt is not None:
+        app.router.add_post(SLACK_PATH, slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
+    return app

@@ -1,0 +1,212 @@
+"""Keeping each approval message true: votes from anywhere, approval, and the final outcome.
+
+Every change goes through one path: render, ``chat.update`` (idempotent), then a compare-and-swap
+of the record. Only the process whose swap wins posts the thread replies that the change calls for,
+so a reply is posted once however many processes saw the same change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks import replies
+from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
+from bot.forest_errors import ForestError
+from bot.keyed_locks import KeyedLocks
+from bot.presenter import Presenter, Rendered
+from bot.store import ApprovalRecord, ApprovalStore, StaleRevision, Stored
+
+log = logging.getLogger(__name__)
+
+MAX_SWAP_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class VoteContext:
+    """What the bot knows about a vote it cast itself, beyond forest's state."""
+
+    forest_user_id: str
+    slack_user_id: str
+    bypass: bool = False
+
+
+@dataclass
+class _Change:
+    record: ApprovalRecord
+    rendered: Rendered
+    newly_approved: bool
+    new_decisions: list[tuple[Decision, str | None]] = field(default_factory=list)
+
+
+class Keeper:
+    def __init__(
+        self,
+        store: ApprovalStore,
+        presenter: Presenter,
+        web: AsyncWebClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._presenter = presenter
+        self._web = web
+        self._clock = clock
+        # Serialises updates of one approval inside this process; replicas rely on the swap.
+        self._locks = KeyedLocks()
+
+    async def refresh(self, key: ApprovalKey) -> None:
+        """Re-read forest's votes and bring the message up to date. Raises ForestError."""
+        await self._update(key, state=None, outcome=None, vote=None)
+
+    async def apply(self, key: ApprovalKey, state: ApprovalState, vote: VoteContext) -> None:
+        """Show the state forest returned for a vote the bot just cast."""
+        await self._update(key, state=state, outcome=None, vote=vote)
+
+    async def finish(self, key: ApprovalKey, outcome: Outcome) -> None:
+        """The release intent ended: show the outcome, remove the buttons."""
+        await self._update(key, state=None, outcome=outcome, vote=None)
+
+    async def _update(
+        self,
+        key: ApprovalKey,
+        state: ApprovalState | None,
+        outcome: Outcome | None,
+        vote: VoteContext | None,
+    ) -> None:
+        async with self._locks.hold(key):
+            for _ in range(MAX_SWAP_ATTEMPTS):
+                stored = await self._store.get(key)
+                if stored is None or not stored.record.open:
+                    return
+                try:
+                    change = await self._change(stored, state, outcome)
+                except _Unchanged:
+                    return
+                try:
+                    await self._store.replace(stored, change.record)
+                except StaleRevision:
+                    continue
+                await self._tell_thread(change, vote)
+                return
+            log.warning("gave up updating after repeated concurrent writes", extra=_fields(key))
+
+    async def _change(
+        self, stored: Stored, state: ApprovalState | None, outcome: Outcome | None
+    ) -> _Change:
+        record = stored.record
+        if outcome is not None:
+            record = replace(record, outcome=outcome, outcome_at=self._clock())
+        if state is None:
+            try:
+                state = await self._presenter.read_state(record.request)
+            except ForestError:
+                if outcome is None:
+                    raise
+                # The outcome is known even when the votes cannot be read.
+        rendered = await self._presenter.render(record, state)
+        newly_approved = rendered.approved and not record.approved
+        reported = dict(record.reported)
+        new_decisions: list[tuple[Decision, str | None]] = []
+        for decision in rendered.state.decisions if rendered.state else ():
+            mark = _mark(decision)
+            previous = reported.get(decision.user_id)
+            if previous != mark:
+                new_decisions.append((decision, previous))
+                reported[decision.user_id] = mark
+        if rendered.digest == record.digest and not new_decisions and outcome is None:
+            raise _Unchanged
+        if rendered.digest != record.digest:
+            await self._show(record, rendered)
+        record = replace(
+            record,
+            digest=rendered.digest,
+            approved=record.approved or rendered.approved,
+            reported=reported,
+        )
+        return _Change(record, rendered, newly_approved, new_decisions)
+
+    async def _show(self, record: ApprovalRecord, rendered: Rendered) -> None:
+        await self._web.chat_update(
+            channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
+        )
+
+    async def _tell_thread(self, change: _Change, vote: VoteContext | None) -> None:
+        record = change.record
+        view = ApprovalView(
+            request=record.request,
+            state=change.rendered.state,
+            web_url=self._presenter.web_url(record.request),
+            outcome=record.outcome,
+            slack_users=change.rendered.slack_users,
+        )
+        texts: list[str] = []
+        for decision, previous in change.new_decisions:
+            texts.append(_decision_reply(decision, previous, view, vote))
+        if change.newly_approved:
+            texts.append(replies.approved_summary(view))
+        if record.outcome is not None:
+            at = datetime.fromtimestamp(record.outcome_at or self._clock(), UTC)
+            texts.append(
+                replies.outcome_reply(
+                    record.outcome, record.key.target_environment, at=at, web_url=view.web_url
+                )
+            )
+        for text in texts:
+            await self._reply(record, text)
+
+    async def _reply(self, record: ApprovalRecord, text: str) -> None:
+        try:
+            await self._web.chat_postMessage(
+                channel=record.channel, thread_ts=record.ts, text=text, unfurl_links=False
+            )
+        except SlackApiError as error:
+            log.error(
+                "could not post a thread reply: %s",
+                error.response.get("error"),
+                extra=_fields(record.key),
+            )
+
+
+class _Unchanged(Exception):
+    pass
+
+
+def _mark(decision: Decision) -> str:
+    return f"{decision.decision}:{decision.comment or ''}"
+
+
+def reported_marks(state: ApprovalState | None) -> dict[str, str]:
+    """The decisions of ``state`` as the record remembers what the thread has reported."""
+    return {d.user_id: _mark(d) for d in state.decisions} if state else {}
+
+
+def _decision_reply(
+    decision: Decision, previous: str | None, view: ApprovalView, vote: VoteContext | None
+) -> str:
+    slack_id = view.slack_users.get(decision.user_id)
+    if vote is not None and vote.forest_user_id == decision.user_id:
+        slack_id = vote.slack_user_id
+        if vote.bypass and decision.decision == Vote.APPROVED:
+            return replies.bypassed_reply(
+                slack_id, decision.comment or "", username=decision.username
+            )
+    changed = previous is not None and not previous.startswith(f"{decision.decision}:")
+    if changed:
+        return replies.vote_changed_reply(
+            slack_id, decision.decision, decision.comment, username=decision.username
+        )
+    if decision.decision == Vote.APPROVED:
+        return replies.approved_reply(slack_id, decision.comment, username=decision.username)
+    return replies.rejected_reply(slack_id, decision.comment, username=decision.username) + (
+        "\n" + replies.rejected_notice(view, decision)
+    )
+
+
+def _fields(key: ApprovalKey) -> dict[str, str]:
+    return {"release_intent_id": key.release_intent_id, "environment": key.target_environment}

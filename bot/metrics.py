@@ -1,0 +1,53 @@
+"""Prometheus metrics, in a registry of our own (no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "approvals_events_total",
+            "Approval-required events handled, by result.",
+            ["result"],
+            registry=r,
+        )
+        self.set_aside = Counter(
+            "approvals_events_set_aside_total",
+            "Events moved to the dead-letter subject.",
+            ["reason"],
+            registry=r,
+        )
+        self.messages_posted = Counter(
+            "approvals_messages_posted_total", "Approval messages posted to Slack.", registry=r
+        )
+        self.messages_updated = Counter(
+            "approvals_messages_updated_total", "Approval messages updated in place.", registry=r
+        )
+        self.votes = Counter(
+            "approvals_votes_total",
+            "Votes cast from Slack, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.slack_errors = Counter(
+            "approvals_slack_errors_total",
+            "Slack Web API errors, by method and error code.",
+            ["method", "error"],
+            registry=r,
+        )
+        self.forest_errors = Counter(
+            "approvals_forest_errors_total",
+            "Forest gRPC errors, by status code.",
+            ["code"],
+            registry=r,
+        )
+        self.open_approvals = Gauge(
+            "approvals_open", "Approval messages still waiting for an outcome.", registry=r
+        )
+        self.forest_latency = Histogram(
+            "approvals_forest_call_seconds", "Forest call latency.", ["method"], registry=r
+        )

@@ -1,0 +1,251 @@
+"""Building the bot: every long-lived object is made here, handed in, closed in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import aiohttp
+import nats
+from aiohttp import web
+from nats.aio.client import Client as NATS
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.announcer import Announcer
+from bot.config import Settings
+from bot.consumer import ApprovalConsumer
+from bot.forest_client import ForestClient
+from bot.forest_errors import ForestError, ForestUnavailable
+from bot.http_server import build_http_app
+from bot.keeper import Keeper
+from bot.links import LinkStore
+from bot.metrics import Metrics
+from bot.nudges import Coalescer, NudgeListener, Reconciler
+from bot.open_approvals import OpenApprovals
+from bot.people import People
+from bot.presenter import Presenter
+from bot.routing import Router, load_router
+from bot.slack_client import build_web_client
+from bot.store import APPROVALS_BUCKET, ApprovalStore, open_bucket
+from bot.tasks import TaskSet
+from bot.token_cipher import TokenCipher
+from handlers import register
+
+log = logging.getLogger(__name__)
+
+LINKS_BUCKET = "forest_links"
+SHUTDOWN_GRACE_SECONDS = 8.0
+STARTUP_RETRY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timings that tests and benchmarks shorten; production uses the defaults."""
+
+    coalesce_window: float = 1.0
+    reconcile_interval: float = 300.0
+    refresh_concurrency: int = 16
+
+
+@dataclass
+class SlackIdentity:
+    team_id: str
+    bot_user_id: str
+
+
+class Bot:
+    def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
+        self.settings = settings
+        self.tuning = tuning or Tuning()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.metrics = Metrics()
+        self.tasks = TaskSet()
+        self.port: int | None = None
+        self.ready = asyncio.Event()
+        self._stack = AsyncExitStack()
+        self._nc: NATS | None = None
+        self._forest: ForestClient | None = None
+        self._socket_mode: AsyncSocketModeHandler | None = None
+        self._consumer: ApprovalConsumer | None = None
+        self._nudges: NudgeListener | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        router = load_router(settings.approvals_channel, settings.approvals_routes)
+        stack = self._stack
+
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        web_client = build_web_client(settings.slack_bot_token, settings.slack_api_url, session)
+
+        forest = ForestClient(settings.forest_grpc_url, settings.forest_app_token)
+        await forest.open()
+        stack.push_async_callback(forest.close)
+        self._forest = forest
+
+        nc = await self._connect_nats()
+        self._nc = nc
+        stack.push_async_callback(self._close_nats)
+        js = nc.jetstream()
+        store = ApprovalStore(await open_bucket(js, APPROVALS_BUCKET, history=1))
+        links = LinkStore(
+            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
+        )
+
+        people = People(links, web_client)
+        presenter = Presenter(forest, people, settings.forest_web_url)
+        keeper = Keeper(store, presenter, web_client)
+        announcer = Announcer(store, router, presenter, web_client, self.owner)
+        open_approvals = OpenApprovals(store)
+        coalescer = Coalescer(
+            keeper.refresh, self.tasks, self.tuning.coalesce_window, self.tuning.refresh_concurrency
+        )
+        stack.push_async_callback(self.tasks.cancel)
+
+        identity = await self._slack_identity(web_client)
+        bolt = self._bolt(web_client)
+        register(bolt, identity=identity)
+
+        http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)
+        runner = web.AppRunner(http, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        self.port = _bound_port(site)
+
+        if settings.socket_mode:
+            assert settings.slack_app_token is not None
+            self._socket_mode = AsyncSocketModeHandler(
+                bolt, settings.slack_app_token, web_client=web_client
+            )
+            await self._socket_mode.connect_async()
+            stack.push_async_callback(self._socket_mode.close_async)
+
+        self.tasks.spawn(open_approvals.follow(), name="open approvals")
+        self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
+        await self._nudges.start()
+        self.tasks.spawn(
+            Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval).run(),
+            name="reconcile",
+        )
+        self._consumer = ApprovalConsumer(js, announcer, self.metrics)
+        await self._consumer.open()
+        self.tasks.spawn(self._consumer.run(), name="consumer")
+        self.ready.set()
+        log.info(
+            "approvals bot started",
+            extra={"port": self.port, "owner": self.owner, "socket_mode": settings.socket_mode},
+        )
+
+    async def stop(self) -> None:
+        """Stop taking work, finish what is in flight, drain NATS, close everything."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._nudges is not None:
+            await self._nudges.stop()
+        if not await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
+            log.warning("stopping with background work still running")
+        await self._stack.aclose()
+        log.info("approvals bot stopped")
+
+    async def _connect_nats(self) -> NATS:
+        while True:
+            try:
+                return await nats.connect(
+                    self.settings.nats_url,
+                    name="forest-approvals-bot",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    connect_timeout=3,
+                    error_cb=_nats_error,
+                    disconnected_cb=_nats_disconnected,
+                    reconnected_cb=_nats_reconnected,
+                )
+            except (OSError, nats.errors.NoServersError, TimeoutError) as error:
+                log.warning(
+                    "NATS at %s is not reachable yet (%s); retrying",
+                    self.settings.nats_url,
+                    type(error).__name__,
+                )
+                await asyncio.sleep(STARTUP_RETRY_SECONDS)
+
+    async def _close_nats(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+
+    async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
+        while True:
+            try:
+                reply = await web_client.auth_test()
+                return SlackIdentity(team_id=reply["team_id"], bot_user_id=reply["user_id"])
+            except SlackApiError as error:
+                code = error.response.get("error")
+                if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+                    raise SystemExit(f"SLACK_BOT_TOKEN was refused by Slack ({code})") from None
+                log.warning("Slack auth.test failed (%s); retrying", code)
+            except aiohttp.ClientError as error:
+                log.warning("Slack is not reachable yet (%s); retrying", type(error).__name__)
+            await asyncio.sleep(STARTUP_RETRY_SECONDS)
+
+    def _bolt(self, web_client: AsyncWebClient) -> AsyncApp:
+        return AsyncApp(
+            client=web_client,
+            signing_secret=self.settings.slack_signing_secret or None,
+            request_verification_enabled=not self.settings.socket_mode,
+            logger=logging.getLogger("slack_bolt"),
+        )
+
+    async def _readiness(self) -> dict[str, str]:
+        checks = {"nats": "ok" if self._nc is not None and self._nc.is_connected else "down"}
+        try:
+            assert self._forest is not None
+            await self._forest.check()
+            checks["forest"] = "ok"
+        except ForestUnavailable:
+            checks["forest"] = "unreachable"
+        except ForestError as error:
+            checks["forest"] = error.sentence
+        if self._socket_mode is not None:
+            connected = await self._socket_mode.client.is_connected()
+            checks["slack_socket_mode"] = "ok" if connected else "disconnected"
+        return checks
+
+
+async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
+    await bot.start()
+    try:
+        await stop.wait()
+    finally:
+        await bot.stop()
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    assert server is not None
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def _nats_error(error: Exception) -> None:
+    log.warning("NATS error: %s", type(error).__name__)
+
+
+async def _nats_disconnected() -> None:
+    log.warning("disconnected from NATS; reconnecting")
+
+
+async def _nats_reconnected() -> None:
+    log.info("reconnected to NATS")
+
+
+__all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]
