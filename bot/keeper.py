@@ -203,9 +203,8 @@ def _decision_reply(
         )
     if decision.decision == Vote.APPROVED:
         return replies.approved_reply(slack_id, decision.comment, username=decision.username)
-    return replies.rejected_reply(slack_id, decision.comment, username=decision.username) + (
-        "\n" + replies.rejected_notice(view, decision)
-    )
+    people = {**view.slack_users, decision.user_id: slack_id} if slack_id else view.slack_users
+    return replies.rejected_notice(replace(view, slack_users=people), decision)
 
 
 def _fields(key: ApprovalKey) -> dict[str, str]:

@@ -77,7 +77,10 @@ def parse_routes(text: str, source: str) -> list[Route]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark else "?"
-        raise ConfigError(VARIABLE, f"file {source} line {line}: {error.problem}") from None
+        problem = f"file {source} line {line}: {error.problem}"
+        if error.context_mark is not None and error.context:
+            problem += f" ({error.context} started on line {error.context_mark.line + 1})"
+        raise ConfigError(VARIABLE, problem) from None
     except yaml.YAMLError as error:
         raise ConfigError(VARIABLE, f"file {source}: {error}") from None
     if root is None:

@@ -1,0 +1,291 @@
+"""The one live message per approval gate: what is released, how the vote stands, what to click."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from bot.approval import ApprovalView, Decision, Outcome, Vote
+
+from .text import clip, fit, link, one_line, person, safe_url, slack_date, truncate
+
+MAX_BLOCKS = 50
+MAX_TEXT = 4000
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_FIELD_TEXT = 2000
+MAX_FIELDS = 10
+
+TITLE_CHARS = 200
+DESCRIPTION_CHARS = 300
+COMMENT_CHARS = 200
+DECISIONS_SHOWN = 25
+VOTE_SECTIONS = 10
+BAR_SEGMENTS = 10
+
+ACTIONS_BLOCK_ID = "approval_actions"
+APPROVE_ACTION_ID = "approval_approve"
+REJECT_ACTION_ID = "approval_reject"
+BYPASS_ACTION_ID = "approval_bypass"
+
+_OUTCOME_HEADLINES = {
+    Outcome.SUCCEEDED: "🚀 Deployed to {env}",
+    Outcome.FAILED: "💥 Deploy to {env} failed",
+    Outcome.CANCELLED: "⏹ Cancelled",
+    Outcome.TIMED_OUT: "⌛ Timed out",
+}
+_OUTCOME_SHORT = {
+    Outcome.SUCCEEDED: "deployed",
+    Outcome.FAILED: "deploy failed",
+    Outcome.CANCELLED: "cancelled",
+    Outcome.TIMED_OUT: "timed out",
+}
+_OUTCOME_VERB = {
+    Outcome.SUCCEEDED: "Finished",
+    Outcome.FAILED: "Failed",
+    Outcome.CANCELLED: "Cancelled",
+    Outcome.TIMED_OUT: "Timed out",
+}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """A message as Slack takes it: ``text`` for notifications and ``blocks`` for the layout."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Both parts, always together: an update with ``text`` alone would drop the blocks."""
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def outcome_headline(outcome: Outcome, environment: str) -> str:
+    """The plain-text headline of a finished release: "🚀 Deployed to production", …"""
+    env = truncate(one_line(environment), 60)
+    return _OUTCOME_HEADLINES[outcome].format(env=env)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def approval_message(view: ApprovalView) -> SlackMessage:
+    """Render the approval message for its current state."""
+    waiting = view.outcome is None and not (view.state is not None and view.state.approved)
+
+    blocks: list[dict[str, Any]] = [_header(view), _title(view)]
+    fields = _fields(view)
+    if fields:
+        blocks.append({"type": "section", "fields": fields})
+    tail: list[dict[str, Any]] = []
+    if waiting:
+        tail.append(_buttons(view))
+    tail.append(_context(view))
+
+    vote_budget = min(VOTE_SECTIONS, MAX_BLOCKS - len(blocks) - len(tail))
+    blocks.extend(_votes(view, vote_budget))
+    blocks.extend(tail)
+    return SlackMessage(text=_fallback_text(view), blocks=blocks)
+
+
+def _required(view: ApprovalView) -> int:
+    if view.state is not None and view.state.required_approvals > 0:
+        return view.state.required_approvals
+    return view.request.required_approvals
+
+
+def _current(view: ApprovalView) -> int:
+    return view.state.current_approvals if view.state is not None else 0
+
+
+def _gate(view: ApprovalView) -> str:
+    project = truncate(one_line(view.request.project), 50)
+    env = truncate(one_line(view.request.target_environment), 40)
+    return f"{project} → {env}"
+
+
+def _header(view: ApprovalView) -> dict[str, Any]:
+    if view.outcome is not None:
+        text = outcome_headline(view.outcome, view.request.target_environment)
+    elif view.state is not None and view.state.approved:
+        text = f"✅ {_gate(view)} approved"
+    else:
+        text = f"🔒 {_gate(view)} needs {plural(_required(view), 'approval')}"
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_TEXT), "emoji": True},
+    }
+
+
+def _release_title(view: ApprovalView) -> str:
+    release = view.request.release
+    for candidate in (release.title, release.slug):
+        if one_line(candidate):
+            return one_line(candidate)
+    return f"Release {view.request.release_intent_id[:8]}"
+
+
+def _title(view: ApprovalView) -> dict[str, Any]:
+    title = truncate(_release_title(view), TITLE_CHARS)
+    text = f"*{link(view.web_url, title)}*"
+    description = view.request.release.description.strip()
+    if description:
+        text += "\n" + clip(description, DESCRIPTION_CHARS)
+    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, MAX_SECTION_TEXT)}}
+
+
+def _fields(view: ApprovalView) -> list[dict[str, Any]]:
+    release = view.request.release
+    author = release.author
+    commit_sha = one_line(release.commit_sha)
+    if len(commit_sha) > 7 and all(c in string.hexdigits for c in commit_sha):
+        commit_sha = commit_sha[:7]
+    commit = clip(commit_sha, 40)
+    branch = clip(one_line(release.commit_branch), 100)
+    if commit and branch:
+        commit = f"{commit} on {branch}"
+    elif branch:
+        commit = f"on {branch}"
+
+    shown_author = ""
+    if author is not None:
+        slack_id = view.slack_users.get(author.user_id) if author.user_id else None
+        name = one_line(author.username) or one_line(author.email)
+        if slack_id or name:
+            shown_author = person(slack_id, name)
+
+    pairs = [
+        ("Author", shown_author),
+        ("Commit", commit),
+        ("Policy", clip(one_line(view.request.policy_name), 200)),
+        ("Release", clip(one_line(release.slug), 200)),
+    ]
+    return [
+        {"type": "mrkdwn", "text": fit(f"*{label}*\n{value}", MAX_FIELD_TEXT)}
+        for label, value in pairs
+        if value
+    ][:MAX_FIELDS]
+
+
+def progress_bar(current: int, required: int) -> str:
+    """A bar like ▰▱: one segment per required vote, scaled down to at most ten segments."""
+    required = max(required, 1)
+    current = max(current, 0)
+    segments = min(required, BAR_SEGMENTS)
+    # Full only once enough votes are in: rounding must not make 9 of 10 look done.
+    filled = segments if current >= required else min(current * segments // required, segments - 1)
+    return "▰" * filled + "▱" * (segments - filled)
+
+
+def decision_line(decision: Decision, slack_users: dict[str, str]) -> str:
+    """One vote as a mrkdwn line: ✅ @bob approved · 10:17 — “comment”."""
+    who = person(slack_users.get(decision.user_id), decision.username)
+    line = f"✅ {who} approved" if decision.decision == Vote.APPROVED else f"❌ {who} rejected"
+    if decision.decided_at is not None:
+        line += " · " + slack_date(decision.decided_at)
+    comment = one_line(decision.comment or "")
+    if comment:
+        line += f" — “{clip(comment, COMMENT_CHARS)}”"
+    return fit(line, MAX_SECTION_TEXT)
+
+
+def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
+    """The vote tally and one line per decision, spread over at most ``budget`` sections."""
+    required = _required(view)
+    current = _current(view)
+    heading = f"*Votes*  {progress_bar(current, required)}  {current} of {required}"
+    if view.state is None:
+        heading += "\n_Waiting for forest…_"
+        return [_section(heading)]
+    decisions = view.state.decisions
+    if not decisions:
+        return [_section(heading + "\n_No votes yet._")]
+
+    shown = [decision_line(d, view.slack_users) for d in decisions[:DECISIONS_SHOWN]]
+    chunks: list[list[str]] = [[heading]]
+    sizes = [len(heading)]
+    placed = 0
+    # One section stays free for the "…and N more" line if it does not fit in the last one.
+    for line in shown:
+        if sizes[-1] + 1 + len(line) <= MAX_SECTION_TEXT:
+            chunks[-1].append(line)
+            sizes[-1] += 1 + len(line)
+        elif len(chunks) < budget - 1:
+            chunks.append([line])
+            sizes.append(len(line))
+        else:
+            break
+        placed += 1
+
+    hidden = len(decisions) - placed
+    if hidden:
+        more = f"_…and {plural(hidden, 'more decision')}_"
+        target = safe_url(view.web_url)
+        if target:
+            more += f" · <{target}|See all in forage>"
+        if sizes[-1] + 1 + len(more) <= MAX_SECTION_TEXT:
+            chunks[-1].append(more)
+        else:
+            chunks.append([more])
+    return [_section("\n".join(chunk)) for chunk in chunks]
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, MAX_SECTION_TEXT)}}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _buttons(view: ApprovalView) -> dict[str, Any]:
+    token = view.request.key.token
+    return {
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK_ID,
+        "elements": [
+            _button("Approve", APPROVE_ACTION_ID, token, "primary"),
+            _button("Reject", REJECT_ACTION_ID, token),
+            _button("Bypass (admin)", BYPASS_ACTION_ID, token, "danger"),
+        ],
+    }
+
+
+def _context(view: ApprovalView) -> dict[str, Any]:
+    forage = link(view.web_url, "View in forage") if safe_url(view.web_url) else ""
+    if view.outcome is not None:
+        parts = [clip(_gate(view), 200)]
+        if view.outcome_at is not None:
+            when = slack_date(view.outcome_at, fmt="{date_short_pretty} at {time}")
+            parts.append(f"{_OUTCOME_VERB[view.outcome]} {when}")
+    elif view.state is not None and view.state.approved:
+        parts = ["Deploying…"]
+    else:
+        parts = ["Only org admins who authored this release can bypass."]
+    if forage:
+        parts.append(forage)
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": fit(" · ".join(parts), MAX_SECTION_TEXT)}],
+    }
+
+
+def _fallback_text(view: ApprovalView) -> str:
+    if view.outcome is not None:
+        status = _OUTCOME_SHORT[view.outcome]
+    elif view.state is not None and view.state.approved:
+        status = "approved"
+    else:
+        status = f"{_current(view)} of {plural(_required(view), 'approval')}"
+    title = clip(_release_title(view), TITLE_CHARS)
+    return fit(f"{clip(_gate(view), 200)}: {title} — {status}", MAX_TEXT)

@@ -1,0 +1,68 @@
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+VALID = {
+    "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+    "SLACK_SIGNING_SECRET": "signing-secret",
+    "FOREST_APP_TOKEN": "forest-app-token",
+    "APPROVALS_CHANNEL": "C0APPROVALS",
+    "BOT_SECRET_KEY": "k" * 40,
+}
+
+
+def test_defaults_serve_a_local_setup():
+    settings = load_settings(VALID)
+    assert settings.nats_url == "nats://127.0.0.1:4222"
+    assert settings.forest_grpc_url == "http://127.0.0.1:4040"
+    assert settings.port == 3000
+    assert settings.socket_mode is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SLACK_BOT_TOKEN", None, "SLACK_BOT_TOKEN is not set"),
+        ("SLACK_BOT_TOKEN", "xapp-wrong-kind", "SLACK_BOT_TOKEN must be a Slack bot token"),
+        ("SLACK_SIGNING_SECRET", None, "SLACK_SIGNING_SECRET is not set"),
+        ("FOREST_APP_TOKEN", "", "FOREST_APP_TOKEN is not set"),
+        ("APPROVALS_CHANNEL", None, "APPROVALS_CHANNEL is not set"),
+        ("BOT_SECRET_KEY", "short", "BOT_SECRET_KEY is too short"),
+        ("NATS_URL", "localhost:4222", "NATS_URL must be a URL starting with nats://"),
+        ("FOREST_GRPC_URL", "grpc://forest", "FOREST_GRPC_URL must be a URL starting with http://"),
+        ("PORT", "eighty", "PORT must be a TCP port number"),
+        ("PORT", "70000", "PORT must be a TCP port number"),
+        ("SLACK_APP_TOKEN", "xoxb-not-app", "SLACK_APP_TOKEN must be an app-level token"),
+        ("APPROVALS_ROUTES", "/nonexistent/routes.yml", "APPROVALS_ROUTES must name a readable"),
+    ],
+)
+def test_a_bad_value_names_the_variable(name, value, expected):
+    env = dict(VALID)
+    if value is None:
+        env.pop(name)
+    else:
+        env[name] = value
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert str(caught.value).startswith(expected)
+    assert caught.value.variable == name
+    assert "\n" not in str(caught.value)
+
+
+def test_socket_mode_needs_no_signing_secret():
+    env = {k: v for k, v in VALID.items() if k != "SLACK_SIGNING_SECRET"}
+    env["SLACK_APP_TOKEN"] = "xapp-1-abc"
+    settings = load_settings(env)
+    assert settings.socket_mode is True
+
+
+def test_slack_api_url_gets_the_trailing_slash_slack_sdk_needs():
+    settings = load_settings({**VALID, "SLACK_API_URL": "http://127.0.0.1:9999/api"})
+    assert settings.slack_api_url == "http://127.0.0.1:9999/api/"
+
+
+def test_secrets_lists_every_secret_value():
+    settings = load_settings({**VALID, "SLACK_APP_TOKEN": "xapp-1-abc"})
+    assert set(settings.secrets()) == {
+        "xoxb-1-2-abc", "signing-secret", "xapp-1-abc", "forest-app-token", "k" * 40,
+    }
