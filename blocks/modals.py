@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .approval_message import SlackMessage
 from .text import clip, one_line, truncate
 
 TITLE_CHARS = 24
@@ -127,3 +128,13 @@ def reason_of(view: dict[str, Any]) -> str:
     values = view.get("state", {}).get("values", {})
     value = values.get(REASON_BLOCK_ID, {}).get(REASON_ACTION_ID, {}).get("value")
     return (value or "").strip()
+
+
+def notice_modal(message: SlackMessage, title: str = "Forest approvals") -> dict[str, Any]:
+    """What a reject or bypass modal turns into when the person may not vote after all."""
+    return {
+        "type": "modal",
+        "title": _plain(truncate(title, TITLE_CHARS)),
+        "close": _plain("Close"),
+        "blocks": message.blocks,
+    }

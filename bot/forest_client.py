@@ -25,7 +25,7 @@ from forest.v1 import (
 )
 
 from bot.approval import ApprovalKey, ApprovalState, Decision, Vote
-from bot.forest_errors import Action, Context, translate
+from bot.forest_errors import Action, Context, ForestError, ForestUnavailable, translate
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -251,14 +251,20 @@ class ForestClient:
             for org, role_name in zip(reply.organisations, roles, strict=False)
         ]
 
-    async def check(self) -> None:
-        """A cheap authenticated call: forest answers and accepts the app token."""
-        await self._call(
-            self._users.TokenInfo,
-            users_pb2.TokenInfoRequest(),
-            self._app_token,
-            Context(Action.READ),
-        )
+    async def reachable(self) -> bool:
+        """Whether forest answers at all; any answer but "unavailable" counts."""
+        try:
+            await self._call(
+                self._users.TokenInfo,
+                users_pb2.TokenInfoRequest(),
+                self._app_token,
+                Context(Action.READ),
+            )
+        except ForestUnavailable:
+            return False
+        except ForestError:
+            return True
+        return True
 
 
 def _context(action: Action, project: ProjectRef, key: ApprovalKey) -> Context:

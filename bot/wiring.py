@@ -21,12 +21,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.announcer import Announcer
+from bot.answers import Answers
 from bot.config import Settings
 from bot.consumer import ApprovalConsumer
+from bot.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.forest_client import ForestClient
-from bot.forest_errors import ForestError, ForestUnavailable
 from bot.http_server import build_http_app
 from bot.keeper import Keeper
+from bot.linking import LinkService
 from bot.links import LinkStore
 from bot.metrics import Metrics
 from bot.nudges import Coalescer, NudgeListener, Reconciler
@@ -38,7 +40,9 @@ from bot.slack_client import build_web_client
 from bot.store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.tasks import TaskSet
 from bot.token_cipher import TokenCipher
+from bot.voting import VoteService
 from handlers import register
+from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ class Tuning:
     coalesce_window: float = 1.0
     reconcile_interval: float = 300.0
     refresh_concurrency: int = 16
+    # Forest asks for a poll interval; this is the least the bot waits between polls.
+    device_poll_floor: float = 1.0
 
 
 @dataclass
@@ -111,9 +117,23 @@ class Bot:
         )
         stack.push_async_callback(self.tasks.cancel)
 
+        dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
+        linking = LinkService(forest, links, self.tasks, self.tuning.device_poll_floor)
+        votes = VoteService(store, forest, linking, keeper, self.metrics)
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
-        register(bolt, identity=identity)
+        register(
+            bolt,
+            HandlerDeps(
+                votes=votes,
+                linking=linking,
+                answers=Answers(web_client, session),
+                dedup=dedup,
+                tasks=self.tasks,
+                team_id=identity.team_id,
+                bot_user_id=identity.bot_user_id,
+            ),
+        )
 
         http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)
         runner = web.AppRunner(http, access_log=None)
@@ -208,14 +228,8 @@ class Bot:
 
     async def _readiness(self) -> dict[str, str]:
         checks = {"nats": "ok" if self._nc is not None and self._nc.is_connected else "down"}
-        try:
-            assert self._forest is not None
-            await self._forest.check()
-            checks["forest"] = "ok"
-        except ForestUnavailable:
-            checks["forest"] = "unreachable"
-        except ForestError as error:
-            checks["forest"] = error.sentence
+        assert self._forest is not None
+        checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"

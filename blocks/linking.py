@@ -1,0 +1,103 @@
+"""Private answers of the ``/forest`` command and the account-linking flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .approval_message import MAX_TEXT, SlackMessage
+from .replies import BUTTON_VALUE_CHARS, notice
+from .text import clip, escape, fit, link, one_line
+
+RESUME_ACTION_ID = "vote_resume"
+COMMAND = "/forest"
+
+HELP = (
+    "*Forest approvals in Slack*\n"
+    "• `/forest login`: link your Slack account to your forest account, so your votes count as"
+    " yours.\n"
+    "• `/forest whoami`: which forest account you are linked to.\n"
+    "• `/forest logout`: unlink and forget your forest tokens.\n"
+    "• `/forest help`: this help.\n"
+    "In an approval's thread, reply `approve [comment]`, `reject <reason>` or (admins who"
+    " authored the release) `bypass <reason>` to vote."
+)
+
+
+def _section(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, 3000)}}
+
+
+def _message(mrkdwn: str, *extra: dict[str, Any]) -> SlackMessage:
+    return SlackMessage(text=fit(mrkdwn, MAX_TEXT), blocks=[_section(mrkdwn), *extra])
+
+
+def device_login(
+    verification_uri_complete: str, user_code: str, expires_in_seconds: int
+) -> SlackMessage:
+    """The link and code to approve in forage, with how long they stay valid."""
+    minutes = max(1, expires_in_seconds // 60)
+    code = clip(one_line(user_code), 40)
+    return _message(
+        f"*Link your forest account*\n"
+        f"1. Open {link(verification_uri_complete, 'forage')} (you sign in there).\n"
+        f"2. Check that the code is `{code}` and approve.\n"
+        f"This link works for {minutes} minutes. I'll tell you here once you're linked."
+    )
+
+
+def linked(forest_username: str, pending_action: str | None = None) -> SlackMessage:
+    """Linked; when the person was in the middle of a vote, one click finishes it."""
+    text = f"✅ You're linked to forest as *{clip(one_line(forest_username), 80)}*."
+    if not pending_action or len(pending_action) > BUTTON_VALUE_CHARS:
+        return _message(text)
+    kind = pending_action.split("|", 1)[0]
+    label = {
+        "approve": "Finish your approval",
+        "reject": "Finish your rejection",
+        "bypass": "Finish your bypass",
+    }.get(kind, "Finish your vote")
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "action_id": RESUME_ACTION_ID,
+        "value": pending_action,
+        "style": "primary",
+    }
+    return _message(text, {"type": "actions", "elements": [button]})
+
+
+def login_denied() -> SlackMessage:
+    return notice("The link was denied in forage, so your account is not linked.")
+
+
+def login_expired() -> SlackMessage:
+    return _message(
+        "The link code expired before it was approved. Run `/forest login` to get a new one."
+    )
+
+
+def login_failed(sentence: str) -> SlackMessage:
+    return notice(f"Linking failed: {sentence}")
+
+
+def whoami(forest_username: str | None) -> SlackMessage:
+    if forest_username is None:
+        return _message("You're not linked to forest. Run `/forest login` to link your account.")
+    return _message(f"You're linked to forest as *{clip(one_line(forest_username), 80)}*.")
+
+
+def logged_out(forest_username: str | None) -> SlackMessage:
+    if forest_username is None:
+        return _message("You weren't linked to forest, so there was nothing to forget.")
+    return _message(
+        f"Unlinked from *{clip(one_line(forest_username), 80)}*; your forest tokens are forgotten."
+    )
+
+
+def help_text() -> SlackMessage:
+    return _message(HELP)
+
+
+def unknown_subcommand(subcommand: str) -> SlackMessage:
+    shown = escape(one_line(subcommand)[:40])
+    return _message(f"I don't know `{COMMAND} {shown}`.\n\n{HELP}")

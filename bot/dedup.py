@@ -1,0 +1,23 @@
+"""Once-only marks across every replica, for requests that Slack may deliver twice."""
+
+from __future__ import annotations
+
+import nats.js.errors
+from nats.js.kv import KeyValue
+
+DEDUP_BUCKET = "forest_dedup"
+# Slack retries within minutes; an hour covers every retry and replay we know of.
+DEDUP_TTL_SECONDS = 3600.0
+
+
+class Dedup:
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def first_time(self, mark: str) -> bool:
+        """True for the first caller with ``mark``, False for every later one (within the TTL)."""
+        try:
+            await self._kv.create(mark, b"1")
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True

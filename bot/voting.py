@@ -1,0 +1,255 @@
+"""Casting a vote in forest as the person who asked in Slack, under the gate's rules.
+
+The acting identity is always the Slack user of the verified request. What is voted on comes from
+our own record of the approval message, and a request naming another message is refused. The
+admin check for a bypass happens here because forest does not make it: forest never sees
+``force_bypass`` for anyone else.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
+from bot.forest_client import ForestClient, ProjectRef
+from bot.forest_errors import ForestError, ForestUnauthenticated
+from bot.keeper import Keeper, VoteContext
+from bot.keyed_locks import KeyedLocks
+from bot.linking import LinkService, NeedsLogin
+from bot.links import Link
+from bot.metrics import Metrics
+from bot.store import ApprovalRecord, ApprovalStore
+
+log = logging.getLogger(__name__)
+
+MAX_COMMENT_CHARS = 2000
+
+
+class VoteKind(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    BYPASS = "bypass"
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One person's request to vote, as the verified Slack request states it."""
+
+    team_id: str
+    slack_user_id: str
+    key: ApprovalKey
+    kind: VoteKind
+    comment: str | None = None
+    # Where the person clicked or replied; must be our message for ``key``.
+    channel: str | None = None
+    message_ts: str | None = None
+
+
+class Verdict(enum.StrEnum):
+    RECORDED = "recorded"
+    UNCHANGED = "unchanged"  # forest already had exactly this vote from this person
+    NOT_LINKED = "not_linked"
+    REFUSED = "refused"  # our rules or forest's said no; the sentence says why
+    FAILED = "failed"  # forest could not be reached: nothing was recorded, try again
+    IN_FLIGHT = "in_flight"  # the same person's vote is being recorded right now
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    verdict: Verdict
+    sentence: str = ""
+    record: ApprovalRecord | None = None
+
+
+class VoteService:
+    def __init__(
+        self,
+        store: ApprovalStore,
+        forest: ForestClient,
+        linking: LinkService,
+        keeper: Keeper,
+        metrics: Metrics,
+    ) -> None:
+        self._store = store
+        self._forest = forest
+        self._linking = linking
+        self._keeper = keeper
+        self._metrics = metrics
+        self._in_flight = KeyedLocks()
+
+    async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
+        stored = await self._store.get(key)
+        return stored.record if stored else None
+
+    async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
+        return await self._store.approval_of_message(channel, ts)
+
+    async def check(self, ballot: Ballot) -> VoteResult | None:
+        """Everything that refuses a ballot before any vote reaches forest; None when it may go.
+
+        Used to answer at once when a modal opens, and again when the vote is cast.
+        """
+        record = await self.find(ballot.key)
+        refusal = _refusal_for_message(record, ballot)
+        if refusal is not None:
+            return refusal
+        assert record is not None
+        try:
+            link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
+        except NeedsLogin as needs:
+            return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
+        except ForestError as error:
+            return VoteResult(Verdict.FAILED, error.sentence, record)
+        if ballot.kind == VoteKind.BYPASS:
+            return await self._bypass_refusal(record, link)
+        return None
+
+    async def cast(self, ballot: Ballot) -> VoteResult:
+        result = await self._cast(ballot)
+        self._metrics.votes.labels(kind=ballot.kind.value, outcome=result.verdict.value).inc()
+        log.info(
+            "vote %s",
+            result.verdict.value,
+            extra={
+                "release_intent_id": ballot.key.release_intent_id,
+                "environment": ballot.key.target_environment,
+                "slack_user": ballot.slack_user_id,
+                "kind": ballot.kind.value,
+                "outcome": result.verdict.value,
+            },
+        )
+        return result
+
+    async def _cast(self, ballot: Ballot) -> VoteResult:
+        comment = (ballot.comment or "").strip()[:MAX_COMMENT_CHARS] or None
+        if ballot.kind in (VoteKind.REJECT, VoteKind.BYPASS) and not comment:
+            what = "A rejection" if ballot.kind == VoteKind.REJECT else "A bypass"
+            return VoteResult(Verdict.REFUSED, f"{what} needs a reason.")
+        slot = (ballot.key, ballot.team_id, ballot.slack_user_id)
+        if self._in_flight.busy(slot):
+            return VoteResult(Verdict.IN_FLIGHT, "Your vote is already being recorded.")
+        async with self._in_flight.hold(slot):
+            refusal = await self.check(ballot)
+            if refusal is not None:
+                return refusal
+            record = await self.find(ballot.key)
+            assert record is not None
+            return await self._send(ballot, record, comment)
+
+    async def _send(
+        self, ballot: Ballot, record: ApprovalRecord, comment: str | None
+    ) -> VoteResult:
+        link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
+        wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
+        if await self._already_voted(record.request, link, wanted, comment):
+            return VoteResult(
+                Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
+            )
+        try:
+            state = await self._vote(record.request, link, ballot.kind, comment)
+        except ForestUnauthenticated:
+            # Forest may refuse a token that looked fresh (revoked, clock skew): refresh once.
+            try:
+                link = await self._linking.fresh_link(
+                    ballot.team_id, ballot.slack_user_id, force_refresh=True
+                )
+                state = await self._vote(record.request, link, ballot.kind, comment)
+            except NeedsLogin as needs:
+                return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
+            except ForestError as error:
+                return _failure(error, record)
+        except ForestError as error:
+            return _failure(error, record)
+        await self._keeper.apply(
+            ballot.key,
+            state,
+            VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
+        )
+        return VoteResult(Verdict.RECORDED, record=record)
+
+    async def _vote(
+        self, request: ApprovalRequest, link: Link, kind: VoteKind, comment: str | None
+    ):
+        project = ProjectRef(request.organisation, request.project)
+        if kind == VoteKind.REJECT:
+            return await self._forest.reject(link.access_token, project, request.key, comment)
+        return await self._forest.approve(
+            link.access_token, project, request.key, comment, force_bypass=kind == VoteKind.BYPASS
+        )
+
+    async def _already_voted(
+        self, request: ApprovalRequest, link: Link, wanted: Vote, comment: str | None
+    ) -> bool:
+        """A repeat of the person's current vote (a double click, a retried request)."""
+        try:
+            state = await self._forest.approval_state(
+                ProjectRef(request.organisation, request.project), request.key
+            )
+        except ForestError:
+            return False  # unknown: let forest decide, it replaces votes anyway
+        current = state.decision_of(link.forest_user_id)
+        return (
+            current is not None
+            and current.decision == wanted
+            and (comment is None or current.comment == comment)
+        )
+
+    async def _bypass_refusal(self, record: ApprovalRecord, link: Link) -> VoteResult | None:
+        request = record.request
+        author = request.release.author
+        if author is not None and author.user_id and author.user_id != link.forest_user_id:
+            return VoteResult(
+                Verdict.REFUSED,
+                "Bypass is only for the release's author. Use Approve to vote for it.",
+                record,
+            )
+        try:
+            memberships = await self._forest.memberships(link.access_token)
+        except ForestError as error:
+            return _failure(error, record)
+        roles = {m.organisation: m.role for m in memberships}
+        if roles.get(request.organisation) == "admin":
+            return None
+        role = roles.get(request.organisation)
+        where = (
+            f"You are a {role} of {request.organisation}."
+            if role
+            else f"You are not a member of {request.organisation}."
+        )
+        return VoteResult(Verdict.REFUSED, f"Only org admins can bypass. {where}", record)
+
+
+def _refusal_for_message(record: ApprovalRecord | None, ballot: Ballot) -> VoteResult | None:
+    if record is None or not record.ts:
+        return VoteResult(Verdict.REFUSED, "This approval is not one the bot is tracking.")
+    if (
+        ballot.channel is not None
+        and ballot.message_ts is not None
+        and (ballot.channel != record.channel or ballot.message_ts != record.ts)
+    ):
+        log.warning(
+            "refused a vote naming another message",
+            extra={"slack_user": ballot.slack_user_id, "channel": ballot.channel},
+        )
+        return VoteResult(Verdict.REFUSED, "That button does not belong to this release.")
+    if record.outcome is not None:
+        return VoteResult(Verdict.REFUSED, _closed_sentence(record.outcome), record)
+    if record.approved:
+        return VoteResult(Verdict.REFUSED, "This release has already been approved.", record)
+    return None
+
+
+def _closed_sentence(outcome: Outcome) -> str:
+    return {
+        Outcome.SUCCEEDED: "This release has already been deployed.",
+        Outcome.FAILED: "This release has already finished (its deploy failed).",
+        Outcome.CANCELLED: "This release was cancelled.",
+        Outcome.TIMED_OUT: "This release timed out.",
+    }[outcome]
+
+
+def _failure(error: ForestError, record: ApprovalRecord) -> VoteResult:
+    verdict = Verdict.FAILED if error.retryable else Verdict.REFUSED
+    return VoteResult(verdict, error.sentence, record)

@@ -1,0 +1,62 @@
+"""The ``/forest`` slash command: login, whoami, logout, help."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from blocks import linking as linking_blocks
+from handlers.deps import HandlerDeps
+from handlers.linking import start_linking
+from handlers.payloads import Actor, PayloadError
+
+Ack = Callable[..., Awaitable[None]]
+COMMAND = "/forest"
+
+
+class ForestCommand:
+    def __init__(self, deps: HandlerDeps) -> None:
+        self._deps = deps
+
+    async def handle(self, ack: Ack, command: dict[str, Any]) -> None:
+        subcommand = str(command.get("text") or "").strip().split(" ", 1)[0].lower()
+        try:
+            actor = _actor(command)
+        except PayloadError:
+            await ack(text="Slack did not say who you are; please try again.")
+            return
+        if subcommand == "login":
+            await ack()
+            await start_linking(self._deps, actor, str(command.get("response_url", "")), None)
+        elif subcommand == "whoami":
+            link = await self._deps.linking.link_of(actor.team_id, actor.user_id)
+            message = linking_blocks.whoami(link.forest_username if link else None)
+            await ack(text=message.text, blocks=message.blocks)
+        elif subcommand == "logout":
+            link = await self._deps.linking.logout(actor.team_id, actor.user_id)
+            message = linking_blocks.logged_out(link.forest_username if link else None)
+            await ack(text=message.text, blocks=message.blocks)
+        elif subcommand in ("", "help"):
+            message = linking_blocks.help_text()
+            await ack(text=message.text, blocks=message.blocks)
+        else:
+            message = linking_blocks.unknown_subcommand(subcommand)
+            await ack(text=message.text, blocks=message.blocks)
+
+
+def _actor(command: dict[str, Any]) -> Actor:
+    team, user = command.get("team_id"), command.get("user_id")
+    if not isinstance(team, str) or not team or not isinstance(user, str) or not user:
+        raise PayloadError("missing team_id or user_id")
+    return Actor(
+        team_id=team,
+        user_id=user,
+        user_name=str(command.get("user_name") or ""),
+        team_name=str(command.get("team_domain") or ""),
+    )
+
+
+def register(app: AsyncApp, deps: HandlerDeps) -> None:
+    app.command(COMMAND)(ForestCommand(deps).handle)

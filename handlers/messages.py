@@ -1,0 +1,76 @@
+"""Votes typed in an approval message's thread: ``approve [comment]``, ``reject <reason>``,
+``bypass <reason>``. Everything else said in a thread is conversation and is left alone."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from blocks.replies import notice
+from bot.voting import Ballot, Verdict, VoteKind
+from handlers.deps import HandlerDeps
+from handlers.payloads import PayloadError, PendingVote, thread_vote
+from handlers.verdicts import private_answer
+
+log = logging.getLogger(__name__)
+
+REACTIONS = {
+    VoteKind.APPROVE: "white_check_mark",
+    VoteKind.BYPASS: "white_check_mark",
+    VoteKind.REJECT: "x",
+}
+
+
+class ThreadVotes:
+    def __init__(self, deps: HandlerDeps) -> None:
+        self._deps = deps
+
+    async def on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        try:
+            vote = thread_vote(event, body)
+        except PayloadError as error:
+            log.warning("ignored a thread message: %s", error)
+            return
+        if vote is None or vote.actor.user_id == self._deps.bot_user_id:
+            return
+        key = await self._deps.votes.approval_of_message(vote.channel_id, vote.thread_ts)
+        if key is None:
+            return  # a thread under some other message
+        # Slack redelivers events it thinks were lost; the reply's own ts identifies it.
+        mark = f"thread.{vote.channel_id}.{vote.message_ts.replace('.', '_')}"
+        if not await self._deps.dedup.first_time(mark):
+            return
+        pending = PendingVote(vote.kind, key, vote.channel_id, vote.thread_ts)
+        if vote.kind in (VoteKind.REJECT, VoteKind.BYPASS) and not vote.comment:
+            word = vote.kind.value
+            await self._deps.answers.ephemeral(
+                vote.channel_id,
+                vote.actor.user_id,
+                notice(f"A {word} needs a reason: reply `{word} <why>` in the thread."),
+                thread_ts=vote.thread_ts,
+            )
+            return
+        ballot = Ballot(
+            team_id=vote.actor.team_id,
+            slack_user_id=vote.actor.user_id,
+            key=key,
+            kind=vote.kind,
+            comment=vote.comment or None,
+            channel=vote.channel_id,
+            message_ts=vote.thread_ts,
+        )
+        result = await self._deps.votes.cast(ballot)
+        if result.verdict == Verdict.RECORDED:
+            await self._deps.answers.react(vote.channel_id, vote.message_ts, REACTIONS[vote.kind])
+            return
+        answer = private_answer(result, pending)
+        if answer is not None:
+            await self._deps.answers.ephemeral(
+                vote.channel_id, vote.actor.user_id, answer, thread_ts=vote.thread_ts
+            )
+
+
+def register(app: AsyncApp, deps: HandlerDeps) -> None:
+    app.event("message")(ThreadVotes(deps).on_message)

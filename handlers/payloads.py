@@ -1,0 +1,172 @@
+"""Reading Slack's verified payloads into typed values, or refusing them with a clear reason.
+
+The acting person is always the payload's ``user`` of the verified request; nothing else in a
+payload is trusted to say who acts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.approval import ApprovalKey
+from bot.voting import VoteKind
+
+_VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
+_LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
+_THREAD_VOTE = re.compile(
+    r"^\s*(approve|reject|bypass)\b[\s:,.!-]*(.*)\Z", re.IGNORECASE | re.DOTALL
+)
+
+
+class PayloadError(ValueError):
+    """The payload lacks what this kind of request must carry."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    team_id: str
+    user_id: str
+    user_name: str = ""
+    team_name: str = ""
+
+
+@dataclass(frozen=True)
+class ButtonClick:
+    actor: Actor
+    action_id: str
+    value: str
+    channel_id: str
+    message_ts: str
+    trigger_id: str
+    response_url: str
+
+
+@dataclass(frozen=True)
+class PendingVote:
+    """A vote someone started and could not finish yet (not linked, forest down)."""
+
+    kind: VoteKind
+    key: ApprovalKey
+    channel_id: str
+    message_ts: str
+
+    def encode(self) -> str:
+        return "|".join((self.kind.value, self.key.token, self.channel_id, self.message_ts))
+
+
+@dataclass(frozen=True)
+class ModalPlace:
+    """Where a modal was opened from, carried in its private_metadata."""
+
+    channel_id: str
+    message_ts: str
+
+    def encode(self) -> str:
+        return json.dumps({"channel": self.channel_id, "ts": self.message_ts})
+
+
+@dataclass(frozen=True)
+class ThreadVote:
+    actor: Actor
+    kind: VoteKind
+    comment: str
+    channel_id: str
+    thread_ts: str
+    message_ts: str
+
+
+def _text(source: Any, *path: str) -> str:
+    node = source
+    for part in path:
+        if not isinstance(node, dict):
+            raise PayloadError(f"missing {'.'.join(path)}")
+        node = node.get(part)
+    if not isinstance(node, str) or not node:
+        raise PayloadError(f"missing {'.'.join(path)}")
+    return node
+
+
+def _optional(source: Any, *path: str) -> str:
+    try:
+        return _text(source, *path)
+    except PayloadError:
+        return ""
+
+
+def actor_of(body: dict[str, Any]) -> Actor:
+    """The verified request's person: ``user.id`` and the team it belongs to."""
+    # The workspace the request came from: links are kept per workspace.
+    team = _optional(body, "team", "id") or _optional(body, "user", "team_id")
+    if not team:
+        raise PayloadError("missing team.id")
+    return Actor(
+        team_id=team,
+        user_id=_text(body, "user", "id"),
+        user_name=_optional(body, "user", "username") or _optional(body, "user", "name"),
+        team_name=_optional(body, "team", "domain"),
+    )
+
+
+def button_click(body: dict[str, Any]) -> ButtonClick:
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise PayloadError("missing actions")
+    action = actions[0]
+    return ButtonClick(
+        actor=actor_of(body),
+        action_id=_text(action, "action_id"),
+        value=_optional(action, "value"),
+        channel_id=_optional(body, "channel", "id") or _optional(body, "container", "channel_id"),
+        message_ts=_optional(body, "container", "message_ts") or _optional(body, "message", "ts"),
+        trigger_id=_optional(body, "trigger_id"),
+        response_url=_optional(body, "response_url"),
+    )
+
+
+def approval_key(token: str) -> ApprovalKey:
+    try:
+        return ApprovalKey.from_token(token)
+    except (ValueError, UnicodeDecodeError):
+        raise PayloadError("not an approval button") from None
+
+
+def pending_vote(value: str) -> PendingVote:
+    parts = value.split("|")
+    if len(parts) != 4 or parts[0] not in _VOTE_WORDS:
+        raise PayloadError("not a pending vote")
+    return PendingVote(_VOTE_WORDS[parts[0]], approval_key(parts[1]), parts[2], parts[3])
+
+
+def modal_place(private_metadata: str) -> ModalPlace:
+    try:
+        document = json.loads(private_metadata)
+    except (TypeError, json.JSONDecodeError):
+        raise PayloadError("modal without its place") from None
+    return ModalPlace(_text(document, "channel"), _text(document, "ts"))
+
+
+def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | None:
+    """A vote typed in a thread, or None for conversation (and for anything not a reply)."""
+    if event.get("subtype") or event.get("bot_id"):
+        return None
+    thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
+    if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:
+        return None
+    match = _THREAD_VOTE.match(_LEADING_MENTION.sub("", str(text), count=1))
+    if match is None:
+        return None
+    team = _optional(body, "team_id") or _optional(event, "team")
+    actor = Actor(team_id=team, user_id=_text(event, "user"))
+    if not actor.team_id:
+        raise PayloadError("missing team")
+    return ThreadVote(
+        actor=actor,
+        kind=_VOTE_WORDS[match.group(1).lower()],
+        comment=match.group(2).strip(),
+        channel_id=_text(event, "channel"),
+        thread_ts=str(thread_ts),
+        message_ts=str(ts),
+    )
