@@ -56,9 +56,12 @@ class Settings:
         return [value for value in candidates if value]
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
-    """Read and check every variable; raise ConfigError on the first bad one."""
-    reader = _Reader(env)
+def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Settings:
+    """Read and check every variable; raise ConfigError on the first bad one.
+
+    ``allow_any_port`` admits PORT=0 (the system picks), for tests and the local demo.
+    """
+    reader = _Reader(env, allow_any_port)
     app_token = reader.optional("SLACK_APP_TOKEN")
     if app_token is not None and not app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with 'xapp-'")
@@ -85,8 +88,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
 
 class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], allow_any_port: bool) -> None:
         self._env = env
+        self._lowest_port = 0 if allow_any_port else 1
 
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
@@ -147,6 +151,6 @@ class _Reader:
         value = self.optional(name)
         if value is None:
             return default
-        if not value.isdigit() or not 0 < int(value) < 65536:
+        if not value.isdigit() or not self._lowest_port <= int(value) < 65536:
             raise ConfigError(name, f"must be a TCP port number from 1 to 65535, got {value!r}")
         return int(value)

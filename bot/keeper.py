@@ -21,7 +21,7 @@ from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Out
 from bot.forest_errors import ForestError
 from bot.keyed_locks import KeyedLocks
 from bot.presenter import Presenter, Rendered
-from bot.store import ApprovalRecord, ApprovalStore, StaleRevision, Stored
+from bot.store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,10 @@ class _Change:
     rendered: Rendered
     newly_approved: bool
     new_decisions: list[tuple[Decision, str | None]] = field(default_factory=list)
+
+
+class NotPostedYet(Exception):
+    """The approval is claimed but its message is not recorded yet: try again shortly."""
 
 
 class Keeper:
@@ -82,6 +86,8 @@ class Keeper:
         async with self._locks.hold(key):
             for _ in range(MAX_SWAP_ATTEMPTS):
                 stored = await self._store.get(key)
+                if stored is not None and stored.record.phase == Phase.CLAIMED:
+                    raise NotPostedYet(key)
                 if stored is None or not stored.record.open:
                     return
                 try:

@@ -19,7 +19,7 @@ from nats.aio.subscription import Subscription
 
 from bot.approval import ApprovalKey, Outcome
 from bot.forest_errors import ForestError
-from bot.keeper import Keeper
+from bot.keeper import Keeper, NotPostedYet
 from bot.open_approvals import OpenApprovals
 from bot.tasks import TaskSet
 
@@ -29,6 +29,9 @@ EVALUATE_SUBJECT = "forest.intent.evaluate"
 STATUS_SUBJECT = "forest.release.status.*"
 QUEUE_GROUP = "approvals-bot"
 RETRY_AFTER_FAILURE_SECONDS = 5.0
+# A claimed approval is normally posted within a second; one never posted was abandoned by a
+# process that died, and the announcement's redelivery takes care of it.
+NOT_POSTED_RETRIES = 20
 _TERMINAL_RELEASE = {status.value: status for status in Outcome}
 
 
@@ -48,24 +51,27 @@ class Coalescer:
         self._slots = asyncio.Semaphore(concurrency)
         self._scheduled: set[ApprovalKey] = set()
 
-    def nudge(self, key: ApprovalKey, delay: float | None = None) -> None:
+    def nudge(self, key: ApprovalKey, delay: float | None = None, attempt: int = 0) -> None:
         if key in self._scheduled:
             return
         self._scheduled.add(key)
         wait = self._window if delay is None else delay
-        self._tasks.spawn(self._run(key, wait), name=f"refresh {key.token}")
+        self._tasks.spawn(self._run(key, wait, attempt), name=f"refresh {key.token}")
 
     @property
     def pending(self) -> int:
         return len(self._scheduled)
 
-    async def _run(self, key: ApprovalKey, delay: float) -> None:
+    async def _run(self, key: ApprovalKey, delay: float, attempt: int) -> None:
         await asyncio.sleep(delay)
         async with self._slots:
             # Leaving the set before acting lets a nudge during the action schedule a next pass.
             self._scheduled.discard(key)
             try:
                 await self._action(key)
+            except NotPostedYet:
+                if attempt < NOT_POSTED_RETRIES:
+                    self.nudge(key, attempt=attempt + 1)
             except ForestError as error:
                 log.warning(
                     "refresh failed, retrying later: %s",
@@ -146,7 +152,15 @@ class NudgeListener:
             if outcome is None:
                 self._coalescer.nudge(key)
             else:
-                self._tasks.spawn(self._keeper.finish(key, outcome), name=f"finish {key.token}")
+                self._tasks.spawn(self._finish(key, outcome), name=f"finish {key.token}")
+
+    async def _finish(self, key: ApprovalKey, outcome: Outcome) -> None:
+        for _ in range(NOT_POSTED_RETRIES):
+            try:
+                await self._keeper.finish(key, outcome)
+                return
+            except NotPostedYet:
+                await asyncio.sleep(1.0)
 
 
 class Reconciler:

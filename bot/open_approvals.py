@@ -1,4 +1,4 @@
-"""The approvals still open, kept current from the KV bucket by a watch.
+"""The approvals still open (claimed or posted), kept current from the KV bucket by a watch.
 
 Every replica sees every record this way, so any replica can act on a nudge for an approval
 another replica posted, and an untracked intent is ignored with one dictionary lookup.
@@ -41,7 +41,8 @@ class OpenApprovals:
                 self.loaded.set()
                 continue
             record = change.stored.record if change.stored else None
-            if record is not None and record.open:
+            # Claimed approvals are tracked too: a vote can come in while the message is posted.
+            if record is not None and record.outcome is None:
                 self._by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)
                 if record.approved:
                     self._approved.add(change.key)

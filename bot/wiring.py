@@ -74,7 +74,9 @@ class Bot:
         self.tuning = tuning or Tuning()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.metrics = Metrics()
+        # Work in flight (refreshes, outcomes) is finished at shutdown; loops are cancelled.
         self.tasks = TaskSet()
+        self._loops = TaskSet()
         self.port: int | None = None
         self.ready = asyncio.Event()
         self._stack = AsyncExitStack()
@@ -116,9 +118,11 @@ class Bot:
             keeper.refresh, self.tasks, self.tuning.coalesce_window, self.tuning.refresh_concurrency
         )
         stack.push_async_callback(self.tasks.cancel)
+        stack.push_async_callback(self._loops.cancel)
 
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
-        linking = LinkService(forest, links, self.tasks, self.tuning.device_poll_floor)
+        # A login still waiting for its code at shutdown is abandoned; the person runs it again.
+        linking = LinkService(forest, links, self._loops, self.tuning.device_poll_floor)
         votes = VoteService(store, forest, linking, keeper, self.metrics)
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
@@ -151,16 +155,16 @@ class Bot:
             await self._socket_mode.connect_async()
             stack.push_async_callback(self._socket_mode.close_async)
 
-        self.tasks.spawn(open_approvals.follow(), name="open approvals")
+        self._loops.spawn(open_approvals.follow(), name="open approvals")
         self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
         await self._nudges.start()
-        self.tasks.spawn(
+        self._loops.spawn(
             Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval).run(),
             name="reconcile",
         )
         self._consumer = ApprovalConsumer(js, announcer, self.metrics)
         await self._consumer.open()
-        self.tasks.spawn(self._consumer.run(), name="consumer")
+        self._loops.spawn(self._consumer.run(), name="consumer")
         self.ready.set()
         log.info(
             "approvals bot started",
@@ -173,6 +177,7 @@ class Bot:
             await self._consumer.stop()
         if self._nudges is not None:
             await self._nudges.stop()
+        await self._loops.cancel()
         if not await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
             log.warning("stopping with background work still running")
         await self._stack.aclose()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.fakes.local_stack import LocalStack, local_stack
 from bot.fakes.nats_server import NatsServer, run_nats_server
 
 
@@ -17,3 +18,11 @@ async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     store_dir: Path = tmp_path_factory.mktemp("nats")
     async with run_nats_server(store_dir) as server:
         yield server
+
+
+@pytest_asyncio.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
+    """A fresh nats-server, fake forest and fake Slack per test; start bots with
+    ``stack.start_bot()``."""
+    async with local_stack(tmp_path) as running:
+        yield running

@@ -1,0 +1,199 @@
+"""Everything the bot talks to, running locally: nats-server, the fake forest, the fake Slack.
+
+Tests and the local demo start the real bot against this stack, so both exercise the production
+code path: events over JetStream, votes over gRPC, Slack's Web API and signed requests over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+from nats.aio.client import Client as NATS
+
+from bot.config import load_settings
+from bot.consumer import ensure_stream
+from bot.fakes.fake_forest import FakeForest
+from bot.fakes.fake_slack import FakeSlack
+from bot.fakes.nats_server import NatsServer, run_nats_server
+from bot.fakes.slack_signing import Delivery, post_signed
+from bot.wiring import Bot, Tuning
+
+ORGANISATION = "acme"
+PROJECT = "payments-api"
+CHANNEL = "C0APPROVALS"
+TEAM_ID = "T0ACME"
+SECRET_KEY = "local-stack-secret-key-0123456789abcdef"
+FAST = Tuning(coalesce_window=0.2, reconcile_interval=60.0, device_poll_floor=0.05)
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    slack_user_id: str
+    role: str | None  # None: not a member of the organisation
+
+    @property
+    def email(self) -> str:
+        return f"{self.username}@acme.io"
+
+
+PEOPLE = (
+    Person("alice", "U0ALICE", "member"),  # writes releases
+    Person("dave", "U0DAVE", "admin"),  # writes releases, and may bypass
+    Person("bob", "U0BOB", "member"),
+    Person("carol", "U0CAROL", "member"),
+    Person("mallory", "U0MALLORY", None),
+)
+
+
+@dataclass
+class LocalStack:
+    nats_server: NatsServer
+    forest: FakeForest
+    slack: FakeSlack
+    session: aiohttp.ClientSession
+    nc: NATS
+    bots: list[Bot] = field(default_factory=list)
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {
+            "SLACK_BOT_TOKEN": self.slack.bot_token,
+            "SLACK_SIGNING_SECRET": self.slack.signing_secret,
+            "SLACK_API_URL": self.slack.api_url,
+            "NATS_URL": self.nats_server.url,
+            "FOREST_GRPC_URL": self.forest.url,
+            "FOREST_APP_TOKEN": self.forest.issue_app_token(ORGANISATION),
+            "FOREST_WEB_URL": "http://forage.local",
+            "APPROVALS_CHANNEL": CHANNEL,
+            "BOT_SECRET_KEY": SECRET_KEY,
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+        }
+        env.update(overrides)
+        return {key: value for key, value in env.items() if value}
+
+    async def start_bot(self, tuning: Tuning = FAST, **env: str) -> Bot:
+        settings = load_settings(self.env(**env), allow_any_port=True)
+        bot = Bot(settings, tuning)
+        await bot.start()
+        self.bots.append(bot)
+        return bot
+
+    async def stop_bot(self, bot: Bot) -> None:
+        self.bots.remove(bot)
+        await bot.stop()
+
+    def bot_url(self, bot: Bot | None = None) -> str:
+        bot = bot or self.bots[0]
+        return f"http://127.0.0.1:{bot.port}"
+
+    def new_release(self, author: str = "alice", environment: str = "production") -> str:
+        return self.forest.add_release_intent(ORGANISATION, PROJECT, author=author)
+
+    async def announce(
+        self,
+        intent_id: str,
+        environment: str = "production",
+        author: str = "alice",
+        required_approvals: int = 2,
+        event_id: str | None = None,
+        **release: Any,
+    ) -> dict[str, Any]:
+        """Publish forest's approval-required event, as forest's coordinator would."""
+        person = next(p for p in PEOPLE if p.username == author)
+        user = self.forest.world.users[author]
+        event = {
+            "event_id": event_id or str(uuid.uuid4()),
+            "organisation": ORGANISATION,
+            "project": PROJECT,
+            "release_intent_id": intent_id,
+            "target_environment": environment,
+            "policy_name": "prod-needs-two",
+            "required_approvals": required_approvals,
+            "blocked_at": "2026-11-26T10:15:00Z",
+            "release": {
+                "slug": "evidently-assisting-ladybeetle",
+                "title": "fix: retry card captures on timeout (#812)",
+                "description": "Retries the capture call twice with jitter.",
+                "commit_sha": "9f2c1e7",
+                "commit_branch": "main",
+                "author": {"user_id": user.user_id, "username": author, "email": person.email},
+                **release,
+            },
+        }
+        await self.publish_raw(
+            f"forest.approval.required.{ORGANISATION}.{PROJECT}",
+            json.dumps(event).encode(),
+            event["event_id"],
+        )
+        return event
+
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
+        js = self.nc.jetstream()
+        await ensure_stream(js)
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        await js.publish(subject, payload, headers=headers)
+
+    async def post(
+        self,
+        body: bytes,
+        bot: Bot | None = None,
+        retry_num: int | None = None,
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+    ) -> Delivery:
+        """Deliver a request to the bot's /slack/events, signed as Slack signs it."""
+        return await post_signed(
+            self.session,
+            f"{self.bot_url(bot)}/slack/events",
+            body,
+            signing_secret or self.slack.signing_secret,
+            retry_num=retry_num,
+            timestamp=timestamp,
+        )
+
+
+def seed(forest: FakeForest, slack: FakeSlack) -> None:
+    forest.add_organisation(ORGANISATION)
+    forest.add_project(ORGANISATION, PROJECT)
+    forest.add_policy(
+        ORGANISATION, PROJECT, "production", name="prod-needs-two", required_approvals=2
+    )
+    forest.add_policy(ORGANISATION, PROJECT, "staging", name="staging-needs-one")
+    for person in PEOPLE:
+        forest.add_user(person.username, email=person.email)
+        if person.role is not None:
+            forest.add_member(ORGANISATION, person.username, role=person.role)
+        slack.add_user(person.slack_user_id, person.email, person.username)
+
+
+@asynccontextmanager
+async def local_stack(store_dir: Path) -> AsyncIterator[LocalStack]:
+    async with run_nats_server(store_dir / "nats") as nats_server:
+        forest = FakeForest(
+            web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
+        )
+        slack = FakeSlack(team_id=TEAM_ID)
+        seed(forest, slack)
+        await forest.start()
+        await slack.start()
+        session = aiohttp.ClientSession()
+        nc = await nats.connect(nats_server.url)
+        stack = LocalStack(nats_server, forest, slack, session, nc)
+        try:
+            yield stack
+        finally:
+            for bot in list(stack.bots):
+                await stack.stop_bot(bot)
+            await nc.close()
+            await session.close()
+            await slack.stop()
+            await forest.stop()

@@ -1,0 +1,80 @@
+"""A blocked release shows up in Slack as exactly one message, whatever happens to the event."""
+
+import asyncio
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
+from tests_support import all_text, buttons
+
+
+async def test_an_approval_event_posts_one_message_with_buttons_and_facts(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+
+    await stack.slack.wait_for("chat.postMessage", ok=True)
+    [message] = stack.slack.messages(CHANNEL)
+    shown = all_text(message)
+    assert "payments-api → production" in shown
+    assert "fix: retry card captures on timeout (#812)" in shown
+    assert "9f2c1e7" in shown and "main" in shown
+    assert "prod-needs-two" in shown
+    assert "0 of 2" in shown
+    assert "<@U0ALICE>" in shown  # the author, found by email
+    approve, reject, bypass = (
+        buttons(message)[a] for a in ("approval_approve", "approval_reject", "approval_bypass")
+    )
+    assert approve["style"] == "primary"
+    assert bypass["style"] == "danger"
+    assert "style" not in reject
+
+
+async def test_announcing_again_with_new_event_ids_posts_nothing_more(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await stack.slack.wait_for("chat.postMessage", ok=True)
+    for _ in range(5):
+        await stack.announce(intent)
+    # The same intent for another environment is another gate, with its own message.
+    await stack.announce(intent, environment="staging", required_approvals=1)
+    await stack.slack.wait_for("chat.postMessage", ok=True, count=2)
+    await asyncio.sleep(1.0)
+    assert len(stack.slack.calls_to("chat.postMessage")) == 2
+    headers = sorted(m.blocks[0]["text"]["text"] for m in stack.slack.messages(CHANNEL))
+    assert "production" in headers[0] and "staging" in headers[1]
+
+
+async def test_two_bot_processes_on_one_stream_post_one_message(stack: LocalStack):
+    await stack.start_bot()
+    await stack.start_bot()
+    intents = [stack.new_release() for _ in range(10)]
+    for intent in intents:
+        for _ in range(3):
+            await stack.announce(intent)
+    await stack.slack.wait_for("chat.postMessage", ok=True, count=10)
+    await asyncio.sleep(1.0)
+    posted = stack.slack.calls_to("chat.postMessage")
+    assert len(posted) == 10
+    assert {c.args["metadata"]["event_payload"]["release_intent_id"] for c in posted} == set(
+        intents
+    )
+
+
+async def test_a_poison_event_is_set_aside_and_the_next_is_posted(stack: LocalStack):
+    bot = await stack.start_bot()
+    js = stack.nc.jetstream()
+    await stack.publish_raw("forest.approval.required.acme.payments-api", b"{not json")
+    await stack.publish_raw("forest.approval.required.acme.payments-api", b'{"event_id": "x"}')
+    intent = stack.new_release()
+    await stack.announce(intent)
+
+    await stack.slack.wait_for("chat.postMessage", ok=True)
+    dead = await js.pull_subscribe("forest.approval.deadletter", durable="inspect")
+    letters = await dead.fetch(2, timeout=5)
+    assert [m.data for m in letters] == [b"{not json", b'{"event_id": "x"}']
+    assert letters[0].headers["Forest-Set-Aside-Reason"] == "poison"
+    assert "lacks required keys" in letters[1].headers["Forest-Set-Aside-Detail"]
+    sample = bot.metrics.registry.get_sample_value(
+        "approvals_events_set_aside_total", {"reason": "poison"}
+    )
+    assert sample == 2.0

@@ -1,0 +1,111 @@
+"""The approval message keeps telling the truth while votes come in from anywhere."""
+
+import asyncio
+import time
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
+from tests_support import all_text, buttons, wait_until
+
+
+async def posted_message(stack: LocalStack, intent: str):
+    await stack.slack.wait_for("chat.postMessage", ok=True)
+    [message] = stack.slack.messages(CHANNEL)
+    return message
+
+
+async def test_a_vote_cast_in_forage_updates_the_message_within_two_seconds(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    message = await posted_message(stack, intent)
+
+    started = time.monotonic()
+    await stack.forest.record_decision(intent, "production", "bob", "approved", "ship it")
+    await wait_until(
+        lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=2.0
+    )
+    assert time.monotonic() - started < 2.0
+    shown = all_text(stack.slack.message(CHANNEL, message.ts))
+    assert "bob" in shown and "ship it" in shown
+    assert set(buttons(stack.slack.message(CHANNEL, message.ts))) == {
+        "approval_approve", "approval_reject", "approval_bypass",
+    }
+    # The thread is the record: the web vote is reported there too, once.
+    await wait_until(lambda: len(stack.slack.thread(CHANNEL, message.ts)) == 1)
+    assert "bob" in stack.slack.thread(CHANNEL, message.ts)[0].text
+
+
+async def test_a_burst_of_nudges_costs_one_read_and_one_update(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await posted_message(stack, intent)
+    await stack.forest.record_decision(intent, "production", "bob", "approved")
+    await stack.slack.wait_for("chat.update", ok=True)
+    await asyncio.sleep(0.5)
+    reads_before = len(stack.forest.calls_to("GetExternalApprovalState"))
+    updates_before = len(stack.slack.calls_to("chat.update"))
+
+    await stack.forest.record_decision(intent, "production", "carol", "rejected", "no")
+    for _ in range(10):
+        await stack.forest.nudge(intent)
+    await stack.slack.wait_for("chat.update", ok=True, count=updates_before + 1)
+    await asyncio.sleep(0.6)
+    assert len(stack.forest.calls_to("GetExternalApprovalState")) - reads_before == 1
+    assert len(stack.slack.calls_to("chat.update")) - updates_before == 1
+
+
+async def test_enough_approvals_remove_the_buttons_and_success_makes_it_final(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    message = await posted_message(stack, intent)
+
+    await stack.forest.record_decision(intent, "production", "bob", "approved")
+    await stack.forest.record_decision(intent, "production", "carol", "approved")
+    await wait_until(lambda: "approved" in stack.slack.message(CHANNEL, message.ts).blocks[0][
+        "text"]["text"])
+    approved = stack.slack.message(CHANNEL, message.ts)
+    assert buttons(approved) == {}
+    assert "Deploying" in all_text(approved)
+    await wait_until(
+        lambda: any("on its way" in reply.text for reply in stack.slack.thread(CHANNEL, message.ts))
+    )
+    summary = next(r for r in stack.slack.thread(CHANNEL, message.ts) if "on its way" in r.text)
+    assert "<@U0ALICE>" in summary.text  # the author is told
+
+    await stack.forest.publish_release_status(
+        intent, {"pipeline_update": True, "pipeline_complete": True, "intent_status": "SUCCEEDED"}
+    )
+    await wait_until(lambda: "Deployed to production" in all_text(
+        stack.slack.message(CHANNEL, message.ts)))
+    final = stack.slack.message(CHANNEL, message.ts)
+    assert buttons(final) == {}
+    await wait_until(lambda: any(
+        "Deployed to production" in r.text for r in stack.slack.thread(CHANNEL, message.ts)
+    ))
+
+
+async def test_a_cancelled_release_is_final_and_refuses_nothing_later(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    message = await posted_message(stack, intent)
+    await stack.forest.publish_release_status(intent, {"release_id": "r1", "status": "CANCELLED"})
+    await wait_until(lambda: "Cancelled" in all_text(stack.slack.message(CHANNEL, message.ts)))
+    assert buttons(stack.slack.message(CHANNEL, message.ts)) == {}
+
+
+async def test_votes_cast_while_the_bot_was_down_show_after_restart(stack: LocalStack):
+    bot = await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    message = await posted_message(stack, intent)
+    await stack.stop_bot(bot)
+
+    await stack.forest.record_decision(intent, "production", "bob", "approved")  # nudge lost
+    await stack.start_bot()
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)))
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1 + len(
+        stack.slack.thread(CHANNEL, message.ts)
+    )

@@ -1,0 +1,42 @@
+"""A bad configuration stops start-up with one clear line naming what is wrong."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from bot.fakes.local_stack import LocalStack
+
+
+async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list[str]]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "--log-format", "text", "run",
+        env={"PATH": os.environ["PATH"], **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode().strip().splitlines()
+
+
+async def test_a_missing_bot_token_stops_startup_with_one_line(stack: LocalStack):
+    env = stack.env()
+    del env["SLACK_BOT_TOKEN"]
+    code, lines = await run_cli(env)
+    assert code == 2
+    assert lines == [
+        "approvals-bot: SLACK_BOT_TOKEN is not set: expected a Slack bot token (xoxb-…)"
+    ]
+
+
+async def test_a_bad_routing_file_stops_startup_naming_the_line(stack: LocalStack, tmp_path: Path):
+    routes = tmp_path / "routes.yml"
+    routes.write_text("routes:\n  - organisation: acme\n    chanel: C0PAY\n")
+    code, lines = await run_cli(stack.env(APPROVALS_ROUTES=str(routes), PORT="3999"))
+    assert code == 2
+    assert lines[-1] == (
+        "approvals-bot: APPROVALS_ROUTES file routes.yml line 3: unknown key 'chanel'; "
+        "expected one of organisation, project, environment, channel"
+    )
+    assert len([line for line in lines if "APPROVALS_ROUTES" in line]) == 1
