@@ -8,6 +8,7 @@ admin check for a bypass happens here because forest does not make it: forest ne
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from dataclasses import dataclass
@@ -20,11 +21,13 @@ from bot.keyed_locks import KeyedLocks
 from bot.linking import LinkService, NeedsLogin
 from bot.links import Link
 from bot.metrics import Metrics
-from bot.store import ApprovalRecord, ApprovalStore
+from bot.store import ApprovalRecord, ApprovalStore, Phase
 
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 2000
+POSTING_WAIT_STEPS = 40
+POSTING_WAIT_STEP_SECONDS = 0.05
 
 
 class VoteKind(enum.StrEnum):
@@ -80,7 +83,13 @@ class VoteService:
         self._in_flight = KeyedLocks()
 
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
-        stored = await self._store.get(key)
+        """Our record of the approval; waits a moment for one whose message is being posted
+        (a click can arrive before the poster has recorded the message's ts)."""
+        for _ in range(POSTING_WAIT_STEPS):
+            stored = await self._store.get(key)
+            if stored is None or stored.record.phase == Phase.POSTED:
+                break
+            await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
         return stored.record if stored else None
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:

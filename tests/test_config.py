@@ -64,5 +64,9 @@ def test_slack_api_url_gets_the_trailing_slash_slack_sdk_needs():
 def test_secrets_lists_every_secret_value():
     settings = load_settings({**VALID, "SLACK_APP_TOKEN": "xapp-1-abc"})
     assert set(settings.secrets()) == {
-        "xoxb-1-2-abc", "signing-secret", "xapp-1-abc", "forest-app-token", "k" * 40,
+        "xoxb-1-2-abc",
+        "signing-secret",
+        "xapp-1-abc",
+        "forest-app-token",
+        "k" * 40,
     }

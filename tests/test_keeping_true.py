@@ -28,7 +28,9 @@ async def test_a_vote_cast_in_forage_updates_the_message_within_two_seconds(stac
     shown = all_text(stack.slack.message(CHANNEL, message.ts))
     assert "bob" in shown and "ship it" in shown
     assert set(buttons(stack.slack.message(CHANNEL, message.ts))) == {
-        "approval_approve", "approval_reject", "approval_bypass",
+        "approval_approve",
+        "approval_reject",
+        "approval_bypass",
     }
     # The thread is the record: the web vote is reported there too, once.
     await wait_until(lambda: len(stack.slack.thread(CHANNEL, message.ts)) == 1)
@@ -63,8 +65,9 @@ async def test_enough_approvals_remove_the_buttons_and_success_makes_it_final(st
 
     await stack.forest.record_decision(intent, "production", "bob", "approved")
     await stack.forest.record_decision(intent, "production", "carol", "approved")
-    await wait_until(lambda: "approved" in stack.slack.message(CHANNEL, message.ts).blocks[0][
-        "text"]["text"])
+    await wait_until(
+        lambda: "approved" in stack.slack.message(CHANNEL, message.ts).blocks[0]["text"]["text"]
+    )
     approved = stack.slack.message(CHANNEL, message.ts)
     assert buttons(approved) == {}
     assert "Deploying" in all_text(approved)
@@ -77,13 +80,16 @@ async def test_enough_approvals_remove_the_buttons_and_success_makes_it_final(st
     await stack.forest.publish_release_status(
         intent, {"pipeline_update": True, "pipeline_complete": True, "intent_status": "SUCCEEDED"}
     )
-    await wait_until(lambda: "Deployed to production" in all_text(
-        stack.slack.message(CHANNEL, message.ts)))
+    await wait_until(
+        lambda: "Deployed to production" in all_text(stack.slack.message(CHANNEL, message.ts))
+    )
     final = stack.slack.message(CHANNEL, message.ts)
     assert buttons(final) == {}
-    await wait_until(lambda: any(
-        "Deployed to production" in r.text for r in stack.slack.thread(CHANNEL, message.ts)
-    ))
+    await wait_until(
+        lambda: any(
+            "Deployed to production" in r.text for r in stack.slack.thread(CHANNEL, message.ts)
+        )
+    )
 
 
 async def test_a_cancelled_release_is_final_and_refuses_nothing_later(stack: LocalStack):

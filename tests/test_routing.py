@@ -22,9 +22,12 @@ routes:
 
 def request(org: str, project: str, env: str) -> ApprovalRequest:
     return ApprovalRequest(
-        event_id="e", organisation=org, project=project,
+        event_id="e",
+        organisation=org,
+        project=project,
         release_intent_id="0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10",
-        target_environment=env, required_approvals=1,
+        target_environment=env,
+        required_approvals=1,
     )
 
 

@@ -10,7 +10,12 @@ from bot.fakes.local_stack import LocalStack
 
 async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list[str]]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "--log-format", "text", "run",
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--log-format",
+        "text",
+        "run",
         env={"PATH": os.environ["PATH"], **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

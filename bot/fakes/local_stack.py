@@ -6,24 +6,35 @@ code path: events over JetStream, votes over gRPC, Slack's Web API and signed re
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import nats
 from nats.aio.client import Client as NATS
 
+from blocks.modals import REASON_ACTION_ID, REASON_BLOCK_ID
 from bot.config import load_settings
 from bot.consumer import ensure_stream
 from bot.fakes.fake_forest import FakeForest
+from bot.fakes.fake_forest_credentials import DeviceGrant
 from bot.fakes.fake_slack import FakeSlack
 from bot.fakes.nats_server import NatsServer, run_nats_server
-from bot.fakes.slack_signing import Delivery, post_signed
+from bot.fakes.slack_signing import (
+    Delivery,
+    event_callback_body,
+    form_payload,
+    post_signed,
+    slash_command_payload,
+)
 from bot.wiring import Bot, Tuning
 
 ORGANISATION = "acme"
@@ -62,6 +73,7 @@ class LocalStack:
     session: aiohttp.ClientSession
     nc: NATS
     bots: list[Bot] = field(default_factory=list)
+    last_command_reply: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -159,6 +171,137 @@ class LocalStack:
             retry_num=retry_num,
             timestamp=timestamp,
         )
+
+    # What people do in Slack, delivered to the bot the way Slack delivers it.
+
+    def person(self, username: str) -> Person:
+        return next(p for p in PEOPLE if p.username == username)
+
+    async def click(
+        self,
+        username: str,
+        ts: str,
+        action_id: str,
+        bot: Bot | None = None,
+        channel: str = CHANNEL,
+        retry_num: int | None = None,
+    ) -> Delivery:
+        """``username`` clicks a button that is on the message as Slack shows it now."""
+        user = self.person(username).slack_user_id
+        payload = self.slack.click_payload(channel, ts, user, action_id)
+        return await self.post(form_payload(payload), bot, retry_num=retry_num)
+
+    async def submit(
+        self, username: str, view_id: str, reason: str, bot: Bot | None = None
+    ) -> Delivery:
+        """``username`` types ``reason`` into the open reject or bypass modal and submits it."""
+        user = self.person(username).slack_user_id
+        payload = self.slack.submission_payload(
+            view_id, user, {REASON_BLOCK_ID: {REASON_ACTION_ID: reason}}
+        )
+        return await self.post(form_payload(payload), bot)
+
+    async def command(self, username: str, text: str, bot: Bot | None = None) -> str:
+        """``username`` types ``/forest <text>``; returns the response_url the bot may answer."""
+        person = self.person(username)
+        response_url = self.slack.new_response_url(CHANNEL, person.slack_user_id)
+        payload = slash_command_payload(
+            self.slack.identity.team_id,
+            person.slack_user_id,
+            "/forest",
+            text,
+            response_url,
+            self.slack.new_trigger_id(person.slack_user_id),
+            CHANNEL,
+            user_name=person.username,
+        )
+        if (bot or self.bots[0]).settings.socket_mode:
+            ack = await self.slack.socket_send("slash_commands", payload, True)
+            self.last_command_reply = json.dumps(ack or {})
+            return response_url
+        delivery = await self.post(urlencode(payload).encode(), bot)
+        assert delivery.status == 200, delivery
+        self.last_command_reply = delivery.body
+        return response_url
+
+    async def reply_in_thread(
+        self,
+        username: str,
+        thread_ts: str,
+        text: str,
+        bot: Bot | None = None,
+        retry_num: int | None = None,
+        event_id: str | None = None,
+    ) -> tuple[str, str]:
+        """``username`` replies in a thread; returns (message ts, event id) for replays."""
+        user = self.person(username).slack_user_id
+        reply = self.slack.add_message(CHANNEL, text, user, thread_ts=thread_ts)
+        event_id = event_id or f"Ev{uuid.uuid4().hex[:10].upper()}"
+        await self.deliver_message_event(user, reply.ts, thread_ts, text, event_id, bot, retry_num)
+        return reply.ts, event_id
+
+    async def deliver_message_event(
+        self,
+        user: str,
+        ts: str,
+        thread_ts: str,
+        text: str,
+        event_id: str,
+        bot: Bot | None = None,
+        retry_num: int | None = None,
+    ) -> Delivery:
+        event = {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "team": self.slack.identity.team_id,
+            "channel_type": "channel",
+            "event_ts": ts,
+        }
+        body = event_callback_body(
+            self.slack.identity.team_id,
+            event,
+            event_id,
+            bot_user_id=self.slack.identity.bot_user_id,
+        )
+        delivery = await self.post(body, bot, retry_num=retry_num)
+        assert delivery.status == 200, delivery
+        return delivery
+
+    async def link(self, username: str, bot: Bot | None = None) -> None:
+        """Link ``username``'s Slack account through the real device flow."""
+        response_url = await self.command(username, "login", bot)
+        await self.approve_pending_login(username, response_url)
+
+    async def approve_pending_login(self, username: str, response_url: str) -> None:
+        grant = await self.pending_login(username)
+        self.forest.approve_device_code(grant.user_code, username)
+        await wait_for(
+            lambda: any(
+                "You're linked to forest as" in str(p.body.get("text", ""))
+                for p in self.slack.responses(response_url)
+            ),
+            f"{username} linked",
+        )
+
+    async def pending_login(self, username: str) -> DeviceGrant:
+        user = self.person(username).slack_user_id
+        await wait_for(
+            lambda: any(user in g.client_name for g in self.forest.pending_device_logins()),
+            f"a device login for {username}",
+        )
+        return next(g for g in self.forest.pending_device_logins() if user in g.client_name)
+
+
+async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def seed(forest: FakeForest, slack: FakeSlack) -> None:

@@ -1,0 +1,82 @@
+"""Reviewers vote by replying in the approval message's thread."""
+
+import asyncio
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
+from tests_support import all_text, wait_until
+
+
+async def open_approval(stack: LocalStack) -> tuple[str, str]:
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
+    return intent, stack.slack.messages(CHANNEL)[0].ts
+
+
+async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await open_approval(stack)
+    reply_ts, _ = await stack.reply_in_thread("bob", ts, "approve looks good")
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
+    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    assert call.actor == "bob"
+    assert call.request.comment == "looks good"
+    assert "1 of 2" in all_text(stack.slack.message(CHANNEL, ts))
+
+
+async def test_reject_with_a_reason_in_the_thread(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("carol")
+    intent, ts = await open_approval(stack)
+    reply_ts, _ = await stack.reply_in_thread("carol", ts, "reject needs a rollback plan")
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["x"])
+    [call] = stack.forest.calls_to("ExternalRejectRelease")
+    assert call.actor == "carol"
+    assert call.request.comment == "needs a rollback plan"
+
+
+async def test_conversation_in_the_thread_votes_nothing(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await open_approval(stack)
+    for text in ("approving this later", "I'd reject that idea", "looks good to me", "lgtm"):
+        await stack.reply_in_thread("bob", ts, text)
+    reply_ts, _ = await stack.reply_in_thread("bob", ts, "reject")  # a reject needs a reason
+    await wait_until(
+        lambda: (
+            stack.slack.ephemerals(CHANNEL, "U0BOB")[-1:]
+            and "needs a reason" in all_text(stack.slack.ephemerals(CHANNEL, "U0BOB")[-1])
+        )
+    )
+    await asyncio.sleep(0.5)
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
+    assert stack.forest.calls_to("ExternalRejectRelease") == []
+    assert stack.slack.calls_to("reactions.add") == []
+
+
+async def test_a_replayed_message_event_votes_once(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await open_approval(stack)
+    reply_ts, event_id = await stack.reply_in_thread("bob", ts, "approve")
+    await stack.deliver_message_event("U0BOB", reply_ts, ts, "approve", event_id, retry_num=1)
+    await stack.deliver_message_event("U0BOB", reply_ts, ts, "approve", event_id, retry_num=2)
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
+    await asyncio.sleep(0.5)
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 1
+    assert len(stack.slack.thread(CHANNEL, ts)) == 2  # bob's reply and the bot's record of it
+
+
+async def test_a_thread_vote_by_the_author_is_refused_privately(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("alice")
+    intent, ts = await open_approval(stack)
+    reply_ts, _ = await stack.reply_in_thread("alice", ts, "approve")
+    await wait_until(
+        lambda: any(
+            "can't approve your own release" in all_text(e)
+            for e in stack.slack.ephemerals(CHANNEL, "U0ALICE")
+        )
+    )
+    assert stack.slack.reactions(CHANNEL, reply_ts) == []

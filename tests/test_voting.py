@@ -1,0 +1,237 @@
+"""Acting from Slack: people vote as themselves, under forest's rules and ours."""
+
+import asyncio
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
+from tests_support import all_text, buttons, wait_until
+
+
+async def open_approval(stack: LocalStack, author: str = "alice") -> tuple[str, str]:
+    """A release by ``author`` blocked on production; returns (intent id, message ts)."""
+    intent = stack.new_release(author=author)
+    await stack.announce(intent, author=author)
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
+    return intent, stack.slack.messages(CHANNEL)[0].ts
+
+
+def votes_line(stack: LocalStack, ts: str) -> str:
+    return all_text(stack.slack.message(CHANNEL, ts))
+
+
+def thread_texts(stack: LocalStack, ts: str) -> list[str]:
+    return [reply.text for reply in stack.slack.thread(CHANNEL, ts)]
+
+
+def ephemerals_for(stack: LocalStack, username: str) -> list[str]:
+    """What the bot told ``username`` privately about votes (linking chatter left out)."""
+    user = stack.person(username).slack_user_id
+    return [
+        all_text(e)
+        for e in stack.slack.ephemerals(CHANNEL, user)
+        if "linked to forest as" not in all_text(e)
+        and "Link your forest account*" not in all_text(e)
+    ]
+
+
+async def test_two_reviewers_approve_as_themselves(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    await stack.link("carol")
+    intent, ts = await open_approval(stack)
+    assert "0 of 2" in votes_line(stack, ts)
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
+    await stack.click("carol", ts, "approval_approve")
+    await wait_until(
+        lambda: "approved" in stack.slack.message(CHANNEL, ts).blocks[0]["text"]["text"]
+    )
+
+    approvals = stack.forest.calls_to("ExternalApproveRelease")
+    assert [call.actor for call in approvals] == ["bob", "carol"]
+    assert all(call.actor_kind == "user" for call in approvals)
+    assert not any(call.request.force_bypass for call in approvals)
+    assert buttons(stack.slack.message(CHANNEL, ts)) == {}
+    await wait_until(lambda: len(thread_texts(stack, ts)) == 3)
+    first, second, summary = thread_texts(stack, ts)
+    assert first.startswith("✅ <@U0BOB> approved")
+    assert second.startswith("✅ <@U0CAROL> approved")
+    assert summary == (
+        "✅ Approved by <@U0BOB> and <@U0CAROL>. <@U0ALICE>, your release is on its way."
+    )
+    state = stack.forest.approval_state(intent, "production")
+    assert state.current_approvals == 2
+
+
+async def test_the_author_cannot_approve_their_own_release(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("alice")
+    intent, ts = await open_approval(stack, author="alice")
+    await stack.click("alice", ts, "approval_approve")
+    await wait_until(lambda: ephemerals_for(stack, "alice"))
+    assert "You can't approve your own release" in ephemerals_for(stack, "alice")[0]
+    assert len(stack.forest.approval_state(intent, "production").decisions) == 0
+    assert thread_texts(stack, ts) == []
+    assert "0 of 2" in votes_line(stack, ts)
+
+
+async def test_a_non_admin_author_cannot_bypass_and_forest_never_sees_force_bypass(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("alice")
+    intent, ts = await open_approval(stack, author="alice")
+    await stack.click("alice", ts, "approval_bypass")
+    await wait_until(lambda: "Only org admins can bypass" in all_text_of_view(stack))
+    assert "You are a member of acme." in all_text_of_view(stack)
+    assert not any(c.request.force_bypass for c in stack.forest.calls_to("ExternalApproveRelease"))
+    assert len(stack.forest.approval_state(intent, "production").decisions) == 0
+
+
+def all_text_of_view(stack: LocalStack) -> str:
+    if not stack.slack.views:
+        return ""
+    view = stack.slack.views[-1].view
+    return "\n".join(
+        block["text"]["text"]
+        for block in view.get("blocks", [])
+        if isinstance(block.get("text"), dict)
+    )
+
+
+async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("dave")
+    intent, ts = await open_approval(stack, author="dave")
+    await stack.click("dave", ts, "approval_bypass")
+    await wait_until(lambda: len(stack.slack.views) == 1)
+    view = stack.slack.views[0]
+    assert view.view["title"]["text"] == "Bypass approval"
+    await asyncio.sleep(0.3)  # the admin check leaves the modal as it is
+    assert stack.slack.views[-1].view.get("submit")
+
+    delivery = await stack.submit("dave", view.id, "hotfix for the outage")
+    assert delivery.status == 200
+    await wait_until(lambda: any("bypassed" in t for t in thread_texts(stack, ts)))
+    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    assert call.actor == "dave"
+    assert call.request.force_bypass is True
+    assert call.request.comment == "hotfix for the outage"
+    assert thread_texts(stack, ts)[0] == "⚠️ <@U0DAVE> bypassed the approval: hotfix for the outage"
+    assert "1 of 2" in votes_line(stack, ts)
+
+
+async def test_reject_asks_for_a_reason_that_reaches_forest_and_the_thread(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("carol")
+    intent, ts = await open_approval(stack)
+    await stack.click("carol", ts, "approval_reject")
+    await wait_until(lambda: len(stack.slack.views) == 1)
+    view = stack.slack.views[0]
+    assert view.view["title"]["text"] == "Reject release"
+    await stack.submit("carol", view.id, "needs a rollback plan")
+    await wait_until(lambda: thread_texts(stack, ts))
+    [call] = stack.forest.calls_to("ExternalRejectRelease")
+    assert call.actor == "carol" and call.request.comment == "needs a rollback plan"
+    assert thread_texts(stack, ts)[0] == (
+        "❌ <@U0CAROL> rejected: needs a rollback plan\n"
+        "<@U0ALICE>, your release to production still needs 2 more approvals."
+    )
+    # A changed vote replaces the rejection.
+    await stack.click("carol", ts, "approval_approve")
+    await wait_until(lambda: len(thread_texts(stack, ts)) == 2)
+    assert thread_texts(stack, ts)[1].startswith("✅ <@U0CAROL> changed their vote to approve")
+    assert "1 of 2" in votes_line(stack, ts)
+    [decision] = stack.forest.approval_state(intent, "production").decisions
+    assert decision.decision == "approved"
+
+
+async def test_an_unlinked_reviewer_links_and_finishes_the_vote(stack: LocalStack):
+    await stack.start_bot()
+    intent, ts = await open_approval(stack)
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: ephemerals_for(stack, "bob"))
+    [ephemeral] = stack.slack.ephemerals(CHANNEL, "U0BOB")
+    assert "not linked" in all_text(ephemeral)
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
+
+    link_button = buttons(ephemeral)["link_start"]
+    response_url = stack.slack.new_response_url(CHANNEL, "U0BOB")
+    body = stack_click_on_ephemeral(stack, "bob", ephemeral, link_button, response_url)
+    await stack.post(body)
+    grant = await stack.pending_login("bob")
+    assert "U0BOB" in grant.client_name and "T0ACME" in grant.client_name
+    stack.forest.approve_device_code(grant.user_code, "bob")
+    await wait_until(
+        lambda: any(
+            "Finish your approval" in str(p.body) for p in stack.slack.responses(response_url)
+        )
+    )
+    finished = next(p.body for p in stack.slack.responses(response_url) if "Finish" in str(p.body))
+    resume = next(e for b in finished["blocks"] if b["type"] == "actions" for e in b["elements"])
+    await stack.post(stack_click_value(stack, "bob", resume["action_id"], resume["value"], ts))
+    await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
+    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    assert call.actor == "bob"
+
+
+def stack_click_on_ephemeral(stack, username, ephemeral, button, response_url) -> bytes:
+    from bot.fakes.slack_signing import block_action_payload, form_payload
+
+    user = stack.person(username).slack_user_id
+    payload = block_action_payload(
+        stack.slack.identity.team_id,
+        user,
+        CHANNEL,
+        ephemeral.message_ts,
+        button["action_id"],
+        button["value"],
+        response_url=response_url,
+    )
+    return form_payload(payload)
+
+
+def stack_click_value(stack, username, action_id, value, ts) -> bytes:
+    from bot.fakes.slack_signing import block_action_payload, form_payload
+
+    user = stack.person(username).slack_user_id
+    payload = block_action_payload(
+        stack.slack.identity.team_id,
+        user,
+        CHANNEL,
+        ts,
+        action_id,
+        value,
+        response_url=stack.slack.new_response_url(CHANNEL, user),
+        trigger_id=stack.slack.new_trigger_id(user),
+    )
+    return form_payload(payload)
+
+
+async def test_double_clicks_and_slack_retries_record_one_vote_and_one_reply(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await open_approval(stack)
+    await asyncio.gather(*(stack.click("bob", ts, "approval_approve") for _ in range(3)))
+    await stack.click("bob", ts, "approval_approve", retry_num=1)
+    await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
+    await asyncio.sleep(0.8)
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 1
+    assert len(thread_texts(stack, ts)) == 1
+
+
+async def test_a_tampered_button_value_is_refused(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await open_approval(stack)
+    other = stack.new_release()
+    await stack.announce(other, environment="staging", required_approvals=1)
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 2)
+    other_token = buttons(stack.slack.messages(CHANNEL)[1])["approval_approve"]["value"]
+    # A click on the first message whose value names the second approval.
+    await stack.post(stack_click_value(stack, "bob", "approval_approve", other_token, ts))
+    await wait_until(lambda: ephemerals_for(stack, "bob"))
+    assert "does not belong" in ephemerals_for(stack, "bob")[0]
+    await stack.post(stack_click_value(stack, "bob", "approval_approve", "garbage", ts))
+    await wait_until(lambda: len(ephemerals_for(stack, "bob")) == 2)
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
