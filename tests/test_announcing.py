@@ -2,8 +2,9 @@
 
 import asyncio
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
 from tests_support import all_text, buttons
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
 async def test_an_approval_event_posts_one_message_with_buttons_and_facts(stack: LocalStack):

@@ -3,8 +3,9 @@
 import asyncio
 import time
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
 from tests_support import all_text, buttons, wait_until
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
 async def posted_message(stack: LocalStack, intent: str):

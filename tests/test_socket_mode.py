@@ -1,7 +1,8 @@
 """Socket Mode carries the same listeners as HTTP."""
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
 from tests_support import all_text, wait_until
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
 async def test_the_approve_flow_works_over_socket_mode(stack: LocalStack):

@@ -2,8 +2,9 @@
 
 import asyncio
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
 from tests_support import all_text, wait_until
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
 async def open_approval(stack: LocalStack) -> tuple[str, str]:
@@ -16,7 +17,7 @@ async def open_approval(stack: LocalStack) -> tuple[str, str]:
 async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     reply_ts, _ = await stack.reply_in_thread("bob", ts, "approve looks good")
     await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
     [call] = stack.forest.calls_to("ExternalApproveRelease")
@@ -28,7 +29,7 @@ async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):
 async def test_reject_with_a_reason_in_the_thread(stack: LocalStack):
     await stack.start_bot()
     await stack.link("carol")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     reply_ts, _ = await stack.reply_in_thread("carol", ts, "reject needs a rollback plan")
     await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["x"])
     [call] = stack.forest.calls_to("ExternalRejectRelease")
@@ -39,10 +40,10 @@ async def test_reject_with_a_reason_in_the_thread(stack: LocalStack):
 async def test_conversation_in_the_thread_votes_nothing(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     for text in ("approving this later", "I'd reject that idea", "looks good to me", "lgtm"):
         await stack.reply_in_thread("bob", ts, text)
-    reply_ts, _ = await stack.reply_in_thread("bob", ts, "reject")  # a reject needs a reason
+    _reply_ts, _ = await stack.reply_in_thread("bob", ts, "reject")  # a reject needs a reason
     await wait_until(
         lambda: (
             stack.slack.ephemerals(CHANNEL, "U0BOB")[-1:]
@@ -58,7 +59,7 @@ async def test_conversation_in_the_thread_votes_nothing(stack: LocalStack):
 async def test_a_replayed_message_event_votes_once(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     reply_ts, event_id = await stack.reply_in_thread("bob", ts, "approve")
     await stack.deliver_message_event("U0BOB", reply_ts, ts, "approve", event_id, retry_num=1)
     await stack.deliver_message_event("U0BOB", reply_ts, ts, "approve", event_id, retry_num=2)
@@ -71,7 +72,7 @@ async def test_a_replayed_message_event_votes_once(stack: LocalStack):
 async def test_a_thread_vote_by_the_author_is_refused_privately(stack: LocalStack):
     await stack.start_bot()
     await stack.link("alice")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     reply_ts, _ = await stack.reply_in_thread("alice", ts, "approve")
     await wait_until(
         lambda: any(

@@ -2,8 +2,9 @@
 
 import asyncio
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
 from tests_support import all_text, buttons, wait_until
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
 async def open_approval(stack: LocalStack, author: str = "alice") -> tuple[str, str]:
@@ -102,7 +103,7 @@ def all_text_of_view(stack: LocalStack) -> str:
 async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
     await stack.start_bot()
     await stack.link("dave")
-    intent, ts = await open_approval(stack, author="dave")
+    _intent, ts = await open_approval(stack, author="dave")
     await stack.click("dave", ts, "approval_bypass")
     await wait_until(lambda: len(stack.slack.views) == 1)
     view = stack.slack.views[0]
@@ -148,7 +149,7 @@ async def test_reject_asks_for_a_reason_that_reaches_forest_and_the_thread(stack
 
 async def test_an_unlinked_reviewer_links_and_finishes_the_vote(stack: LocalStack):
     await stack.start_bot()
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     await stack.click("bob", ts, "approval_approve")
     await wait_until(lambda: ephemerals_for(stack, "bob"))
     [ephemeral] = stack.slack.ephemerals(CHANNEL, "U0BOB")
@@ -211,7 +212,7 @@ def stack_click_value(stack, username, action_id, value, ts) -> bytes:
 async def test_double_clicks_and_slack_retries_record_one_vote_and_one_reply(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     await asyncio.gather(*(stack.click("bob", ts, "approval_approve") for _ in range(3)))
     await stack.click("bob", ts, "approval_approve", retry_num=1)
     await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
@@ -223,7 +224,7 @@ async def test_double_clicks_and_slack_retries_record_one_vote_and_one_reply(sta
 async def test_a_tampered_button_value_is_refused(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    intent, ts = await open_approval(stack)
+    _intent, ts = await open_approval(stack)
     other = stack.new_release()
     await stack.announce(other, environment="staging", required_approvals=1)
     await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 2)
