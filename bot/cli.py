@@ -7,8 +7,10 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.demo import run_demo
 from bot.logs import SecretFilter, configure_logging
 from bot.wiring import Bot, run_until_stopped
 
@@ -25,7 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (configuration from environment variables)")
+    demo = commands.add_parser(
+        "demo", help="run the bot locally against an embedded NATS, a fake forest and a fake Slack"
+    )
+    demo.add_argument("--port", type=int, default=3000, help="the bot's HTTP port (3000)")
     args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        configure_logging(args.log_format, SecretFilter())
+        return asyncio.run(_until_signalled(lambda stop: run_demo(args.port, stop)))
 
     try:
         settings = load_settings(os.environ)
@@ -42,15 +52,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(settings: Settings) -> int:
+    try:
+        return await _until_signalled(lambda stop: run_until_stopped(Bot(settings), stop))
+    except ConfigError as error:
+        print(f"approvals-bot: {error}", file=sys.stderr)
+        return 2
+
+
+async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    """Run ``main`` until SIGTERM or SIGINT sets its stop event."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await run_until_stopped(Bot(settings), stop)
-    except ConfigError as error:
-        print(f"approvals-bot: {error}", file=sys.stderr)
-        return 2
+    await main(stop)
     return 0
 
 

@@ -85,6 +85,7 @@ class Bot:
         self._socket_mode: AsyncSocketModeHandler | None = None
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
+        self._closing = False
 
     async def start(self) -> None:
         settings = self.settings
@@ -193,7 +194,7 @@ class Bot:
                     reconnect_time_wait=1,
                     connect_timeout=3,
                     error_cb=_nats_error,
-                    disconnected_cb=_nats_disconnected,
+                    disconnected_cb=self._nats_disconnected,
                     reconnected_cb=_nats_reconnected,
                 )
             except (OSError, nats.errors.NoServersError, TimeoutError) as error:
@@ -204,7 +205,12 @@ class Bot:
                 )
                 await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
+    async def _nats_disconnected(self) -> None:
+        if not self._closing:
+            log.warning("disconnected from NATS; reconnecting")
+
     async def _close_nats(self) -> None:
+        self._closing = True
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
@@ -257,10 +263,6 @@ def _bound_port(site: web.TCPSite) -> int:
 
 async def _nats_error(error: Exception) -> None:
     log.warning("NATS error: %s", type(error).__name__)
-
-
-async def _nats_disconnected() -> None:
-    log.warning("disconnected from NATS; reconnecting")
 
 
 async def _nats_reconnected() -> None:
