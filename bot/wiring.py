@@ -83,6 +83,7 @@ class Bot:
         self._nc: NATS | None = None
         self._forest: ForestClient | None = None
         self._socket_mode: AsyncSocketModeHandler | None = None
+        self._site: web.TCPSite | None = None
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
         self._closing = False
@@ -146,6 +147,7 @@ class Bot:
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        self._site = site
         self.port = _bound_port(site)
 
         if settings.socket_mode:
@@ -154,7 +156,7 @@ class Bot:
                 bolt, settings.slack_app_token, web_client=web_client
             )
             await self._socket_mode.connect_async()
-            stack.push_async_callback(self._socket_mode.close_async)
+            stack.push_async_callback(self._close_socket_mode)
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
         self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
@@ -179,10 +181,19 @@ class Bot:
         if self._nudges is not None:
             await self._nudges.stop()
         await self._loops.cancel()
+        # No new Slack requests; the ones acknowledged already are in self.tasks.
+        await self._close_socket_mode()
+        if self._site is not None:
+            await self._site.stop()
         if not await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
             log.warning("stopping with background work still running")
         await self._stack.aclose()
         log.info("approvals bot stopped")
+
+    async def _close_socket_mode(self) -> None:
+        if self._socket_mode is not None:
+            handler, self._socket_mode = self._socket_mode, None
+            await handler.close_async()
 
     async def _connect_nats(self) -> NATS:
         while True:

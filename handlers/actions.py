@@ -13,7 +13,7 @@ from blocks.linking import RESUME_ACTION_ID
 from blocks.modals import bypass_modal, notice_modal, reject_modal
 from blocks.replies import LINK_ACTION_ID, notice
 from bot.voting import Ballot, VoteKind
-from handlers.deps import HandlerDeps
+from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import (
     ButtonClick,
@@ -167,8 +167,8 @@ def _pending_from_click(click: ButtonClick, kind: VoteKind) -> PendingVote | Non
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:
     buttons = ApprovalButtons(deps)
-    app.action(APPROVE_ACTION_ID)(buttons.approve)
-    app.action(REJECT_ACTION_ID)(buttons.reject)
-    app.action(BYPASS_ACTION_ID)(buttons.bypass)
-    app.action(RESUME_ACTION_ID)(buttons.resume)
-    app.action(LINK_ACTION_ID)(buttons.link)
+    app.action(APPROVE_ACTION_ID)(tracked(deps.tasks, buttons.approve))
+    app.action(REJECT_ACTION_ID)(tracked(deps.tasks, buttons.reject))
+    app.action(BYPASS_ACTION_ID)(tracked(deps.tasks, buttons.bypass))
+    app.action(RESUME_ACTION_ID)(tracked(deps.tasks, buttons.resume))
+    app.action(LINK_ACTION_ID)(tracked(deps.tasks, buttons.link))

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks import linking as linking_blocks
-from handlers.deps import HandlerDeps
+from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import Actor, PayloadError
 
@@ -59,4 +59,4 @@ def _actor(command: dict[str, Any]) -> Actor:
 
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:
-    app.command(COMMAND)(ForestCommand(deps).handle)
+    app.command(COMMAND)(tracked(deps.tasks, ForestCommand(deps).handle))

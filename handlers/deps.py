@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.answers import Answers
 from bot.dedup import Dedup
@@ -20,3 +23,17 @@ class HandlerDeps:
     tasks: TaskSet
     team_id: str
     bot_user_id: str
+
+
+Listener = Callable[..., Awaitable[Any]]
+
+
+def tracked(tasks: TaskSet, listener: Listener) -> Listener:
+    """Bolt runs listeners in tasks it does not keep; this holds them in ``tasks`` so that a
+    shutdown finishes every vote already acknowledged to a person."""
+
+    @functools.wraps(listener)
+    async def run(**kwargs: Any) -> Any:
+        return await tasks.track(listener(**kwargs))
+
+    return run

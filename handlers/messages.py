@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from blocks.replies import notice
 from bot.voting import Ballot, Verdict, VoteKind
-from handlers.deps import HandlerDeps
+from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, thread_vote
 from handlers.verdicts import private_answer
 
@@ -73,4 +73,4 @@ class ThreadVotes:
 
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:
-    app.event("message")(ThreadVotes(deps).on_message)
+    app.event("message")(tracked(deps.tasks, ThreadVotes(deps).on_message))

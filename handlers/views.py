@@ -16,7 +16,7 @@ from blocks.modals import (
     reason_of,
 )
 from bot.voting import Ballot, VoteKind
-from handlers.deps import HandlerDeps
+from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, actor_of, approval_key, modal_place
 from handlers.verdicts import private_answer
 
@@ -68,5 +68,5 @@ class ReasonModals:
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:
     modals = ReasonModals(deps)
-    app.view(REJECT_CALLBACK_ID)(modals.reject)
-    app.view(BYPASS_CALLBACK_ID)(modals.bypass)
+    app.view(REJECT_CALLBACK_ID)(tracked(deps.tasks, modals.reject))
+    app.view(BYPASS_CALLBACK_ID)(tracked(deps.tasks, modals.bypass))
