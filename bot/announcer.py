@@ -69,7 +69,9 @@ class Announcer:
         web: AsyncWebClient,
         owner: str,
         clock: Callable[[], float] = time.time,
+        claim_timeout: float = CLAIM_TIMEOUT_SECONDS,
     ) -> None:
+        self._claim_timeout = claim_timeout
         self._store = store
         self._router = router
         self._presenter = presenter
@@ -95,7 +97,7 @@ class Announcer:
             return Announced.BUSY
         if existing.record.phase == Phase.POSTED:
             return Announced.ALREADY_POSTED
-        if now - existing.record.claimed_at < CLAIM_TIMEOUT_SECONDS:
+        if now - existing.record.claimed_at < self._claim_timeout:
             return Announced.BUSY
         log.warning(
             "taking over a stale claim",
@@ -177,7 +179,7 @@ class Announcer:
         try:
             reply = await self._web.conversations_history(
                 channel=record.channel,
-                oldest=f"{record.claimed_at - CLAIM_TIMEOUT_SECONDS * 4:.6f}",
+                oldest=f"{record.claimed_at - self._claim_timeout * 4:.6f}",
                 include_all_metadata=True,
                 limit=200,
             )

@@ -56,7 +56,9 @@ class ApprovalConsumer:
         metrics: Metrics,
         batch: int = 32,
         fetch_timeout: float = 1.0,
+        ack_wait: float = ACK_WAIT_SECONDS,
     ) -> None:
+        self._ack_wait = ack_wait
         self._js = js
         self._announcer = announcer
         self._metrics = metrics
@@ -72,7 +74,7 @@ class ApprovalConsumer:
             durable_name=DURABLE,
             filter_subject=SUBJECT,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ACK_WAIT_SECONDS,
+            ack_wait=self._ack_wait,
             max_ack_pending=1000,
         )
         # An existing consumer with another config is an operator's tuning: bind to it as it is.

@@ -20,10 +20,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.announcer import Announcer
+from bot.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
 from bot.answers import Answers
 from bot.config import Settings
-from bot.consumer import ApprovalConsumer
+from bot.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.forest_client import ForestClient
 from bot.http_server import build_http_app
@@ -60,6 +60,10 @@ class Tuning:
     refresh_concurrency: int = 16
     # Forest asks for a poll interval; this is the least the bot waits between polls.
     device_poll_floor: float = 1.0
+    # How long an unacknowledged event or an unposted claim waits before another process
+    # takes it over: long enough for a slow Slack, short enough after a crash.
+    ack_wait: float = ACK_WAIT_SECONDS
+    claim_timeout: float = CLAIM_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -114,7 +118,14 @@ class Bot:
         people = People(links, web_client)
         presenter = Presenter(forest, people, settings.forest_web_url)
         keeper = Keeper(store, presenter, web_client)
-        announcer = Announcer(store, router, presenter, web_client, self.owner)
+        announcer = Announcer(
+            store,
+            router,
+            presenter,
+            web_client,
+            self.owner,
+            claim_timeout=self.tuning.claim_timeout,
+        )
         open_approvals = OpenApprovals(store)
         coalescer = Coalescer(
             keeper.refresh, self.tasks, self.tuning.coalesce_window, self.tuning.refresh_concurrency
@@ -165,7 +176,9 @@ class Bot:
             Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval).run(),
             name="reconcile",
         )
-        self._consumer = ApprovalConsumer(js, announcer, self.metrics)
+        self._consumer = ApprovalConsumer(
+            js, announcer, self.metrics, ack_wait=self.tuning.ack_wait
+        )
         await self._consumer.open()
         self._loops.spawn(self._consumer.run(), name="consumer")
         self.ready.set()
