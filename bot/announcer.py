@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approval import ApprovalKey, ApprovalRequest
 from bot.keeper import reported_marks
+from bot.keyed_locks import KeyedLocks
 from bot.presenter import Presenter
 from bot.routing import Router
 from bot.store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
@@ -72,6 +73,7 @@ class Announcer:
         claim_timeout: float = CLAIM_TIMEOUT_SECONDS,
     ) -> None:
         self._claim_timeout = claim_timeout
+        self._attempts = KeyedLocks()
         self._store = store
         self._router = router
         self._presenter = presenter
@@ -80,6 +82,12 @@ class Announcer:
         self._clock = clock
 
     async def announce(self, request: ApprovalRequest) -> Announced:
+        # One attempt per approval at a time in this process, so that our own earlier claim
+        # can be retried safely (nobody else here is posting it).
+        async with self._attempts.hold(request.key):
+            return await self._announce(request)
+
+    async def _announce(self, request: ApprovalRequest) -> Announced:
         now = self._clock()
         claim = ApprovalRecord(
             request=request,
@@ -97,10 +105,12 @@ class Announcer:
             return Announced.BUSY
         if existing.record.phase == Phase.POSTED:
             return Announced.ALREADY_POSTED
-        if now - existing.record.claimed_at < self._claim_timeout:
+        ours = existing.record.owner == self._owner
+        if not ours and now - existing.record.claimed_at < self._claim_timeout:
             return Announced.BUSY
-        log.warning(
-            "taking over a stale claim",
+        log.log(
+            logging.INFO if ours else logging.WARNING,
+            "retrying our own claim" if ours else "taking over a stale claim",
             extra={
                 "release_intent_id": request.release_intent_id,
                 "environment": request.target_environment,

@@ -9,6 +9,7 @@ act on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -173,10 +174,17 @@ class Reconciler:
         self._open = open_approvals
         self._coalescer = coalescer
         self._interval = interval
+        self._soon = asyncio.Event()
+
+    def soon(self) -> None:
+        """Reconcile once the index is loaded again (after a NATS outage lost nudges)."""
+        self._soon.set()
 
     async def run(self) -> None:
-        await self._open.loaded.wait()
         while True:
+            await self._open.loaded.wait()
+            self._soon.clear()
             for key in self._open.all():
                 self._coalescer.nudge(key, delay=0)
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._soon.wait(), self._interval)

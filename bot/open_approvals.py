@@ -14,6 +14,8 @@ from bot.store import ApprovalStore
 
 log = logging.getLogger(__name__)
 
+RETRY_SECONDS = 1.0
+
 
 class OpenApprovals:
     def __init__(self, store: ApprovalStore) -> None:
@@ -21,6 +23,7 @@ class OpenApprovals:
         self._by_intent: dict[str, set[ApprovalKey]] = {}
         self._approved: set[ApprovalKey] = set()
         self.loaded = asyncio.Event()
+        self._resubscribe = asyncio.Event()
 
     def keys_for(self, release_intent_id: str) -> list[ApprovalKey]:
         return sorted(self._by_intent.get(release_intent_id, ()), key=lambda k: k.token)
@@ -35,26 +38,58 @@ class OpenApprovals:
         return sum(len(keys) for keys in self._by_intent.values())
 
     async def follow(self) -> None:
-        """Mirror the bucket until cancelled; ``loaded`` is set once the first pass is in."""
+        """Mirror the bucket until cancelled; ``loaded`` is set once a full pass is in.
+
+        A watch does not survive every NATS outage, so ``resubscribe`` (called on reconnect)
+        starts a fresh one, which rebuilds the index from a new snapshot.
+        """
+        while True:
+            self._resubscribe.clear()
+            mirroring = asyncio.create_task(self._mirror())
+            asked = asyncio.create_task(self._resubscribe.wait())
+            done, pending = await asyncio.wait(
+                {mirroring, asked}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if mirroring in done:
+                error = mirroring.exception()
+                log.warning("the approvals watch ended (%s); watching again",
+                            type(error).__name__ if error else "closed")
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def resubscribe(self) -> None:
+        self.loaded.clear()
+        self._resubscribe.set()
+
+    async def _mirror(self) -> None:
+        by_intent: dict[str, set[ApprovalKey]] = {}
+        approved: set[ApprovalKey] = set()
         async for change in self._store.watch():
             if change is None:
+                # The snapshot is complete: from now on, changes go to the live index.
+                self._by_intent, self._approved = by_intent, approved
                 self.loaded.set()
                 continue
             record = change.stored.record if change.stored else None
             # Claimed approvals are tracked too: a vote can come in while the message is posted.
             if record is not None and record.outcome is None:
-                self._by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)
+                by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)
                 if record.approved:
-                    self._approved.add(change.key)
+                    approved.add(change.key)
                 else:
-                    self._approved.discard(change.key)
+                    approved.discard(change.key)
             else:
-                self._forget(change.key)
+                _forget(by_intent, approved, change.key)
 
-    def _forget(self, key: ApprovalKey) -> None:
-        keys = self._by_intent.get(key.release_intent_id)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._by_intent[key.release_intent_id]
-        self._approved.discard(key)
+
+def _forget(
+    by_intent: dict[str, set[ApprovalKey]], approved: set[ApprovalKey], key: ApprovalKey
+) -> None:
+    keys = by_intent.get(key.release_intent_id)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del by_intent[key.release_intent_id]
+    approved.discard(key)

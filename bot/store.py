@@ -10,6 +10,7 @@ other's newer state.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from collections.abc import AsyncIterator
@@ -137,7 +138,9 @@ class ApprovalStore:
                 else:
                     yield Change(key, Stored(_decode(entry.value), entry.revision or 0))
         finally:
-            await watcher.stop()
+            # After a lost connection the watch may be gone already.
+            with contextlib.suppress(Exception):
+                await watcher.stop()
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from nats.aio.client import Client as NATS
 from blocks.modals import REASON_ACTION_ID, REASON_BLOCK_ID
 from bot.config import load_settings
 from bot.consumer import ensure_stream
+from bot.fakes.bot_process import BotProcess
 from bot.fakes.fake_forest import FakeForest
 from bot.fakes.fake_forest_credentials import DeviceGrant
 from bot.fakes.fake_slack import FakeSlack
-from bot.fakes.nats_server import NatsServer, run_nats_server
+from bot.fakes.nats_server import NatsServer, free_port, run_nats_server
 from bot.fakes.slack_signing import (
     Delivery,
     event_callback_body,
@@ -72,7 +73,9 @@ class LocalStack:
     slack: FakeSlack
     session: aiohttp.ClientSession
     nc: NATS
+    workdir: Path = field(default_factory=Path.cwd)
     bots: list[Bot] = field(default_factory=list)
+    processes: list[BotProcess] = field(default_factory=list)
     last_command_reply: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
@@ -99,12 +102,24 @@ class LocalStack:
         self.bots.append(bot)
         return bot
 
+    async def start_bot_process(self, tuning: Tuning = FAST, **env: str) -> BotProcess:
+        """The real bot in its own process (for kills, restarts and replicas)."""
+        index = len(self.processes)
+        process = BotProcess(
+            self.env(PORT=str(free_port()), **env), tuning, self.workdir / f"bot-{index}.log"
+        )
+        self.processes.append(process)
+        await process.start()
+        return process
+
     async def stop_bot(self, bot: Bot) -> None:
         self.bots.remove(bot)
         await bot.stop()
 
-    def bot_url(self, bot: Bot | None = None) -> str:
-        bot = bot or self.bots[0]
+    def bot_url(self, bot: Bot | BotProcess | None = None) -> str:
+        bot = bot or (self.bots[0] if self.bots else self.processes[0])
+        if isinstance(bot, BotProcess):
+            return bot.url
         return f"http://127.0.0.1:{bot.port}"
 
     def new_release(self, author: str = "alice", environment: str = "production") -> str:
@@ -157,7 +172,7 @@ class LocalStack:
     async def post(
         self,
         body: bytes,
-        bot: Bot | None = None,
+        bot: Bot | BotProcess | None = None,
         retry_num: int | None = None,
         timestamp: int | None = None,
         signing_secret: str | None = None,
@@ -182,7 +197,7 @@ class LocalStack:
         username: str,
         ts: str,
         action_id: str,
-        bot: Bot | None = None,
+        bot: Bot | BotProcess | None = None,
         channel: str = CHANNEL,
         retry_num: int | None = None,
     ) -> Delivery:
@@ -192,7 +207,7 @@ class LocalStack:
         return await self.post(form_payload(payload), bot, retry_num=retry_num)
 
     async def submit(
-        self, username: str, view_id: str, reason: str, bot: Bot | None = None
+        self, username: str, view_id: str, reason: str, bot: Bot | BotProcess | None = None
     ) -> Delivery:
         """``username`` types ``reason`` into the open reject or bypass modal and submits it."""
         user = self.person(username).slack_user_id
@@ -201,7 +216,7 @@ class LocalStack:
         )
         return await self.post(form_payload(payload), bot)
 
-    async def command(self, username: str, text: str, bot: Bot | None = None) -> str:
+    async def command(self, username: str, text: str, bot: Bot | BotProcess | None = None) -> str:
         """``username`` types ``/forest <text>``; returns the response_url the bot may answer."""
         person = self.person(username)
         response_url = self.slack.new_response_url(CHANNEL, person.slack_user_id)
@@ -215,7 +230,13 @@ class LocalStack:
             CHANNEL,
             user_name=person.username,
         )
-        if (bot or self.bots[0]).settings.socket_mode:
+        target = bot or (self.bots[0] if self.bots else self.processes[0])
+        socket_mode = (
+            "SLACK_APP_TOKEN" in target.env
+            if isinstance(target, BotProcess)
+            else target.settings.socket_mode
+        )
+        if socket_mode:
             ack = await self.slack.socket_send("slash_commands", payload, True)
             self.last_command_reply = json.dumps(ack or {})
             return response_url
@@ -229,7 +250,7 @@ class LocalStack:
         username: str,
         thread_ts: str,
         text: str,
-        bot: Bot | None = None,
+        bot: Bot | BotProcess | None = None,
         retry_num: int | None = None,
         event_id: str | None = None,
     ) -> tuple[str, str]:
@@ -247,7 +268,7 @@ class LocalStack:
         thread_ts: str,
         text: str,
         event_id: str,
-        bot: Bot | None = None,
+        bot: Bot | BotProcess | None = None,
         retry_num: int | None = None,
     ) -> Delivery:
         event = {
@@ -271,7 +292,7 @@ class LocalStack:
         assert delivery.status == 200, delivery
         return delivery
 
-    async def link(self, username: str, bot: Bot | None = None) -> None:
+    async def link(self, username: str, bot: Bot | BotProcess | None = None) -> None:
         """Link ``username``'s Slack account through the real device flow."""
         response_url = await self.command(username, "login", bot)
         await self.approve_pending_login(username, response_url)
@@ -330,12 +351,15 @@ async def local_stack(store_dir: Path) -> AsyncIterator[LocalStack]:
         await slack.start()
         session = aiohttp.ClientSession()
         nc = await nats.connect(nats_server.url)
-        stack = LocalStack(nats_server, forest, slack, session, nc)
+        stack = LocalStack(nats_server, forest, slack, session, nc, workdir=store_dir)
         try:
             yield stack
         finally:
             for bot in list(stack.bots):
                 await stack.stop_bot(bot)
+            for process in stack.processes:
+                process.kill()
+                await process.wait_killed()
             await nc.close()
             await session.close()
             await slack.stop()

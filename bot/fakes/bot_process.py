@@ -1,0 +1,114 @@
+"""The bot as a separate operating-system process, for tests that kill, stop and restart it.
+
+``python -m bot.fakes.bot_process '<tuning as JSON>'`` runs the bot exactly as ``approvals-bot
+run`` does (settings from the environment, JSON logs, SIGTERM for a graceful stop), with the
+given timings; ``BotProcess`` starts one and waits until it answers ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bot.config import load_settings
+from bot.logs import SecretFilter, configure_logging
+from bot.wiring import Bot, Tuning, run_until_stopped
+
+READY_TIMEOUT = 20.0
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], tuning: Tuning, log_path: Path) -> None:
+        self.env = env
+        self.tuning = tuning
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PORT']}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.fakes.bot_process",
+            json.dumps(dataclasses.asdict(self.tuning)),
+            env={"PATH": os.environ.get("PATH", ""), **self.env},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        await self._wait_until_ready()
+
+    async def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.returncode is not None:
+                    raise RuntimeError(f"bot exited at start:\n{self.logs()}")
+                try:
+                    async with session.get(f"{self.url}/healthz") as reply:
+                        if reply.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"bot not ready within {READY_TIMEOUT}s:\n{self.logs()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a crash or an OOM kill."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+
+    async def terminate(self, timeout: float = 15.0) -> tuple[int, float]:
+        """SIGTERM and wait; returns the exit code and how long the exit took."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        return code, time.monotonic() - started
+
+    async def wait_killed(self) -> None:
+        if self.process is not None:
+            await self.process.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def main() -> int:
+    tuning = Tuning(**json.loads(sys.argv[1])) if len(sys.argv) > 1 else Tuning()
+    settings = load_settings(os.environ)
+    secrets = SecretFilter()
+    secrets.add(*settings.secrets())
+    configure_logging("json", secrets)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_until_stopped(Bot(settings, tuning), stop)
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

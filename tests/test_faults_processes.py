@@ -1,0 +1,151 @@
+"""Real processes, real kills, a real NATS restart: nothing lost, nothing doubled."""
+
+import asyncio
+
+import pytest
+from tests_support import all_text, wait_until
+
+from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.wiring import Tuning
+
+# Short takeover times, so a test sees a crash recovered in seconds rather than a minute.
+QUICK = Tuning(
+    coalesce_window=0.2,
+    reconcile_interval=60.0,
+    device_poll_floor=0.05,
+    ack_wait=2.0,
+    claim_timeout=2.0,
+)
+
+
+def message_for(stack: LocalStack, intent: str):
+    return [
+        m
+        for m in stack.slack.messages(CHANNEL)
+        if (m.metadata or {}).get("event_payload", {}).get("release_intent_id") == intent
+    ]
+
+
+async def test_nats_restarts_mid_stream_and_no_event_is_lost_or_doubled(stack: LocalStack):
+    await stack.start_bot(QUICK)
+    first = [stack.new_release() for _ in range(10)]
+    for intent in first:
+        await stack.announce(intent)
+    await stack.nats_server.restart()
+    second = [stack.new_release() for _ in range(10)]
+    for intent in second:
+        for attempt in range(50):
+            try:
+                await stack.announce(intent)
+                break
+            except Exception:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) >= 20, timeout=20)
+    await asyncio.sleep(1.0)
+    assert len(stack.slack.messages(CHANNEL)) == 20
+    assert all(len(message_for(stack, intent)) == 1 for intent in first + second)
+    # Nudges and the key-value watch came back too: a web vote still updates the message.
+    await stack.forest.record_decision(second[0], "production", "bob", "approved")
+    [message] = message_for(stack, second[0])
+    await wait_until(
+        lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=10
+    )
+
+
+@pytest.mark.parametrize("crash_point", ["before_post", "during_post"])
+async def test_a_bot_killed_while_announcing_ends_with_one_message(
+    stack: LocalStack, crash_point: str
+):
+    doomed = await stack.start_bot_process(QUICK)
+    if crash_point == "before_post":
+        stack.forest.delay("GetExternalApprovalState", 3.0)  # the read that precedes the post
+    else:
+        stack.slack.delay("chat.postMessage", 1.5)  # Slack takes the post, then the bot dies
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await asyncio.sleep(0.7)
+    doomed.kill()
+    await doomed.wait_killed()
+    stack.forest.delay("GetExternalApprovalState", 0)
+    stack.slack.delay("chat.postMessage", 0)
+
+    await stack.start_bot_process(QUICK)
+    await wait_until(lambda: len(message_for(stack, intent)) == 1, timeout=20)
+    await asyncio.sleep(QUICK.ack_wait + QUICK.claim_timeout + 1)
+    assert len(message_for(stack, intent)) == 1
+    # The surviving record points at that one message: votes update it.
+    await stack.forest.record_decision(intent, "production", "bob", "approved")
+    [message] = message_for(stack, intent)
+    await wait_until(
+        lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=10
+    )
+
+
+async def test_a_bot_killed_during_a_vote_is_consistent_after_restart(stack: LocalStack):
+    doomed = await stack.start_bot_process(QUICK)
+    await stack.link("bob", doomed)
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(lambda: len(message_for(stack, intent)) == 1)
+    [message] = message_for(stack, intent)
+    # Forest records the vote, and the bot dies before it hears back.
+    stack.forest.delay("ExternalApproveRelease", 2.0, after_processing=True)
+    await stack.click("bob", message.ts, "approval_approve", doomed)
+    await wait_until(lambda: len(stack.forest.approval_state(intent, "production").decisions) == 1)
+    doomed.kill()
+    await doomed.wait_killed()
+    assert "0 of 2" in all_text(stack.slack.message(CHANNEL, message.ts))
+
+    await stack.start_bot_process(QUICK)  # reconciles open approvals at start
+    await wait_until(
+        lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=10
+    )
+    assert len(stack.slack.messages(CHANNEL)) == 1
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+async def test_replicas_post_once_and_handle_each_click_once(stack: LocalStack, replicas: int):
+    bots = [await stack.start_bot_process(QUICK) for _ in range(replicas)]
+    await stack.link("bob", bots[0])
+    intents = [stack.new_release() for _ in range(12)]
+    for intent in intents:
+        await stack.announce(intent)
+        await stack.announce(intent)
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 12, timeout=20)
+    for index, intent in enumerate(intents):
+        [message] = message_for(stack, intent)
+        await stack.click("bob", message.ts, "approval_approve", bots[index % replicas])
+    await wait_until(
+        lambda: all(
+            "1 of 2" in all_text(stack.slack.message(CHANNEL, message_for(stack, i)[0].ts))
+            for i in intents
+        ),
+        timeout=20,
+    )
+    await asyncio.sleep(1.0)
+    assert len(stack.slack.messages(CHANNEL)) == 12
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 12
+    for intent in intents:
+        [message] = message_for(stack, intent)
+        assert len(stack.slack.thread(CHANNEL, message.ts)) == 1
+
+
+async def test_sigterm_finishes_the_vote_in_flight_and_exits_quickly(stack: LocalStack):
+    bot = await stack.start_bot_process(QUICK)
+    await stack.link("bob", bot)
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(lambda: len(message_for(stack, intent)) == 1)
+    [message] = message_for(stack, intent)
+    stack.forest.delay("ExternalApproveRelease", 2.0)
+    delivery = await stack.click("bob", message.ts, "approval_approve", bot)
+    assert delivery.status == 200  # acknowledged to the person
+    await asyncio.sleep(0.2)
+    code, took = await bot.terminate()
+    assert code == 0, bot.logs()
+    assert took < 10
+    assert [c.actor for c in stack.forest.calls_to("ExternalApproveRelease")] == ["bob"]
+    assert "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts))
+    assert len(stack.slack.thread(CHANNEL, message.ts)) == 1
