@@ -132,6 +132,7 @@ class LocalStack:
         author: str = "alice",
         required_approvals: int = 2,
         event_id: str | None = None,
+        project: str = PROJECT,
         **release: Any,
     ) -> dict[str, Any]:
         """Publish forest's approval-required event, as forest's coordinator would."""
@@ -140,7 +141,7 @@ class LocalStack:
         event = {
             "event_id": event_id or str(uuid.uuid4()),
             "organisation": ORGANISATION,
-            "project": PROJECT,
+            "project": project,
             "release_intent_id": intent_id,
             "target_environment": environment,
             "policy_name": "prod-needs-two",
@@ -157,7 +158,7 @@ class LocalStack:
             },
         }
         await self.publish_raw(
-            f"forest.approval.required.{ORGANISATION}.{PROJECT}",
+            f"forest.approval.required.{ORGANISATION}.{project}",
             json.dumps(event).encode(),
             event["event_id"],
         )
@@ -339,6 +340,10 @@ def seed(forest: FakeForest, slack: FakeSlack) -> None:
         slack.add_user(person.slack_user_id, person.email, person.username)
 
 
+async def _ignore_connection_errors(error: Exception) -> None:
+    """Tests restart NATS on purpose; the client reconnects by itself."""
+
+
 @asynccontextmanager
 async def local_stack(store_dir: Path) -> AsyncIterator[LocalStack]:
     async with run_nats_server(store_dir / "nats") as nats_server:
@@ -350,7 +355,7 @@ async def local_stack(store_dir: Path) -> AsyncIterator[LocalStack]:
         await forest.start()
         await slack.start()
         session = aiohttp.ClientSession()
-        nc = await nats.connect(nats_server.url)
+        nc = await nats.connect(nats_server.url, error_cb=_ignore_connection_errors)
         stack = LocalStack(nats_server, forest, slack, session, nc, workdir=store_dir)
         try:
             yield stack
