@@ -25,7 +25,14 @@ from forest.v1 import (
 )
 
 from bot.approval import ApprovalKey, ApprovalState, Decision, Vote
-from bot.forest_errors import Action, Context, ForestError, ForestUnavailable, translate
+from bot.forest_errors import (
+    Action,
+    Context,
+    ForestError,
+    ForestUnauthenticated,
+    ForestUnavailable,
+    translate,
+)
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -251,8 +258,13 @@ class ForestClient:
             for org, role_name in zip(reply.organisations, roles, strict=False)
         ]
 
-    async def reachable(self) -> bool:
-        """Whether forest answers at all; any answer but "unavailable" counts."""
+    async def token_check(self) -> None:
+        """A cheap authenticated call with the app token.
+
+        Raises ForestUnavailable when forest does not answer and ForestUnauthenticated when it
+        refuses the token. App tokens carry no user, so forest may answer this user call with
+        another error: that still shows the token was accepted.
+        """
         try:
             await self._call(
                 self._users.TokenInfo,
@@ -260,6 +272,15 @@ class ForestClient:
                 self._app_token,
                 Context(Action.READ),
             )
+        except (ForestUnavailable, ForestUnauthenticated):
+            raise
+        except ForestError:
+            return
+
+    async def reachable(self) -> bool:
+        """Whether forest answers at all; any answer but "unavailable" counts."""
+        try:
+            await self.token_check()
         except ForestUnavailable:
             return False
         except ForestError:

@@ -1,0 +1,119 @@
+"""``approvals-bot check``: is the configuration right, and can the bot reach what it needs?
+
+One line per check with a verdict; the exit code is non-zero when any check failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import nats
+import nats.errors
+import nats.js.errors
+from slack_sdk.errors import SlackApiError
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.forest_client import ForestClient
+from bot.forest_errors import ForestUnauthenticated, ForestUnavailable
+from bot.routing import load_router
+from bot.slack_client import build_web_client
+from bot.store import APPROVALS_BUCKET
+
+CHECK_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<8} {self.detail}"
+
+
+async def run_checks(env: Mapping[str, str]) -> list[Verdict]:
+    try:
+        settings = load_settings(env)
+        load_router(settings.approvals_channel, settings.approvals_routes)
+    except ConfigError as error:
+        return [Verdict("config", False, str(error))]
+    routes = (
+        "" if settings.approvals_routes is None else f", routes from {settings.approvals_routes}"
+    )
+    verdicts = [Verdict("config", True, f"default channel {settings.approvals_channel}{routes}")]
+    for name, check in (("slack", _slack), ("nats", _nats), ("forest", _forest)):
+        verdicts.append(await _timed(name, check, settings))
+    return verdicts
+
+
+async def _timed(
+    name: str, check: Callable[[Settings], Awaitable[str]], settings: Settings
+) -> Verdict:
+    try:
+        detail = await asyncio.wait_for(check(settings), CHECK_TIMEOUT)
+    except TimeoutError:
+        return Verdict(name, False, f"no answer within {CHECK_TIMEOUT:.0f}s")
+    except _Failed as failure:
+        return Verdict(name, False, str(failure))
+    return Verdict(name, True, detail)
+
+
+class _Failed(Exception):
+    pass
+
+
+async def _slack(settings: Settings) -> str:
+    async with aiohttp.ClientSession() as session:
+        client = build_web_client(settings.slack_bot_token, settings.slack_api_url, session)
+        try:
+            reply = await client.auth_test()
+        except SlackApiError as error:
+            code = error.response.get("error")
+            raise _Failed(f"auth.test refused SLACK_BOT_TOKEN: {code}") from None
+        except aiohttp.ClientError as error:
+            raise _Failed(f"Slack is not reachable: {type(error).__name__}") from None
+    mode = "Socket Mode" if settings.socket_mode else "HTTP mode"
+    return f"bot {reply.get('user')} in workspace {reply.get('team_id')} ({mode})"
+
+
+async def _nats(settings: Settings) -> str:
+    try:
+        nc = await nats.connect(
+            settings.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False
+        )
+    except (OSError, nats.errors.NoServersError, TimeoutError) as error:
+        raise _Failed(f"cannot connect to {settings.nats_url}: {type(error).__name__}") from None
+    try:
+        js = nc.jetstream()
+        try:
+            await js.account_info()
+        except nats.js.errors.APIError as error:
+            raise _Failed(f"JetStream is not enabled: {error.description}") from None
+        try:
+            await js.key_value(APPROVALS_BUCKET)
+            bucket = f"bucket {APPROVALS_BUCKET} present"
+        except nats.js.errors.BucketNotFoundError:
+            bucket = f"bucket {APPROVALS_BUCKET} will be created at start"
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+    return f"JetStream at {settings.nats_url}, {bucket}"
+
+
+async def _forest(settings: Settings) -> str:
+    forest = ForestClient(settings.forest_grpc_url, settings.forest_app_token, timeout=5.0)
+    await forest.open()
+    try:
+        await forest.token_check()
+    except ForestUnavailable:
+        raise _Failed(f"forest does not answer at {settings.forest_grpc_url}") from None
+    except ForestUnauthenticated:
+        raise _Failed("forest refused FOREST_APP_TOKEN") from None
+    finally:
+        await forest.close()
+    return f"forest answers at {settings.forest_grpc_url} and accepts the app token"
