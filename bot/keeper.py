@@ -97,6 +97,9 @@ class Keeper:
                 try:
                     await self._store.replace(stored, change.record)
                 except StaleRevision:
+                    # Someone wrote a newer view; the state we were handed may be older than
+                    # theirs, so read forest again rather than show it.
+                    state = None
                     continue
                 await self._tell_thread(change, vote)
                 return
@@ -127,8 +130,8 @@ class Keeper:
                 reported[decision.user_id] = mark
         if rendered.digest == record.digest and not new_decisions and outcome is None:
             raise _Unchanged
-        if rendered.digest != record.digest:
-            await self._show(record, rendered)
+        if rendered.digest != record.digest and not await self._show(record, rendered):
+            raise _Unchanged
         record = replace(
             record,
             digest=rendered.digest,
@@ -137,10 +140,20 @@ class Keeper:
         )
         return _Change(record, rendered, newly_approved, new_decisions)
 
-    async def _show(self, record: ApprovalRecord, rendered: Rendered) -> None:
-        await self._web.chat_update(
-            channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
-        )
+    async def _show(self, record: ApprovalRecord, rendered: Rendered) -> bool:
+        """Update the message; False when Slack refused (the next refresh tries again)."""
+        try:
+            await self._web.chat_update(
+                channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
+            )
+        except SlackApiError as error:
+            log.warning(
+                "could not update the approval message: %s",
+                error.response.get("error"),
+                extra=_fields(record.key),
+            )
+            return False
+        return True
 
     async def _tell_thread(self, change: _Change, vote: VoteContext | None) -> None:
         record = change.record
