@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.demo import run_demo
+from bot.demo import DemoError, run_demo
 from bot.logs import SecretFilter, configure_logging
 from bot.wiring import Bot, run_until_stopped
 
@@ -31,11 +31,20 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="run the bot locally against an embedded NATS, a fake forest and a fake Slack"
     )
     demo.add_argument("--port", type=int, default=3000, help="the bot's HTTP port (3000)")
+    demo.add_argument(
+        "--ui-port", type=int, default=8080, help="the port of the demo's web page (8080)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
         configure_logging(args.log_format, SecretFilter())
-        return asyncio.run(_until_signalled(lambda stop: run_demo(args.port, stop)))
+        try:
+            return asyncio.run(
+                _until_signalled(lambda stop: run_demo(args.port, args.ui_port, stop))
+            )
+        except DemoError as error:
+            print(f"approvals-bot: {error}", file=sys.stderr)
+            return 2
 
     try:
         settings = load_settings(os.environ)

@@ -39,7 +39,11 @@ from bot.fakes.fake_slack_model import (
     SlackView,
     SlackWorkspace,
 )
-from bot.fakes.fake_slack_people import click_payload, submission_payload
+from bot.fakes.fake_slack_people import (
+    click_payload,
+    ephemeral_click_payload,
+    submission_payload,
+)
 from bot.fakes.fake_slack_socket import ACK_TIMEOUT_SECONDS, SocketModeHub, short_json
 
 __all__ = [
@@ -310,6 +314,31 @@ class FakeSlack:
         )
         return self.workspace.add_message(message)
 
+    def add_ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        blocks: list[JsonDict] | None = None,
+        *,
+        thread_ts: str | None = None,
+        via: str = "command_response",
+    ) -> SlackEphemeral:
+        """A private answer that reached the person without a Web API call, such as the text
+        an app puts in its acknowledgement of a slash command."""
+        ephemeral = SlackEphemeral(
+            channel=channel,
+            user=user,
+            text=text,
+            blocks=blocks,
+            message_ts=self.workspace.clock.next_ts(),
+            thread_ts=thread_ts,
+            via=via,
+        )
+        self.workspace.ephemerals.append(ephemeral)
+        self._notify()
+        return ephemeral
+
     def set_channel_error(self, channel: str, error: str | None) -> None:
         """Refuse calls about `channel` with `error` (e.g. "not_in_channel"); None accepts again."""
         if error is None:
@@ -462,6 +491,22 @@ class FakeSlack:
             action_id,
             response_url=self.new_response_url(channel, user_id, ts),
             trigger_id=self.new_trigger_id(user_id),
+        )
+
+    def ephemeral_click_payload(self, message_ts: str, user_id: str, action_id: str) -> JsonDict:
+        """The block_actions payload for `user_id` clicking a button on an ephemeral message
+        they were shown."""
+        ephemeral = next((e for e in self.workspace.ephemerals if e.message_ts == message_ts), None)
+        if ephemeral is None:
+            raise AssertionError(f"no ephemeral message {message_ts}")
+        return ephemeral_click_payload(
+            self.identity,
+            ephemeral,
+            user_id,
+            action_id,
+            response_url=self.new_response_url(ephemeral.channel, user_id),
+            trigger_id=self.new_trigger_id(user_id),
+            user_name=person.name if (person := self.workspace.users.get(user_id)) else None,
         )
 
     async def click(self, channel: str, ts: str, user_id: str, action_id: str) -> JsonDict | None:

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.fakes.fake_slack_model import JsonDict, SlackIdentity, SlackMessage, SlackView
+from bot.fakes.fake_slack_model import (
+    JsonDict,
+    SlackEphemeral,
+    SlackIdentity,
+    SlackMessage,
+    SlackView,
+)
 from bot.fakes.slack_signing import block_action_payload, view_submission_payload
 
 
@@ -63,6 +69,52 @@ def click_payload(
         api_app_id=identity.app_id,
         team_domain=identity.team_domain,
     )
+
+
+def ephemeral_click_payload(
+    identity: SlackIdentity,
+    ephemeral: SlackEphemeral,
+    user_id: str,
+    action_id: str,
+    *,
+    response_url: str,
+    trigger_id: str,
+    user_name: str | None = None,
+) -> JsonDict:
+    """A click on a button of a message only `user_id` sees.
+
+    Slack marks the container as ephemeral and sends no copy of the message: an ephemeral
+    message cannot be fetched or updated later, so the app only gets the response_url.
+    """
+    if ephemeral.user != user_id:
+        raise AssertionError(f"{user_id} cannot see the ephemeral message {ephemeral.message_ts}")
+    shown = SlackMessage(
+        channel=ephemeral.channel,
+        ts=ephemeral.message_ts,
+        text=ephemeral.text,
+        user=identity.bot_user_id,
+        blocks=ephemeral.blocks,
+    )
+    block_id, button = find_button(shown, action_id)
+    payload = block_action_payload(
+        identity.team_id,
+        user_id,
+        ephemeral.channel,
+        ephemeral.message_ts,
+        action_id,
+        button.get("value"),
+        block_id=block_id,
+        trigger_id=trigger_id,
+        response_url=response_url,
+        thread_ts=ephemeral.thread_ts,
+        button_text=button.get("text", {}).get("text", ""),
+        user_name=user_name,
+        api_app_id=identity.app_id,
+        team_domain=identity.team_domain,
+    )
+    payload["container"]["is_ephemeral"] = True
+    del payload["message"]
+    return payload
 
 
 def check_inputs(view: SlackView, values: dict[str, dict[str, Any]]) -> None:

@@ -1,0 +1,287 @@
+"""The demo page in a real headless Chromium: people link, vote and bypass by clicking, and the
+page shows each of them what Slack would show them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.demo import RunningDemo, running_demo
+from bot.fakes.local_stack import CHANNEL, FAST
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the networking flags Chromium keeps dialling Google's hosts, which a closed network
+# refuses; --no-sandbox because CI runs as root.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 10_000
+
+
+@pytest_asyncio.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[RunningDemo]:
+    async with running_demo(tmp_path, tuning=FAST) as running:
+        yield running
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium; its absence fails the test, so a machine without it is noticed."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: this test drives Debian's chromium package "
+            "(apt-get install chromium).",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_FLAGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest_asyncio.fixture
+async def page(browser: Browser, demo: RunningDemo) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    await opened.goto(demo.page_url)
+    yield opened
+    await context.close()
+    assert errors == [], f"the page's script failed: {errors}"
+
+
+# What a person sees
+
+
+def top_level(page: Page, title: str) -> Locator:
+    """A message in the channel (not a thread reply), found by the release title it shows."""
+    return page.locator("#timeline > article.message").filter(has_text=title)
+
+
+def own_blocks(message: Locator) -> Locator:
+    """The message itself, without its thread."""
+    return message.locator(":scope > .message-body > .blocks")
+
+
+def thread_of(message: Locator) -> Locator:
+    return message.locator(":scope > .message-body > .thread")
+
+
+def private(page: Page, text: str) -> Locator:
+    return page.locator("article.message.ephemeral").filter(has_text=text)
+
+
+async def shows(locator: Locator, *texts: str) -> None:
+    for text in texts:
+        await expect(locator).to_contain_text(text, timeout=WAIT_MS)
+
+
+async def act_as(page: Page, username: str) -> None:
+    """Pick `username` at the top and wait until the page shows what they see."""
+    await page.get_by_label("You are").select_option(username)
+    await expect(page.locator("body")).to_have_attribute("data-viewer", username, timeout=WAIT_MS)
+
+
+# What a person does
+
+
+async def approve_in_forage(page: Page, username: str) -> None:
+    """Open the forage link the bot showed, check the code, and approve as `username`."""
+    prompt = private(page, "Check that the code is")
+    await shows(prompt, "Only visible to you", "Link your forest account")
+    code = await prompt.locator("code").inner_text()
+    async with page.expect_popup() as opened:
+        await prompt.get_by_role("link", name="forage").click()
+    forage = await opened.value
+    await expect(forage.locator("#user-code")).to_have_text(code, timeout=WAIT_MS)
+    await shows(forage.locator("#client-name"), f"@{username}")
+    await expect(forage.get_by_label("Signed in to forage as")).to_have_value(username)
+    await forage.get_by_role("button", name="Approve").click()
+    await shows(forage.get_by_role("status"), f"Approved as {username}")
+    await forage.close()
+    await shows(private(page, "You're linked to forest as"), username)
+
+
+async def submit_modal(page: Page, title: str, field: str, text: str, submit: str) -> None:
+    modal = page.get_by_role("dialog")
+    await shows(modal, title)
+    await modal.get_by_label(field).fill(text)
+    await modal.get_by_role("button", name=submit, exact=True).click()
+    await expect(modal).to_be_hidden(timeout=WAIT_MS)
+
+
+async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
+    approval = top_level(page, "fix: retry card captures on timeout (#812)")
+    message, thread = own_blocks(approval), thread_of(approval)
+    await shows(message, "payments-api → production needs 2 approvals", "0 of 2", "@alice")
+    for button in ("Approve", "Reject", "Bypass (admin)"):
+        await expect(message.get_by_role("button", name=button)).to_be_visible()
+
+    # bob links by typing the command; the device page is forage's, with his code.
+    await act_as(page, "bob")
+    await page.get_by_label("Message").fill("/forest login")
+    await page.get_by_label("Message").press("Enter")
+    await approve_in_forage(page, "bob")
+
+    # carol sees none of bob's private answers; she clicks Approve before linking, and the
+    # bot's "Link your forest account" button takes her through forage.
+    await act_as(page, "carol")
+    await expect(page.locator("article.message.ephemeral")).to_have_count(0)
+    await message.get_by_role("button", name="Approve").click()
+    not_linked = private(page, "You're not linked to forest yet")
+    await not_linked.get_by_role("button", name="Link your forest account").click()
+    await approve_in_forage(page, "carol")
+    finish = private(page, "You're linked to forest as").locator(".blocks").get_by_role("button")
+    await expect(finish).to_have_text("Finish your approval")
+    await shows(message, "0 of 2")
+
+    await act_as(page, "bob")
+    await message.get_by_role("button", name="Approve").click()
+    await shows(message, "1 of 2", "✅ @bob approved")
+    await shows(thread, "✅ @bob approved")
+
+    # carol rejects through the modal; Slack itself insists on the required reason.
+    await act_as(page, "carol")
+    await message.get_by_role("button", name="Reject").click()
+    modal = page.get_by_role("dialog")
+    await shows(modal, "Reject release", "fix: retry card captures on timeout (#812)")
+    await modal.get_by_role("button", name="Reject", exact=True).click()
+    await shows(modal, "Please complete this required field.")
+    await submit_modal(page, "Reject release", "Why?", "needs more load testing", "Reject")
+    await shows(message, "1 of 2", "❌ @carol rejected", "needs more load testing")
+    await shows(
+        thread,
+        "❌ @carol rejected: needs more load testing",
+        "@alice, your release to production still needs 1 more approval.",
+    )
+
+    # carol changes her vote: the second approval approves the release and the buttons go.
+    await message.get_by_role("button", name="Approve").click()
+    await shows(message.locator(".block.header"), "payments-api → production approved")
+    await expect(message.get_by_role("button")).to_have_count(0, timeout=WAIT_MS)
+    await shows(message, "2 of 2", "Deploying…", "✅ @carol approved")
+    await shows(
+        thread,
+        "✅ @carol changed their vote to approve",
+        "✅ Approved by @bob and @carol. @alice, your release is on its way.",
+    )
+
+    # alice, the author, is told in the thread, with her name marked as a mention of her.
+    await act_as(page, "alice")
+    await expect(thread.locator(".mention.me").first).to_have_text("@alice", timeout=WAIT_MS)
+    await expect(message.get_by_role("button")).to_have_count(0)
+
+    # dave links with the shortcut, publishes his own release and bypasses it as an admin.
+    await act_as(page, "dave")
+    await page.get_by_role("button", name="/forest login").click()
+    await approve_in_forage(page, "dave")
+    await expect(page.get_by_label("Release author")).to_have_value("dave")
+    await page.get_by_role("button", name="Publish").click()
+    hotfix = top_level(page, "hotfix: stop double refunds on partial captures (#819)")
+    hotfix_message = own_blocks(hotfix)
+    await shows(hotfix_message, "needs 2 approvals", "@dave", "0 of 2")
+    await hotfix_message.get_by_role("button", name="Bypass (admin)").click()
+    await shows(page.get_by_role("dialog"), "This records your own approval")
+    await submit_modal(page, "Bypass approval", "Reason", "hotfix for the outage", "Bypass")
+    await shows(hotfix_message, "1 of 2", "✅ @dave approved")
+    await shows(thread_of(hotfix), "⚠️ @dave bypassed the approval: hotfix for the outage")
+
+    # bob approves it by replying in its thread; the bot reacts to his reply.
+    await act_as(page, "bob")
+    reply_box = hotfix.get_by_role("textbox", name="Reply in thread")
+    await reply_box.fill("approve looks good")
+    await reply_box.press("Enter")
+    bobs_reply = thread_of(hotfix).locator('article.message[data-user="U0BOB"]')
+    await shows(bobs_reply, "approve looks good")
+    await expect(bobs_reply.locator(".reaction")).to_have_attribute(
+        "data-reaction", "white_check_mark", timeout=WAIT_MS
+    )
+    await shows(hotfix_message.locator(".block.header"), "payments-api → production approved")
+    await expect(hotfix_message.get_by_role("button")).to_have_count(0, timeout=WAIT_MS)
+    await shows(
+        thread_of(hotfix), "✅ @bob approved: looks good", "@dave, your release is on its way."
+    )
+
+    # mallory, outside the organisation, sees the channel and nobody's private answers.
+    await act_as(page, "mallory")
+    await expect(page.locator("article.message.ephemeral")).to_have_count(0)
+    await shows(thread_of(hotfix), "bypassed the approval")
+
+
+async def test_denying_the_device_login_in_forage_leaves_the_person_unlinked(page: Page) -> None:
+    await act_as(page, "bob")
+    # What the bot puts in its acknowledgement of a command is shown to the person alone.
+    await page.get_by_role("button", name="/forest whoami").click()
+    await shows(private(page, "You're not linked to forest"), "Run /forest login")
+    await page.get_by_role("button", name="/forest login").click()
+    prompt = private(page, "Check that the code is")
+    async with page.expect_popup() as opened:
+        await prompt.get_by_role("link", name="forage").click()
+    forage = await opened.value
+    await forage.get_by_role("button", name="Deny").click()
+    await shows(forage.get_by_role("status"), "Denied")
+    await forage.close()
+    await shows(private(page, "denied in forage"), "not linked")
+
+    # The private answer goes away when dismissed, as in Slack.
+    denied = private(page, "denied in forage")
+    await denied.get_by_role("button", name="Dismiss message").click()
+    await expect(denied).to_have_count(0, timeout=WAIT_MS)
+
+
+async def test_a_button_with_a_confirm_dialog_asks_before_it_is_sent(
+    page: Page, demo: RunningDemo
+) -> None:
+    # The bot's own buttons have no confirm dialog today; the page must still show Slack's.
+    slack = demo.stack.slack
+    web = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Roll back"},
+        "action_id": "demo_roll_back",
+        "style": "danger",
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Roll back payments-api?"},
+            "text": {"type": "mrkdwn", "text": "This deploys the *previous* release."},
+            "confirm": {"type": "plain_text", "text": "Roll back"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+            "style": "danger",
+        },
+    }
+    await web.chat_postMessage(
+        channel=CHANNEL,
+        text="Roll back?",
+        blocks=[{"type": "actions", "elements": [button]}],
+    )
+    message = page.locator("#timeline > article.message").filter(has_text="Roll back")
+    await message.get_by_role("button", name="Roll back").click()
+    dialog = page.get_by_role("alertdialog")
+    await shows(dialog, "Roll back payments-api?", "This deploys the previous release.")
+    await dialog.get_by_role("button", name="Keep it").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.get_by_role("alert")).to_be_hidden()
+
+    await message.get_by_role("button", name="Roll back").click()
+    await dialog.get_by_role("button", name="Roll back").click()
+    # The bot has no listener for this button, so Slack's error is what the person sees.
+    await shows(page.get_by_role("alert"), "The app did not respond")
