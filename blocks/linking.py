@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .approval_message import MAX_TEXT, SlackMessage
+from .approval_message import MAX_TEXT, SlackMessage, plural
 from .replies import BUTTON_VALUE_CHARS, notice
 from .text import clip, escape, fit, link, one_line
 
@@ -17,6 +17,8 @@ HELP = (
     " yours.\n"
     "• `/forest whoami`: which forest account you are linked to.\n"
     "• `/forest logout`: unlink and forget your forest tokens.\n"
+    "• `/forest pending`: the approvals waiting for your vote, with links to them (also in the"
+    " app's Home tab).\n"
     "• `/forest help`: this help.\n"
     "In an approval's thread, reply `approve [comment]`, `reject <reason>` or (admins who"
     " authored the release) `bypass <reason>` to vote."
@@ -35,13 +37,13 @@ def device_login(
     verification_uri_complete: str, user_code: str, expires_in_seconds: int
 ) -> SlackMessage:
     """The link and code to approve in forage, with how long they stay valid."""
-    minutes = max(1, expires_in_seconds // 60)
+    minutes = plural(max(1, expires_in_seconds // 60), "minute")
     code = clip(one_line(user_code), 40)
     return _message(
         f"*Link your forest account*\n"
         f"1. Open {link(verification_uri_complete, 'forage')} (you sign in there).\n"
         f"2. Check that the code is `{code}` and approve.\n"
-        f"This link works for {minutes} minutes. I'll tell you here once you're linked."
+        f"This link works for {minutes}. I'll tell you here once you're linked."
     )
 
 

@@ -6,6 +6,7 @@ or malformed value stops start-up with one line that names the variable and what
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_FOREST_GRPC_URL = "http://127.0.0.1:4040"
 MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_REMIND_AFTER_SECONDS = 4 * 3600.0
+# 4h, 30m, 90s, or a combination in that order such as 1h30m.
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 class ConfigError(Exception):
@@ -39,6 +43,8 @@ class Settings:
     bot_secret_key: str
     host: str
     port: int
+    # How long an approval waits for votes before a reminder; 0 turns reminders off.
+    approvals_remind_after: float = DEFAULT_REMIND_AFTER_SECONDS
 
     @property
     def socket_mode(self) -> bool:
@@ -84,6 +90,9 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         bot_secret_key=reader.secret_key("BOT_SECRET_KEY"),
         host=reader.optional("HOST") or "0.0.0.0",
         port=reader.port("PORT", 3000),
+        approvals_remind_after=reader.duration(
+            "APPROVALS_REMIND_AFTER", DEFAULT_REMIND_AFTER_SECONDS
+        ),
     )
 
 
@@ -146,6 +155,22 @@ class _Reader:
                 "(e.g. the output of `openssl rand -hex 32`)",
             )
         return value
+
+    def duration(self, name: str, default: float) -> float:
+        """Seconds from ``4h``, ``30m``, ``90s`` or ``1h30m``; ``0`` is zero."""
+        value = self.optional(name)
+        if value is None:
+            return default
+        if value == "0":
+            return 0.0
+        match = _DURATION.fullmatch(value.lower())
+        if match is None or not any(match.groups()):
+            raise ConfigError(
+                name,
+                f"must be a duration such as 4h, 30m, 90s or 1h30m, or 0 for off; got {value!r}",
+            )
+        hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        return float(hours * 3600 + minutes * 60 + seconds)
 
     def port(self, name: str, default: int) -> int:
         value = self.optional(name)

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -33,8 +34,10 @@ from bot.links import LinkStore
 from bot.metrics import Metrics
 from bot.nudges import Coalescer, NudgeListener, Reconciler
 from bot.open_approvals import OpenApprovals
+from bot.pending import PendingApprovals, Permalinks
 from bot.people import People
 from bot.presenter import Presenter
+from bot.reminders import ReminderMarks, Reminders
 from bot.routing import Router, load_router
 from bot.slack_client import build_web_client
 from bot.store import APPROVALS_BUCKET, ApprovalStore, open_bucket
@@ -60,6 +63,8 @@ class Tuning:
     refresh_concurrency: int = 16
     # Forest asks for a poll interval; this is the least the bot waits between polls.
     device_poll_floor: float = 1.0
+    # How often each process looks for approvals due a reminder.
+    reminder_check_interval: float = 60.0
     # How long an unacknowledged event or an unposted claim waits before another process
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
@@ -91,6 +96,7 @@ class Bot:
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
         self._closing = False
+        self._on_reconnect: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -139,6 +145,20 @@ class Bot:
         votes = VoteService(store, forest, linking, keeper, self.metrics)
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
+        permalinks = Permalinks(web_client)
+        pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
+        reminders = Reminders(
+            open_approvals,
+            store,
+            ReminderMarks(await open_bucket(js, APPROVALS_BUCKET, history=1)),
+            presenter,
+            people,
+            permalinks,
+            web_client,
+            settings.approvals_remind_after,
+            self.tuning.reminder_check_interval,
+        )
+        self._loops.spawn(reminders.run(), name="reminders")
         register(
             bolt,
             HandlerDeps(
@@ -150,6 +170,7 @@ class Bot:
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
             ),
+            pending,
         )
 
         http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)
@@ -172,10 +193,10 @@ class Bot:
         self._loops.spawn(open_approvals.follow(), name="open approvals")
         self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
         await self._nudges.start()
-        self._loops.spawn(
-            Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval).run(),
-            name="reconcile",
-        )
+        reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
+        self._loops.spawn(reconciler.run(), name="reconcile")
+        # Nudges sent during a NATS outage are lost, and the watch may be too.
+        self._on_reconnect += [open_approvals.resubscribe, reconciler.soon]
         self._consumer = ApprovalConsumer(
             js, announcer, self.metrics, ack_wait=self.tuning.ack_wait
         )
@@ -219,7 +240,7 @@ class Bot:
                     connect_timeout=3,
                     error_cb=_nats_error,
                     disconnected_cb=self._nats_disconnected,
-                    reconnected_cb=_nats_reconnected,
+                    reconnected_cb=self._nats_reconnected,
                 )
             except (OSError, nats.errors.NoServersError, TimeoutError) as error:
                 log.warning(
@@ -228,6 +249,11 @@ class Bot:
                     type(error).__name__,
                 )
                 await asyncio.sleep(STARTUP_RETRY_SECONDS)
+
+    async def _nats_reconnected(self) -> None:
+        log.info("reconnected to NATS")
+        for hook in self._on_reconnect:
+            hook()
 
     async def _nats_disconnected(self) -> None:
         if not self._closing:
@@ -289,8 +315,6 @@ async def _nats_error(error: Exception) -> None:
     log.warning("NATS error: %s", type(error).__name__)
 
 
-async def _nats_reconnected() -> None:
-    log.info("reconnected to NATS")
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

@@ -10,13 +10,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from handlers import actions, commands, messages, views
+from bot.pending import PendingApprovals
+from handlers import actions, commands, home, messages, views
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, deps: HandlerDeps) -> None:
+def register(app: AsyncApp, deps: HandlerDeps, pending: PendingApprovals) -> None:
     """Attach every Slack listener to ``app``, behind the workspace check."""
 
     async def only_our_workspace(
@@ -33,5 +34,6 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
     app.middleware(only_our_workspace)
     actions.register(app, deps)
     views.register(app, deps)
-    commands.register(app, deps)
+    commands.register(app, deps, pending)
     messages.register(app, deps)
+    home.register(app, deps, pending)

@@ -1,24 +1,33 @@
-"""The ``/forest`` slash command: login, whoami, logout, help."""
+"""The ``/forest`` slash command: login, whoami, logout, pending, help."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
 from blocks import linking as linking_blocks
+from blocks.pending import pending_list, pending_not_linked
+from blocks.replies import notice
+from bot.forest_errors import ForestError
+from bot.linking import NeedsLogin
+from bot.pending import PendingApprovals
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import Actor, PayloadError
+
+log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
 COMMAND = "/forest"
 
 
 class ForestCommand:
-    def __init__(self, deps: HandlerDeps) -> None:
+    def __init__(self, deps: HandlerDeps, pending: PendingApprovals) -> None:
         self._deps = deps
+        self._pending = pending
 
     async def handle(self, ack: Ack, command: dict[str, Any]) -> None:
         subcommand = str(command.get("text") or "").strip().split(" ", 1)[0].lower()
@@ -38,12 +47,28 @@ class ForestCommand:
             link = await self._deps.linking.logout(actor.team_id, actor.user_id)
             message = linking_blocks.logged_out(link.forest_username if link else None)
             await ack(text=message.text, blocks=message.blocks)
+        elif subcommand == "pending":
+            # Forest is asked about every open approval: answer later, through the response URL.
+            await ack()
+            await self._answer_pending(actor, str(command.get("response_url", "")))
         elif subcommand in ("", "help"):
             message = linking_blocks.help_text()
             await ack(text=message.text, blocks=message.blocks)
         else:
             message = linking_blocks.unknown_subcommand(subcommand)
             await ack(text=message.text, blocks=message.blocks)
+
+    async def _answer_pending(self, actor: Actor, response_url: str) -> None:
+        if not response_url:
+            log.warning("cannot answer without a response_url", extra={"slack_user": actor.user_id})
+            return
+        try:
+            message = pending_list(await self._pending.for_person(actor.team_id, actor.user_id))
+        except NeedsLogin:
+            message = pending_not_linked()
+        except ForestError as error:
+            message = notice(error.sentence)
+        await self._deps.answers.respond(response_url, message)
 
 
 def _actor(command: dict[str, Any]) -> Actor:
@@ -58,5 +83,5 @@ def _actor(command: dict[str, Any]) -> Actor:
     )
 
 
-def register(app: AsyncApp, deps: HandlerDeps) -> None:
-    app.command(COMMAND)(tracked(deps.tasks, ForestCommand(deps).handle))
+def register(app: AsyncApp, deps: HandlerDeps, pending: PendingApprovals) -> None:
+    app.command(COMMAND)(tracked(deps.tasks, ForestCommand(deps, pending).handle))

@@ -13,11 +13,14 @@ SCOPES = {
     "chat.update": {"chat:write"},
     "chat.delete": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
+    "chat.getPermalink": set(),
     "reactions.add": {"reactions:write"},
     "users.lookupByEmail": {"users:read", "users:read.email"},
     "conversations.history": {"channels:history", "groups:history"},
+    "conversations.open": {"im:write"},
     "views.open": set(),
     "views.update": set(),
+    "views.publish": set(),
     "auth.test": set(),
 }
 # Scopes that serve Slack features rather than a Web API call.
@@ -48,7 +51,14 @@ def test_every_called_method_is_known_and_its_scope_is_in_the_manifest():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     granted = set(manifest["oauth_config"]["scopes"]["bot"])
     methods = called_methods()
-    assert {"chat.postMessage", "chat.update", "users.lookupByEmail"} <= methods
+    assert {
+        "chat.postMessage",
+        "chat.update",
+        "users.lookupByEmail",
+        "chat.getPermalink",
+        "conversations.open",
+        "views.publish",
+    } <= methods
     unknown = methods - set(SCOPES)
     assert not unknown, f"add the scopes of {unknown} to this test and the manifest"
     needed = set().union(*(SCOPES[m] for m in methods)) | FEATURE_SCOPES
@@ -59,8 +69,10 @@ def test_the_manifest_declares_the_command_events_and_socket_mode():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/forest"]
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_home_opened",
         "message.channels",
         "message.groups",
     }
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True

@@ -90,6 +90,7 @@ class FakeWebApi:
             "chat.update": self.chat_update,
             "chat.delete": self.chat_delete,
             "chat.postEphemeral": self.chat_post_ephemeral,
+            "chat.getPermalink": self.chat_get_permalink,
             "views.open": self.views_open,
             "views.update": self.views_update,
             "views.publish": self.views_publish,
@@ -191,6 +192,15 @@ class FakeWebApi:
         )
         self.ws.ephemerals.append(ephemeral)
         return {"message_ts": ephemeral.message_ts}
+
+    def chat_get_permalink(self, args: JsonDict) -> JsonDict:
+        channel = self._check_channel(args.get("channel"))
+        message = self.ws.find(channel, args.get("message_ts"))
+        domain = self.ws.identity.team_domain
+        permalink = f"https://{domain}.slack.com/archives/{channel}/p{message.ts.replace('.', '')}"
+        if message.is_reply:
+            permalink += f"?thread_ts={message.thread_ts}&cid={channel}"
+        return {"channel": channel, "permalink": permalink}
 
     def _exchange_trigger(self, trigger_id: Any) -> str:
         """A trigger_id opens one view, and only within 3 seconds of the click."""

@@ -1,0 +1,80 @@
+"""The app's Home tab: the approvals waiting for the person's vote."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .pending import headline, pending_entry
+from .replies import WHEN
+from .text import escape, fit, slack_date, truncate
+
+if TYPE_CHECKING:
+    from bot.pending import PendingApproval
+
+# A Home tab holds 100 blocks; six of them frame the list.
+LISTED_AT_HOME = 90
+HOME_TITLE = "Waiting for your vote"
+FOOTER = "`/forest pending` shows this list anywhere · `/forest help` for everything else"
+
+
+def _view(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "home", "blocks": list(blocks)}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
+
+
+def _section(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, 3000)}}
+
+
+def _context(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(mrkdwn, 3000)}]}
+
+
+_DIVIDER: dict[str, Any] = {"type": "divider"}
+
+
+def home_view(items: Sequence[PendingApproval], now: datetime) -> dict[str, Any]:
+    """The open approvals in the person's organisations that they have not voted on."""
+    listed = [_section(pending_entry(item)) for item in items[:LISTED_AT_HOME]]
+    hidden = len(items) - LISTED_AT_HOME
+    if hidden > 0:
+        listed.append(_context(f"…and {hidden} more, longest waiting first above."))
+    if not listed:
+        listed = [_section("Nothing is waiting for your vote right now.")]
+    return _view(
+        _header(HOME_TITLE),
+        _context(
+            f"{headline(len(items))} Releases in your organisations that you have not voted on"
+            f" and did not write. Updated {slack_date(now, fmt=WHEN)}."
+        ),
+        _DIVIDER,
+        *listed,
+        _DIVIDER,
+        _context(FOOTER),
+    )
+
+
+def home_not_linked() -> dict[str, Any]:
+    return _view(
+        _header(HOME_TITLE),
+        _section(
+            "You're not linked to forest yet, so I can't tell which approvals wait for you."
+            " Run `/forest login` to link your account once; your votes then count as yours."
+        ),
+    )
+
+
+def home_unavailable(sentence: str) -> dict[str, Any]:
+    """Forest could not say what waits; the sentence says why."""
+    return _view(
+        _header(HOME_TITLE),
+        _section(
+            f"I can't show the list right now: {escape(truncate(sentence.strip(), 500))}"
+            " Open this tab again in a moment."
+        ),
+    )

@@ -1,0 +1,104 @@
+"""What waits for a person's vote (``/forest pending``), and the reminder a release's author gets
+in a direct message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.approval import ApprovalView
+
+from .approval_message import MAX_SECTION_TEXT, MAX_TEXT, SlackMessage, plural
+from .replies import LINK_ACTION_ID, WHEN, reminder_reply
+from .text import clip, fit, link, one_line, sanitize, slack_date, truncate
+
+if TYPE_CHECKING:
+    from bot.pending import PendingApproval
+
+# A message holds 50 blocks; the Home tab shows the whole list.
+LISTED_IN_MESSAGE = 40
+TITLE_CHARS = 150
+NAME_CHARS = 60
+
+
+def _section(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, MAX_SECTION_TEXT)}}
+
+
+def _context(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(mrkdwn, 3000)}]}
+
+
+def _name(text: str) -> str:
+    return clip(one_line(text), NAME_CHARS)
+
+
+def release_title(view: ApprovalView) -> str:
+    """The release's title as plain text, or the best name the event gave for it."""
+    release = view.request.release
+    title = one_line(sanitize(release.title or release.slug))
+    if not title:
+        return f"Release {view.request.release_intent_id[:8]}"
+    return truncate(title, TITLE_CHARS)
+
+
+def pending_entry(item: PendingApproval) -> str:
+    """*<link|title>* then project → environment in org · votes · author · how long it waits."""
+    request = item.view.request
+    state = item.view.state
+    where = (
+        f"{_name(request.project)} → {_name(request.target_environment)}"
+        f" in {_name(request.organisation)}"
+    )
+    if state is not None:
+        votes = f"{state.current_approvals} of {state.required_approvals} approvals"
+    else:
+        votes = f"needs {plural(request.required_approvals, 'approval')}"
+    parts = [where, votes]
+    author = request.release.author
+    if author is not None and author.username:
+        parts.append(f"by {clip(one_line(author.username), 80)}")
+    parts.append(f"waiting since {slack_date(item.waiting_since, fmt=WHEN)}")
+    return f"*{link(item.permalink, release_title(item.view))}*\n" + " · ".join(parts)
+
+
+def headline(count: int) -> str:
+    if count == 0:
+        return "Nothing is waiting for your vote."
+    verb = "waits" if count == 1 else "wait"
+    return f"{plural(count, 'approval')} {verb} for your vote."
+
+
+def pending_list(items: Sequence[PendingApproval]) -> SlackMessage:
+    """The private answer to ``/forest pending``."""
+    blocks: list[dict[str, Any]] = [_section(f"*{headline(len(items))}*")]
+    blocks.extend(_section(pending_entry(item)) for item in items[:LISTED_IN_MESSAGE])
+    hidden = len(items) - LISTED_IN_MESSAGE
+    if hidden > 0:
+        blocks.append(_context(f"…and {hidden} more: open the app's Home tab for all of them."))
+    return SlackMessage(text=fit(headline(len(items)), MAX_TEXT), blocks=blocks)
+
+
+def pending_not_linked() -> SlackMessage:
+    """Asks the person to link first: which approvals wait depends on their organisations."""
+    text = "You're not linked to forest yet, so I can't tell which approvals wait for you."
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Link your forest account", "emoji": True},
+        "action_id": LINK_ACTION_ID,
+        "style": "primary",
+    }
+    return SlackMessage(
+        text=text, blocks=[_section(text), {"type": "actions", "elements": [button]}]
+    )
+
+
+def reminder_dm(view: ApprovalView, now: datetime, permalink: str) -> SlackMessage:
+    """The thread's reminder, told to the author with a link to the approval message."""
+    about = (
+        f"Your release {link(permalink, release_title(view))} to"
+        f" {_name(view.request.target_environment)} ({_name(view.request.project)})."
+    )
+    text = fit(f"{reminder_reply(view, now)}\n{about}", MAX_SECTION_TEXT)
+    return SlackMessage(text=text, blocks=[_section(text)])

@@ -1,0 +1,51 @@
+"""The App Home tab: published afresh each time a person opens it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.home import home_not_linked, home_unavailable, home_view
+from bot.forest_errors import ForestError
+from bot.linking import NeedsLogin
+from bot.pending import PendingApprovals
+from handlers.deps import HandlerDeps, tracked
+
+log = logging.getLogger(__name__)
+
+
+class HomeTab:
+    def __init__(self, deps: HandlerDeps, pending: PendingApprovals) -> None:
+        self._deps = deps
+        self._pending = pending
+
+    async def opened(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        # The same event comes for the Messages tab, which the bot does not draw.
+        if event.get("tab") != "home":
+            return
+        user = event.get("user")
+        if not isinstance(user, str) or not user:
+            log.warning("ignored app_home_opened without a user")
+            return
+        team = str(body.get("team_id") or self._deps.team_id)
+        try:
+            view = home_view(await self._pending.for_person(team, user), datetime.now(UTC))
+        except NeedsLogin:
+            view = home_not_linked()
+        except ForestError as error:
+            view = home_unavailable(error.sentence)
+        try:
+            await client.views_publish(user_id=user, view=view)
+        except SlackApiError as error:
+            log.warning("views.publish failed: %s", error.response.get("error"))
+
+
+def register(app: AsyncApp, deps: HandlerDeps, pending: PendingApprovals) -> None:
+    app.event("app_home_opened")(tracked(deps.tasks, HomeTab(deps, pending).opened))
