@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.approval import ApprovalView, Decision, Outcome, Vote
 
-from .text import clip, fit, link, one_line, person, safe_url, slack_date, truncate
+from .text import clip, fit, link, one_line, person, safe_url, sanitize, slack_date, truncate
 
 MAX_BLOCKS = 50
 MAX_TEXT = 4000
@@ -63,7 +63,7 @@ class SlackMessage:
 
 def outcome_headline(outcome: Outcome, environment: str) -> str:
     """The plain-text headline of a finished release: "🚀 Deployed to production", …"""
-    env = truncate(one_line(environment), 60)
+    env = truncate(one_line(sanitize(environment)), 60)
     return _OUTCOME_HEADLINES[outcome].format(env=env)
 
 
@@ -101,8 +101,9 @@ def _current(view: ApprovalView) -> int:
 
 
 def _gate(view: ApprovalView) -> str:
-    project = truncate(one_line(view.request.project), 50)
-    env = truncate(one_line(view.request.target_environment), 40)
+    # Also shown as plain text (the header), where nothing else removes control characters.
+    project = truncate(one_line(sanitize(view.request.project)), 50)
+    env = truncate(one_line(sanitize(view.request.target_environment)), 40)
     return f"{project} → {env}"
 
 

@@ -127,7 +127,10 @@ def reason_of(view: dict[str, Any]) -> str:
     """The reason typed into a submitted reject or bypass modal, stripped ("" when missing)."""
     values = view.get("state", {}).get("values", {})
     value = values.get(REASON_BLOCK_ID, {}).get(REASON_ACTION_ID, {}).get("value")
-    return (value or "").strip()
+    if not isinstance(value, str):
+        return ""
+    # JSON can carry half of a surrogate pair; forest's protobuf takes only valid UTF-8.
+    return value.encode("utf-8", "replace").decode("utf-8").strip()
 
 
 def notice_modal(message: SlackMessage, title: str = "Forest approvals") -> dict[str, Any]:

@@ -210,10 +210,16 @@ def notice(text: str) -> SlackMessage:
     return _answer(escape(truncate(text.strip(), MAX_SECTION_TEXT)))
 
 
-def not_linked(pending_action: str) -> SlackMessage:
-    """Asks the person to link their forest account; the button carries what they were doing."""
+def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
+    """Asks the person to link their forest account; the button carries what they were doing.
+
+    ``sentence`` says why, when there is more to say than "not linked yet" (a login that expired
+    asks to link again); it is shown literally.
+    """
+    why = escape(truncate(sentence.strip(), MAX_SECTION_TEXT)) if sentence.strip() else ""
     return _answer(
-        "You're not linked to forest yet. Link your account once, and your votes go to forest"
+        why
+        or "You're not linked to forest yet. Link your account once, and your votes go to forest"
         " as you.",
         {
             "type": "actions",

@@ -24,6 +24,9 @@ REQUIRED_KEYS = (
 # filling our key-value store or Slack messages.
 MAX_EVENT_BYTES = 256 * 1024
 MAX_NAME_LENGTH = 256
+# The environment travels base64-encoded in the approval's key, which must fit Slack's 255
+# characters of a block id beside the intent id.
+MAX_ENVIRONMENT_BYTES = 150
 
 
 class PoisonEvent(ValueError):
@@ -35,8 +38,9 @@ def parse_approval_required(payload: bytes) -> ApprovalRequest:
         raise PoisonEvent(f"payload is {len(payload)} bytes, more than {MAX_EVENT_BYTES}")
     try:
         document = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise PoisonEvent(f"payload is not UTF-8 JSON: {error}") from None
+    except (ValueError, RecursionError) as error:
+        # ValueError covers bad UTF-8, bad JSON and numbers too long to read.
+        raise PoisonEvent(f"payload is not UTF-8 JSON: {str(error)[:200]}") from None
     if not isinstance(document, dict):
         raise PoisonEvent("payload is not a JSON object")
     missing = [key for key in REQUIRED_KEYS if key not in document]
@@ -48,16 +52,20 @@ def parse_approval_required(payload: bytes) -> ApprovalRequest:
         raise PoisonEvent("required_approvals must be a whole number of at least 1")
     intent_id = _name(document, "release_intent_id")
     try:
-        uuid.UUID(intent_id)
+        # One spelling per intent ("{…}", "urn:uuid:…", upper case all name the same one).
+        intent_id = str(uuid.UUID(intent_id))
     except ValueError:
         raise PoisonEvent("release_intent_id is not a UUID") from None
+    environment = _name(document, "target_environment")
+    if len(environment.encode()) > MAX_ENVIRONMENT_BYTES:
+        raise PoisonEvent(f"target_environment is longer than {MAX_ENVIRONMENT_BYTES} bytes")
 
     return ApprovalRequest(
         event_id=_name(document, "event_id"),
         organisation=_name(document, "organisation"),
         project=_name(document, "project"),
-        release_intent_id=intent_id.lower(),
-        target_environment=_name(document, "target_environment"),
+        release_intent_id=intent_id,
+        target_environment=environment,
         required_approvals=required,
         policy_name=_optional_text(document, "policy_name"),
         blocked_at=_optional_text(document, "blocked_at"),
@@ -71,6 +79,8 @@ def _name(document: dict[str, Any], key: str) -> str:
         raise PoisonEvent(f"{key} must be a non-empty string")
     if len(value) > MAX_NAME_LENGTH:
         raise PoisonEvent(f"{key} is longer than {MAX_NAME_LENGTH} characters")
+    if _valid_text(value) != value:
+        raise PoisonEvent(f"{key} is not valid Unicode text")
     return value.strip()
 
 
@@ -79,7 +89,13 @@ def _optional_text(document: Any, key: str) -> str:
         return ""
     value = document.get(key)
     # Optional fields are shown when present; a value of the wrong type is simply not shown.
-    return value if isinstance(value, str) else ""
+    return _valid_text(value) if isinstance(value, str) else ""
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": protobuf, Slack
+    and our logs take only valid UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _release(document: Any) -> Release:

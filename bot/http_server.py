@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,7 +26,18 @@ def build_http_app(
 
     async def slack_events(request: web.Request) -> web.Response:
         assert bolt is not None
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return web.Response(status=401, text="unsigned request")
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            # Not UTF-8, a payload that is not JSON, or JSON not shaped like Slack's: Bolt
+            # cannot read it (nor check its signature), and Slack never sends it.
+            return web.Response(status=400, text="malformed request")
+        if not _slack_shaped(bolt_request.body):
+            return web.Response(status=400, text="malformed request")
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -48,3 +60,14 @@ def build_http_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
     return app
+
+
+def _slack_shaped(body: dict[str, Any]) -> bool:
+    """Bolt reads these parts of every request before any listener without checking them (a
+    request breaking them would end in a 500); Slack always sends them this way."""
+    actions = body.get("actions", [{}])
+    if not isinstance(actions, list) or not actions:
+        return False
+    if not all(isinstance(action, dict) for action in actions):
+        return False
+    return all(isinstance(body.get(part, {}), dict) for part in ("view", "event"))

@@ -26,6 +26,9 @@ CLIENT_VERSION = "1"
 # Refresh this long before expiry, so a token never runs out in the middle of a vote.
 REFRESH_MARGIN_SECONDS = 120.0
 SLOW_DOWN_STEP_SECONDS = 5.0
+NOT_LINKED = (
+    "You're not linked to forest yet. Link your account once, and your votes go to forest as you."
+)
 
 
 # Some forest versions send an absolute unix time in ``expires_in_seconds``; no relative
@@ -174,14 +177,14 @@ class LinkService:
         """
         link = await self._links.get(team_id, slack_user_id)
         if link is None:
-            raise NeedsLogin("You're not linked to forest yet.")
+            raise NeedsLogin(NOT_LINKED)
         if not force_refresh and link.expires_at - self._clock() > REFRESH_MARGIN_SECONDS:
             return link
         async with self._refreshing.hold((team_id, slack_user_id)):
             # Another request may have refreshed while we waited; refresh tokens rotate.
             current = await self._links.get(team_id, slack_user_id)
             if current is None:
-                raise NeedsLogin("You're not linked to forest yet.")
+                raise NeedsLogin(NOT_LINKED)
             refreshed_meanwhile = current.access_token != link.access_token
             if refreshed_meanwhile or (
                 not force_refresh and current.expires_at - self._clock() > REFRESH_MARGIN_SECONDS

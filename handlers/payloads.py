@@ -86,7 +86,13 @@ def _text(source: Any, *path: str) -> str:
         node = node.get(part)
     if not isinstance(node, str) or not node:
         raise PayloadError(f"missing {'.'.join(path)}")
-    return node
+    return _valid_text(node)
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": forest's
+    protobuf and Slack take only valid UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _optional(source: Any, *path: str) -> str:
@@ -102,6 +108,15 @@ def actor_of(body: dict[str, Any]) -> Actor:
     team = _optional(body, "team", "id") or _optional(body, "user", "team_id")
     if not team:
         raise PayloadError("missing team.id")
+    named = {
+        _optional(body, "team", "id"),
+        _optional(body, "user", "team_id"),
+        _optional(body, "view", "team_id"),
+        _optional(body, "view", "app_installed_team_id"),
+    } - {""}
+    if len(named) > 1:
+        # Who acts, and where they are linked, would depend on which one we believed.
+        raise PayloadError("the payload names more than one workspace")
     return Actor(
         team_id=team,
         user_id=_text(body, "user", "id"),
@@ -143,7 +158,7 @@ def pending_vote(value: str) -> PendingVote:
 def modal_place(private_metadata: str) -> ModalPlace:
     try:
         document = json.loads(private_metadata)
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):
         raise PayloadError("modal without its place") from None
     return ModalPlace(_text(document, "channel"), _text(document, "ts"))
 
@@ -155,7 +170,7 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
     thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
     if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:
         return None
-    match = _THREAD_VOTE.match(_LEADING_MENTION.sub("", str(text), count=1))
+    match = _THREAD_VOTE.match(_LEADING_MENTION.sub("", _valid_text(str(text)), count=1))
     if match is None:
         return None
     team = _optional(body, "team_id") or _optional(event, "team")

@@ -16,7 +16,7 @@ def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | N
         case Verdict.RECORDED | Verdict.IN_FLIGHT:
             return None
         case Verdict.NOT_LINKED:
-            return not_linked(pending.encode())
+            return not_linked(pending.encode(), result.sentence)
         case Verdict.FAILED:
             return vote_failed(RETRY_ACTION_ID, pending.encode())
         case _:

@@ -1,0 +1,226 @@
+"""`/forest` and the device login: linking, unlinking, and keeping a person's token fresh."""
+
+import asyncio
+import itertools
+import json
+from urllib.parse import urlencode
+
+import nats.js.errors
+import pytest
+from tests_support import all_text, buttons, wait_until
+
+import bot.linking
+from bot.fakes.fake_forest import IssuedTokens
+from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.fakes.slack_signing import slash_command_payload
+from bot.wiring import LINKS_BUCKET
+
+
+def reply_text(stack: LocalStack) -> str:
+    """What the person sees of the command's immediate answer."""
+    reply = json.loads(stack.last_command_reply or "{}")
+    blocks = " ".join(b.get("text", {}).get("text", "") for b in reply.get("blocks", []))
+    return f"{reply.get('text', '')}\n{blocks}"
+
+
+def answers(stack: LocalStack, response_url: str) -> list[str]:
+    """What the bot said later through the command's response_url, oldest first."""
+    return [str(post.body.get("text", "")) for post in stack.slack.responses(response_url)]
+
+
+def record_issued_tokens(stack: LocalStack) -> list[IssuedTokens]:
+    issued: list[IssuedTokens] = []
+    credentials = stack.forest.credentials
+    issue = credentials.issue_user_tokens
+
+    def recording(username: str) -> IssuedTokens:
+        issued.append(issue(username))
+        return issued[-1]
+
+    credentials.issue_user_tokens = recording  # type: ignore[method-assign]
+    return issued
+
+
+async def open_approval(stack: LocalStack) -> tuple[str, str]:
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
+    return intent, stack.slack.messages(CHANNEL)[0].ts
+
+
+async def test_whoami_before_and_after_linking(stack: LocalStack):
+    await stack.start_bot()
+    await stack.command("bob", "whoami")
+    assert "You're not linked to forest. Run `/forest login`" in reply_text(stack)
+    await stack.link("bob")
+    await stack.command("bob", "whoami")
+    assert "You're linked to forest as *bob*." in reply_text(stack)
+    await stack.command("carol", "whoami")
+    assert "You're not linked to forest." in reply_text(stack)
+
+
+async def test_logout_forgets_the_tokens(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await open_approval(stack)
+    await stack.command("bob", "logout")
+    assert "Unlinked from *bob*; your forest tokens are forgotten." in reply_text(stack)
+    kv = await stack.nc.jetstream().key_value(LINKS_BUCKET)
+    try:
+        keys = await kv.keys()
+    except nats.js.errors.NoKeysError:
+        keys = []
+    assert not any(key.startswith("link.") for key in keys)
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(
+        lambda: any("not linked" in all_text(e) for e in stack.slack.ephemerals(CHANNEL, "U0BOB"))
+    )
+    [answer] = [e for e in stack.slack.ephemerals(CHANNEL, "U0BOB") if "not linked" in all_text(e)]
+    assert "link_start" in buttons(answer)
+    await asyncio.sleep(0.3)
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
+    await stack.command("bob", "logout")
+    assert "You weren't linked to forest, so there was nothing to forget." in reply_text(stack)
+
+
+async def test_help_and_unknown_subcommands_answer_kindly(stack: LocalStack):
+    await stack.start_bot()
+    for text in ("help", "", "  HELP  "):
+        await stack.command("bob", text)
+        shown = reply_text(stack)
+        assert "/forest login" in shown and "/forest whoami" in shown, text
+        assert "/forest logout" in shown and "reject <reason>" in shown, text
+    await stack.command("bob", "frobnicate now")
+    shown = reply_text(stack)
+    assert "I don't know `/forest frobnicate`." in shown
+    assert "/forest login" in shown
+    await stack.command("bob", "<!channel>")
+    assert "I don't know `/forest &lt;!channel&gt;`." in reply_text(stack)
+    assert stack.forest.calls == []
+
+
+async def test_a_denied_device_login_says_so(stack: LocalStack):
+    await stack.start_bot()
+    response_url = await stack.command("bob", "login")
+    grant = await stack.pending_login("bob")
+    await wait_until(lambda: answers(stack, response_url))
+    assert grant.user_code in answers(stack, response_url)[0]
+    stack.forest.deny_device_code(grant.user_code)
+    await wait_until(lambda: len(answers(stack, response_url)) == 2)
+    assert answers(stack, response_url)[1] == (
+        "The link was denied in forage, so your account is not linked."
+    )
+    assert all(post.status == 200 for post in stack.slack.responses(response_url))
+    await stack.command("bob", "whoami")
+    assert "You're not linked to forest." in reply_text(stack)
+
+
+async def test_an_expired_device_login_says_so(stack: LocalStack):
+    stack.forest.credentials.device_login_lifetime = 1
+    await stack.start_bot()
+    response_url = await stack.command("bob", "login")
+    grant = await stack.pending_login("bob")
+    await wait_until(lambda: answers(stack, response_url))
+    assert "This link works for 1 minute." in answers(stack, response_url)[0]
+    await wait_until(lambda: len(answers(stack, response_url)) == 2, timeout=5)
+    assert answers(stack, response_url)[1] == (
+        "The link code expired before it was approved. Run `/forest login` to get a new one."
+    )
+    with pytest.raises(ValueError, match="no longer pending"):
+        stack.forest.approve_device_code(grant.user_code, "bob")
+    polls = len(grant.polls)
+    await asyncio.sleep(0.3)
+    assert len(grant.polls) == polls  # the bot stopped asking
+
+
+async def test_slow_down_makes_the_bot_poll_more_slowly(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(bot.linking, "SLOW_DOWN_STEP_SECONDS", 0.5)
+    await stack.start_bot()  # forest asks for no interval: the bot polls every 0.05 s
+    response_url = await stack.command("bob", "login")
+    grant = await stack.pending_login("bob")
+    await wait_until(lambda: len(grant.polls) >= 2)
+    grant.interval_seconds = 1  # from now on forest answers SLOW_DOWN to faster polls
+    since = len(grant.polls)
+    await asyncio.sleep(3.0)
+    later = grant.polls[since - 1 :]
+    gaps = [b - a for a, b in itertools.pairwise(later)]
+    # Each SLOW_DOWN added half a second until the bot waited at least the second forest asks
+    # for; a bot polling on every 0.05 s would have polled about 60 times.
+    assert 2 <= len(gaps) <= 6, gaps
+    assert gaps[-1] >= 1.0, gaps
+
+    stack.forest.approve_device_code(grant.user_code, "bob")
+    await wait_until(lambda: any("linked to forest as" in a for a in answers(stack, response_url)))
+
+
+async def test_the_device_login_names_the_slack_person_and_workspace(stack: LocalStack):
+    await stack.start_bot()
+    payload = slash_command_payload(
+        stack.slack.identity.team_id,
+        "U0BOB",
+        "/forest",
+        "login",
+        stack.slack.new_response_url(CHANNEL, "U0BOB"),
+        user_name="bob",
+        team_domain="acme-corp",
+    )
+    assert (await stack.post(urlencode(payload).encode())).status == 200
+    await wait_until(lambda: stack.forest.calls_to("InitiateDeviceLogin"))
+    [call] = stack.forest.calls_to("InitiateDeviceLogin")
+    name = call.request.client_name
+    assert "@bob" in name and "U0BOB" in name, name
+    assert "acme-corp" in name and "T0ACME" in name, name
+
+
+async def test_an_expiring_token_is_refreshed_before_the_vote(stack: LocalStack):
+    issued = record_issued_tokens(stack)
+    stack.forest.credentials.access_token_lifetime = 60  # inside the bot's refresh margin
+    await stack.start_bot()
+    await stack.link("bob")
+    stack.forest.credentials.access_token_lifetime = 3600
+    _intent, ts = await open_approval(stack)
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: stack.forest.calls_to("ExternalApproveRelease"))
+    methods = [c.method for c in stack.forest.calls]
+    assert methods.index("RefreshToken") < methods.index("ExternalApproveRelease")
+    [refresh] = stack.forest.calls_to("RefreshToken")
+    assert refresh.request.refresh_token == issued[0].refresh_token
+    [vote] = stack.forest.calls_to("ExternalApproveRelease")
+    assert len(issued) == 2 and vote.token == issued[1].access_token != issued[0].access_token
+    assert vote.actor == "bob"
+
+    # The fresh token lasts: the next vote needs no refresh.
+    await stack.click("bob", ts, "approval_reject")
+    await wait_until(lambda: len(stack.slack.views) == 1)
+    await stack.submit("bob", stack.slack.views[0].id, "on second thoughts")
+    await wait_until(lambda: stack.forest.calls_to("ExternalRejectRelease"))
+    assert len(stack.forest.calls_to("RefreshToken")) == 1
+    assert stack.forest.calls_to("ExternalRejectRelease")[0].token == issued[1].access_token
+
+
+async def test_a_refused_refresh_asks_to_link_again_and_records_nothing(stack: LocalStack):
+    stack.forest.credentials.access_token_lifetime = 60
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await open_approval(stack)
+    stack.forest.revoke_refresh_tokens("bob")
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: stack.forest.calls_to("RefreshToken"))
+    await wait_until(
+        lambda: any("link_start" in buttons(e) for e in stack.slack.ephemerals(CHANNEL, "U0BOB"))
+    )
+    [answer] = [e for e in stack.slack.ephemerals(CHANNEL, "U0BOB") if "link_start" in buttons(e)]
+    assert "Your forest login has expired. Link your account again to vote." in all_text(answer)
+    assert buttons(answer)["link_start"]["value"].startswith("approve|")
+    await asyncio.sleep(0.3)
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
+    assert stack.forest.approval_state(intent, "production").decisions == ()
+    assert stack.slack.thread(CHANNEL, ts) == []
+    assert "0 of 2" in all_text(stack.slack.message(CHANNEL, ts))
+    await stack.command("bob", "whoami")
+    assert "You're not linked to forest." in reply_text(stack)
