@@ -166,11 +166,11 @@ class Bot:
                 linking=linking,
                 answers=Answers(web_client, session),
                 dedup=dedup,
+                pending=pending,
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
             ),
-            pending,
         )
 
         http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)

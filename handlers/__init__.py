@@ -10,30 +10,63 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from bot.pending import PendingApprovals
 from handlers import actions, commands, home, messages, views
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
 
+_INTERACTIONS = {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
 
-def register(app: AsyncApp, deps: HandlerDeps, pending: PendingApprovals) -> None:
+
+def register(app: AsyncApp, deps: HandlerDeps) -> None:
     """Attach every Slack listener to ``app``, behind the workspace check."""
 
     async def only_our_workspace(
-        context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
+        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
     ) -> BoltResponse | None:
-        # A request signed with our secret but from another workspace is refused before any
-        # listener runs (Enterprise Grid org installs are not supported).
-        if context.team_id is not None and context.team_id != deps.team_id:
-            log.warning("refused a request from another workspace", extra={"team": context.team_id})
+        # A request signed with our secret but naming another workspace anywhere is refused
+        # before any listener runs (for a modal Bolt picks the installing workspace, whoever
+        # submits it; Enterprise Grid org installs are not supported).
+        named = {context.team_id, *_teams_named(body)} - {None, ""}
+        if any(team != deps.team_id for team in named):
+            log.warning("refused a request from another workspace", extra={"team": sorted(named)})
             return BoltResponse(status=403, body="")
+        if _is_interaction(body) and (_acting_user(body) is None or not named):
+            return BoltResponse(status=400, body="")
         await next()
         return None
 
     app.middleware(only_our_workspace)
     actions.register(app, deps)
     views.register(app, deps)
-    commands.register(app, deps, pending)
+    commands.register(app, deps)
     messages.register(app, deps)
-    home.register(app, deps, pending)
+    home.register(app, deps)
+
+
+def _is_interaction(body: dict[str, Any]) -> bool:
+    return body.get("type") in _INTERACTIONS or "command" in body
+
+
+def _acting_user(body: dict[str, Any]) -> str | None:
+    """Who acts in an interaction: ``user.id``, or ``user_id`` for a slash command. Bolt would
+    fall back to the author of the clicked message, which is never the person who clicked."""
+    user = body.get("user")
+    candidate = user.get("id") if isinstance(user, dict) else body.get("user_id")
+    return candidate if isinstance(candidate, str) and candidate else None
+
+
+def _teams_named(body: dict[str, Any]) -> set[str]:
+    if "event" in body:  # Events API: the installing workspace, from authorizations
+        return set()
+    found = {body.get("team_id")}
+    for part, key in (
+        ("team", "id"),
+        ("user", "team_id"),
+        ("view", "team_id"),
+        ("view", "app_installed_team_id"),
+    ):
+        holder = body.get(part)
+        if isinstance(holder, dict):
+            found.add(holder.get(key))
+    return {team for team in found if isinstance(team, str) and team}

@@ -13,7 +13,6 @@ from blocks.pending import pending_list, pending_not_linked
 from blocks.replies import notice
 from bot.forest_errors import ForestError
 from bot.linking import NeedsLogin
-from bot.pending import PendingApprovals
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import Actor, PayloadError
@@ -25,9 +24,8 @@ COMMAND = "/forest"
 
 
 class ForestCommand:
-    def __init__(self, deps: HandlerDeps, pending: PendingApprovals) -> None:
+    def __init__(self, deps: HandlerDeps) -> None:
         self._deps = deps
-        self._pending = pending
 
     async def handle(self, ack: Ack, command: dict[str, Any]) -> None:
         subcommand = str(command.get("text") or "").strip().split(" ", 1)[0].lower()
@@ -63,7 +61,9 @@ class ForestCommand:
             log.warning("cannot answer without a response_url", extra={"slack_user": actor.user_id})
             return
         try:
-            message = pending_list(await self._pending.for_person(actor.team_id, actor.user_id))
+            message = pending_list(
+                await self._deps.pending.for_person(actor.team_id, actor.user_id)
+            )
         except NeedsLogin:
             message = pending_not_linked()
         except ForestError as error:
@@ -83,5 +83,5 @@ def _actor(command: dict[str, Any]) -> Actor:
     )
 
 
-def register(app: AsyncApp, deps: HandlerDeps, pending: PendingApprovals) -> None:
-    app.command(COMMAND)(tracked(deps.tasks, ForestCommand(deps, pending).handle))
+def register(app: AsyncApp, deps: HandlerDeps) -> None:
+    app.command(COMMAND)(tracked(deps.tasks, ForestCommand(deps).handle))

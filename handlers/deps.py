@@ -10,6 +10,7 @@ from typing import Any
 from bot.answers import Answers
 from bot.dedup import Dedup
 from bot.linking import LinkService
+from bot.pending import PendingApprovals
 from bot.tasks import TaskSet
 from bot.voting import VoteService
 
@@ -20,6 +21,7 @@ class HandlerDeps:
     linking: LinkService
     answers: Answers
     dedup: Dedup
+    pending: PendingApprovals
     tasks: TaskSet
     team_id: str
     bot_user_id: str

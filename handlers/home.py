@@ -13,16 +13,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.home import home_not_linked, home_unavailable, home_view
 from bot.forest_errors import ForestError
 from bot.linking import NeedsLogin
-from bot.pending import PendingApprovals
 from handlers.deps import HandlerDeps, tracked
 
 log = logging.getLogger(__name__)
 
 
 class HomeTab:
-    def __init__(self, deps: HandlerDeps, pending: PendingApprovals) -> None:
+    def __init__(self, deps: HandlerDeps) -> None:
         self._deps = deps
-        self._pending = pending
 
     async def opened(
         self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
@@ -36,7 +34,7 @@ class HomeTab:
             return
         team = str(body.get("team_id") or self._deps.team_id)
         try:
-            view = home_view(await self._pending.for_person(team, user), datetime.now(UTC))
+            view = home_view(await self._deps.pending.for_person(team, user), datetime.now(UTC))
         except NeedsLogin:
             view = home_not_linked()
         except ForestError as error:
@@ -47,5 +45,5 @@ class HomeTab:
             log.warning("views.publish failed: %s", error.response.get("error"))
 
 
-def register(app: AsyncApp, deps: HandlerDeps, pending: PendingApprovals) -> None:
-    app.event("app_home_opened")(tracked(deps.tasks, HomeTab(deps, pending).opened))
+def register(app: AsyncApp, deps: HandlerDeps) -> None:
+    app.event("app_home_opened")(tracked(deps.tasks, HomeTab(deps).opened))

@@ -185,7 +185,7 @@ async def test_a_modal_submitted_from_another_workspace_votes_nothing(stack: Loc
     submission["user"]["team_id"] = OTHER_TEAM
     body = form_payload(submission)
     delivery = await deliver(stack, body, signed(stack.slack.signing_secret, body))
-    assert delivery.status == 200  # acknowledged, so Slack closes the modal; nothing else
+    assert delivery.status == 403
     await quiet.assert_nothing_happened()
 
 
@@ -200,13 +200,12 @@ async def test_bodies_missing_what_slack_always_sends_do_nothing(stack: LocalSta
 
     no_team_anywhere = without("team")
     no_team_anywhere["user"] = {k: v for k, v in click["user"].items() if k != "team_id"}
-    # status: 400 what Bolt cannot read, 404 what no listener takes, 200 what a listener
-    # acknowledges and then ignores because it cannot say who acts.
+    # status: 400 what cannot say who acts or what Bolt cannot read, 404 what no listener takes.
     cases: dict[str, tuple[bytes, int]] = {
-        "no user": (form_payload(without("user")), 200),
-        "a user without an id": (form_payload({**click, "user": {"name": "bob"}}), 200),
+        "no user": (form_payload(without("user")), 400),
+        "a user without an id": (form_payload({**click, "user": {"name": "bob"}}), 400),
         "a user that is a number": (form_payload({**click, "user": 5}), 400),
-        "no team anywhere": (form_payload(no_team_anywhere), 200),
+        "no team anywhere": (form_payload(no_team_anywhere), 400),
         "no actions": (form_payload(without("actions")), 404),
         "empty actions": (form_payload({**click, "actions": []}), 400),
         "no type": (form_payload(without("type")), 404),
@@ -229,7 +228,7 @@ async def test_bodies_missing_what_slack_always_sends_do_nothing(stack: LocalSta
         stack.slack.identity.team_id, "", "/forest", "logout", "https://hooks.invalid/x"
     )
     delivery = await deliver(stack, command, signed(secret, command))
-    assert delivery.status == 200 and "did not say who you are" in delivery.body
+    assert delivery.status == 400
 
     event = {"type": "message", "channel": CHANNEL, "text": "approve", "ts": "2.0", "thread_ts": ts}
     message = event_callback_body(stack.slack.identity.team_id, event)
