@@ -24,6 +24,7 @@ from bot.slack_client import build_web_client
 from bot.store import APPROVALS_BUCKET
 
 CHECK_TIMEOUT = 10.0
+NATS_CONNECT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,25 @@ async def _slack(settings: Settings) -> str:
 
 
 async def _nats(settings: Settings) -> str:
+    errors: list[Exception] = []
+
+    async def remember(error: Exception) -> None:
+        errors.append(error)
+
     try:
-        nc = await nats.connect(
-            settings.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False
+        nc = await asyncio.wait_for(
+            nats.connect(
+                settings.nats_url,
+                connect_timeout=2,
+                max_reconnect_attempts=0,
+                allow_reconnect=False,
+                error_cb=remember,
+            ),
+            NATS_CONNECT_TIMEOUT,
         )
     except (OSError, nats.errors.NoServersError, TimeoutError) as error:
-        raise _Failed(f"cannot connect to {settings.nats_url}: {type(error).__name__}") from None
+        cause = errors[-1] if errors else error
+        raise _Failed(f"cannot connect to {settings.nats_url}: {type(cause).__name__}") from None
     try:
         js = nc.jetstream()
         try:

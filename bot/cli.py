@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from bot.check import run_checks
 from bot.config import ConfigError, Settings, load_settings
 from bot.demo import DemoError, run_demo
 from bot.logs import SecretFilter, configure_logging
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (configuration from environment variables)")
+    commands.add_parser(
+        "check", help="check the configuration and that Slack, NATS and forest answer"
+    )
     demo = commands.add_parser(
         "demo", help="run the bot locally against an embedded NATS, a fake forest and a fake Slack"
     )
@@ -45,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         except DemoError as error:
             print(f"approvals-bot: {error}", file=sys.stderr)
             return 2
+
+    if args.command == "check":
+        verdicts = asyncio.run(run_checks(os.environ))
+        for verdict in verdicts:
+            print(verdict.line())
+        return 0 if all(verdict.ok for verdict in verdicts) else 1
 
     try:
         settings = load_settings(os.environ)

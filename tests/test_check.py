@@ -1,0 +1,67 @@
+"""approvals-bot check: one line per check, and an exit code that says whether all is well."""
+
+import asyncio
+import os
+import sys
+
+from bot.check import run_checks
+from bot.fakes.local_stack import LocalStack
+
+
+async def test_everything_reachable_passes(stack: LocalStack):
+    verdicts = await run_checks(stack.env(PORT="3000"))
+    assert [(v.name, v.ok) for v in verdicts] == [
+        ("config", True),
+        ("slack", True),
+        ("nats", True),
+        ("forest", True),
+    ]
+    assert "U0BOT" in verdicts[1].detail or "workspace T0ACME" in verdicts[1].detail
+
+
+async def test_each_failure_is_named(stack: LocalStack):
+    verdicts = {
+        v.name: v
+        for v in await run_checks(
+            stack.env(
+                PORT="3000",
+                FOREST_APP_TOKEN="not-a-token",
+                SLACK_BOT_TOKEN="xoxb-wrong",
+                NATS_URL="nats://127.0.0.1:1",
+            )
+        )
+    }
+    assert verdicts["config"].ok
+    assert not verdicts["slack"].ok and "invalid_auth" in verdicts["slack"].detail
+    assert not verdicts["nats"].ok and "cannot connect" in verdicts["nats"].detail
+    assert not verdicts["forest"].ok and "refused FOREST_APP_TOKEN" in verdicts["forest"].detail
+
+
+async def test_a_bad_configuration_stops_at_the_first_check(stack: LocalStack):
+    env = stack.env(PORT="3000")
+    del env["BOT_SECRET_KEY"]
+    [verdict] = await run_checks(env)
+    assert verdict.name == "config" and not verdict.ok
+    assert "BOT_SECRET_KEY is not set" in verdict.detail
+
+
+async def test_the_command_exits_non_zero_when_a_check_fails(stack: LocalStack):
+    env = {"PATH": os.environ["PATH"], **stack.env(PORT="3000", NATS_URL="nats://127.0.0.1:1")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "check",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 30)
+    lines = stdout.decode().splitlines()
+    assert process.returncode == 1
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", "config"],
+        ["ok", "slack"],
+        ["FAIL", "nats"],
+        ["ok", "forest"],
+    ]
