@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ from bot.forest_errors import (
     ForestUnavailable,
     translate,
 )
+from bot.metrics import Metrics
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -123,7 +125,14 @@ Reply = TypeVar("Reply")
 
 
 class ForestClient:
-    def __init__(self, url: str, app_token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        app_token: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
         self._url = url
         self._app_token = app_token
         self._timeout = timeout
@@ -161,10 +170,19 @@ class ForestClient:
         if self._channel is None:
             raise RuntimeError("ForestClient.open() was not awaited")
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        method = type(request).__name__.removesuffix("Request")
+        started = time.perf_counter()
         try:
             return await rpc(request, timeout=self._timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:
+            if self._metrics is not None:
+                self._metrics.forest_errors.labels(code=error.code().name).inc()
             raise translate(error, context) from None
+        finally:
+            if self._metrics is not None:
+                self._metrics.forest_latency.labels(method=method).observe(
+                    time.perf_counter() - started
+                )
 
     # Policies
 

@@ -20,6 +20,7 @@ from blocks import replies
 from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
 from bot.forest_errors import ForestError
 from bot.keyed_locks import KeyedLocks
+from bot.metrics import Metrics
 from bot.presenter import Presenter, Rendered
 from bot.store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
@@ -56,7 +57,9 @@ class Keeper:
         presenter: Presenter,
         web: AsyncWebClient,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._presenter = presenter
         self._web = web
@@ -153,6 +156,8 @@ class Keeper:
                 extra=_fields(record.key),
             )
             return False
+        if self._metrics is not None:
+            self._metrics.messages_updated.inc()
         return True
 
     async def _tell_thread(self, change: _Change, vote: VoteContext | None) -> None:

@@ -51,3 +51,9 @@ class Metrics:
         self.forest_latency = Histogram(
             "approvals_forest_call_seconds", "Forest call latency.", ["method"], registry=r
         )
+        self.slack_latency = Histogram(
+            "approvals_slack_call_seconds",
+            "Slack Web API call latency, retries included.",
+            ["method"],
+            registry=r,
+        )

@@ -105,9 +105,13 @@ class Bot:
 
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        web_client = build_web_client(settings.slack_bot_token, settings.slack_api_url, session)
+        web_client = build_web_client(
+            settings.slack_bot_token, settings.slack_api_url, session, self.metrics
+        )
 
-        forest = ForestClient(settings.forest_grpc_url, settings.forest_app_token)
+        forest = ForestClient(
+            settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
+        )
         await forest.open()
         stack.push_async_callback(forest.close)
         self._forest = forest
@@ -123,7 +127,7 @@ class Bot:
 
         people = People(links, web_client)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, web_client)
+        keeper = Keeper(store, presenter, web_client, metrics=self.metrics)
         announcer = Announcer(
             store,
             router,
@@ -133,6 +137,7 @@ class Bot:
             claim_timeout=self.tuning.claim_timeout,
         )
         open_approvals = OpenApprovals(store)
+        self.metrics.open_approvals.set_function(lambda: len(open_approvals))
         coalescer = Coalescer(
             keeper.refresh, self.tasks, self.tuning.coalesce_window, self.tuning.refresh_concurrency
         )
@@ -313,8 +318,6 @@ def _bound_port(site: web.TCPSite) -> int:
 
 async def _nats_error(error: Exception) -> None:
     log.warning("NATS error: %s", type(error).__name__)
-
-
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]
