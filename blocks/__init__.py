@@ -1,6 +1,7 @@
 """Block Kit for the approvals bot: pure functions from domain objects to Slack payloads."""
 
-from .approval_message import SlackMessage, approval_message
+from .approval_message import approval_message
+from .elements import SlackMessage
 from .modals import bypass_modal, key_token_of, reason_of, reject_modal
 from .replies import (
     approved_reply,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
 from typing import Any
 
 from bot.approval import ApprovalView, Decision, Outcome, Vote
 
+from .elements import MAX_SECTION_TEXT, MAX_TEXT, SlackMessage, actions, button, section
 from .text import clip, fit, link, one_line, person, safe_url, sanitize, slack_date, truncate
 
 MAX_BLOCKS = 50
-MAX_TEXT = 4000
-MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_FIELD_TEXT = 2000
 MAX_FIELDS = 10
@@ -47,18 +45,6 @@ _OUTCOME_VERB = {
     Outcome.CANCELLED: "Cancelled",
     Outcome.TIMED_OUT: "Timed out",
 }
-
-
-@dataclass(frozen=True)
-class SlackMessage:
-    """A message as Slack takes it: ``text`` for notifications and ``blocks`` for the layout."""
-
-    text: str
-    blocks: list[dict[str, Any]]
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Both parts, always together: an update with ``text`` alone would drop the blocks."""
-        return {"text": self.text, "blocks": self.blocks}
 
 
 def outcome_headline(outcome: Outcome, environment: str) -> str:
@@ -199,10 +185,10 @@ def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
     heading = f"*Votes*  {progress_bar(current, required)}  {current} of {required}"
     if view.state is None:
         heading += "\n_Waiting for forest…_"
-        return [_section(heading)]
+        return [section(heading)]
     decisions = view.state.decisions
     if not decisions:
-        return [_section(heading + "\n_No votes yet._")]
+        return [section(heading + "\n_No votes yet._")]
 
     shown = [decision_line(d, view.slack_users) for d in decisions[:DECISIONS_SHOWN]]
     chunks: list[list[str]] = [[heading]]
@@ -230,36 +216,17 @@ def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
             chunks[-1].append(more)
         else:
             chunks.append([more])
-    return [_section("\n".join(chunk)) for chunk in chunks]
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, MAX_SECTION_TEXT)}}
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text, "emoji": True},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
+    return [section("\n".join(chunk)) for chunk in chunks]
 
 
 def _buttons(view: ApprovalView) -> dict[str, Any]:
     token = view.request.key.token
-    return {
-        "type": "actions",
-        "block_id": ACTIONS_BLOCK_ID,
-        "elements": [
-            _button("Approve", APPROVE_ACTION_ID, token, "primary"),
-            _button("Reject", REJECT_ACTION_ID, token),
-            _button("Bypass (admin)", BYPASS_ACTION_ID, token, "danger"),
-        ],
-    }
+    return actions(
+        button("Approve", APPROVE_ACTION_ID, token, "primary"),
+        button("Reject", REJECT_ACTION_ID, token),
+        button("Bypass (admin)", BYPASS_ACTION_ID, token, "danger"),
+        block_id=ACTIONS_BLOCK_ID,
+    )
 
 
 def _context(view: ApprovalView) -> dict[str, Any]:

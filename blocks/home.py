@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .elements import context, section
 from .pending import headline, pending_entry
 from .replies import WHEN
-from .text import escape, fit, slack_date, truncate
+from .text import escape, slack_date, truncate
 
 if TYPE_CHECKING:
     from bot.pending import PendingApproval
@@ -27,42 +28,34 @@ def _header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
 
 
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, 3000)}}
-
-
-def _context(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(mrkdwn, 3000)}]}
-
-
 _DIVIDER: dict[str, Any] = {"type": "divider"}
 
 
 def home_view(items: Sequence[PendingApproval], now: datetime) -> dict[str, Any]:
     """The open approvals in the person's organisations that they have not voted on."""
-    listed = [_section(pending_entry(item)) for item in items[:LISTED_AT_HOME]]
+    listed = [section(pending_entry(item)) for item in items[:LISTED_AT_HOME]]
     hidden = len(items) - LISTED_AT_HOME
     if hidden > 0:
-        listed.append(_context(f"…and {hidden} more, longest waiting first above."))
+        listed.append(context(f"…and {hidden} more, longest waiting first above."))
     if not listed:
-        listed = [_section("Nothing is waiting for your vote right now.")]
+        listed = [section("Nothing is waiting for your vote right now.")]
     return _view(
         _header(HOME_TITLE),
-        _context(
+        context(
             f"{headline(len(items))} Releases in your organisations that you have not voted on"
             f" and did not write. Updated {slack_date(now, fmt=WHEN)}."
         ),
         _DIVIDER,
         *listed,
         _DIVIDER,
-        _context(FOOTER),
+        context(FOOTER),
     )
 
 
 def home_not_linked() -> dict[str, Any]:
     return _view(
         _header(HOME_TITLE),
-        _section(
+        section(
             "You're not linked to forest yet, so I can't tell which approvals wait for you."
             " Run `/forest login` to link your account once; your votes then count as yours."
         ),
@@ -73,7 +66,7 @@ def home_unavailable(sentence: str) -> dict[str, Any]:
     """Forest could not say what waits; the sentence says why."""
     return _view(
         _header(HOME_TITLE),
-        _section(
+        section(
             f"I can't show the list right now: {escape(truncate(sentence.strip(), 500))}"
             " Open this tab again in a moment."
         ),

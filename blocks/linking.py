@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from .approval_message import MAX_TEXT, SlackMessage, plural
-from .replies import BUTTON_VALUE_CHARS, notice
-from .text import clip, escape, fit, link, one_line
+from .approval_message import plural
+from .elements import BUTTON_VALUE_CHARS, SlackMessage, actions, answer, button
+from .replies import notice
+from .text import clip, escape, link, one_line
 
 RESUME_ACTION_ID = "vote_resume"
 COMMAND = "/forest"
@@ -25,21 +24,13 @@ HELP = (
 )
 
 
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, 3000)}}
-
-
-def _message(mrkdwn: str, *extra: dict[str, Any]) -> SlackMessage:
-    return SlackMessage(text=fit(mrkdwn, MAX_TEXT), blocks=[_section(mrkdwn), *extra])
-
-
 def device_login(
     verification_uri_complete: str, user_code: str, expires_in_seconds: int
 ) -> SlackMessage:
     """The link and code to approve in forage, with how long they stay valid."""
     minutes = plural(max(1, expires_in_seconds // 60), "minute")
     code = clip(one_line(user_code), 40)
-    return _message(
+    return answer(
         f"*Link your forest account*\n"
         f"1. Open {link(verification_uri_complete, 'forage')} (you sign in there).\n"
         f"2. Check that the code is `{code}` and approve.\n"
@@ -51,21 +42,14 @@ def linked(forest_username: str, pending_action: str | None = None) -> SlackMess
     """Linked; when the person was in the middle of a vote, one click finishes it."""
     text = f"✅ You're linked to forest as *{clip(one_line(forest_username), 80)}*."
     if not pending_action or len(pending_action) > BUTTON_VALUE_CHARS:
-        return _message(text)
+        return answer(text)
     kind = pending_action.split("|", 1)[0]
     label = {
         "approve": "Finish your approval",
         "reject": "Finish your rejection",
         "bypass": "Finish your bypass",
     }.get(kind, "Finish your vote")
-    button = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label, "emoji": True},
-        "action_id": RESUME_ACTION_ID,
-        "value": pending_action,
-        "style": "primary",
-    }
-    return _message(text, {"type": "actions", "elements": [button]})
+    return answer(text, actions(button(label, RESUME_ACTION_ID, pending_action, "primary")))
 
 
 def login_denied() -> SlackMessage:
@@ -73,7 +57,7 @@ def login_denied() -> SlackMessage:
 
 
 def login_expired() -> SlackMessage:
-    return _message(
+    return answer(
         "The link code expired before it was approved. Run `/forest login` to get a new one."
     )
 
@@ -84,22 +68,22 @@ def login_failed(sentence: str) -> SlackMessage:
 
 def whoami(forest_username: str | None) -> SlackMessage:
     if forest_username is None:
-        return _message("You're not linked to forest. Run `/forest login` to link your account.")
-    return _message(f"You're linked to forest as *{clip(one_line(forest_username), 80)}*.")
+        return answer("You're not linked to forest. Run `/forest login` to link your account.")
+    return answer(f"You're linked to forest as *{clip(one_line(forest_username), 80)}*.")
 
 
 def logged_out(forest_username: str | None) -> SlackMessage:
     if forest_username is None:
-        return _message("You weren't linked to forest, so there was nothing to forget.")
-    return _message(
+        return answer("You weren't linked to forest, so there was nothing to forget.")
+    return answer(
         f"Unlinked from *{clip(one_line(forest_username), 80)}*; your forest tokens are forgotten."
     )
 
 
 def help_text() -> SlackMessage:
-    return _message(HELP)
+    return answer(HELP)
 
 
 def unknown_subcommand(subcommand: str) -> SlackMessage:
     shown = escape(one_line(subcommand)[:40])
-    return _message(f"I don't know `{COMMAND} {shown}`.\n\n{HELP}")
+    return answer(f"I don't know `{COMMAND} {shown}`.\n\n{HELP}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .approval_message import SlackMessage
+from .elements import SlackMessage
 from .text import clip, one_line, truncate
 
 TITLE_CHARS = 24

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from bot.approval import ApprovalView
 
-from .approval_message import MAX_SECTION_TEXT, MAX_TEXT, SlackMessage, plural
+from .approval_message import plural
+from .elements import (
+    MAX_SECTION_TEXT,
+    MAX_TEXT,
+    SlackMessage,
+    actions,
+    answer,
+    button,
+    context,
+    section,
+)
 from .replies import LINK_ACTION_ID, WHEN, reminder_reply
 from .text import clip, fit, link, one_line, sanitize, slack_date, truncate
 
@@ -20,14 +30,6 @@ if TYPE_CHECKING:
 LISTED_IN_MESSAGE = 40
 TITLE_CHARS = 150
 NAME_CHARS = 60
-
-
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, MAX_SECTION_TEXT)}}
-
-
-def _context(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(mrkdwn, 3000)}]}
 
 
 def _name(text: str) -> str:
@@ -72,25 +74,19 @@ def headline(count: int) -> str:
 
 def pending_list(items: Sequence[PendingApproval]) -> SlackMessage:
     """The private answer to ``/forest pending``."""
-    blocks: list[dict[str, Any]] = [_section(f"*{headline(len(items))}*")]
-    blocks.extend(_section(pending_entry(item)) for item in items[:LISTED_IN_MESSAGE])
+    blocks: list[dict[str, Any]] = [section(f"*{headline(len(items))}*")]
+    blocks.extend(section(pending_entry(item)) for item in items[:LISTED_IN_MESSAGE])
     hidden = len(items) - LISTED_IN_MESSAGE
     if hidden > 0:
-        blocks.append(_context(f"…and {hidden} more: open the app's Home tab for all of them."))
+        blocks.append(context(f"…and {hidden} more: open the app's Home tab for all of them."))
     return SlackMessage(text=fit(headline(len(items)), MAX_TEXT), blocks=blocks)
 
 
 def pending_not_linked() -> SlackMessage:
     """Asks the person to link first: which approvals wait depends on their organisations."""
     text = "You're not linked to forest yet, so I can't tell which approvals wait for you."
-    button = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": "Link your forest account", "emoji": True},
-        "action_id": LINK_ACTION_ID,
-        "style": "primary",
-    }
-    return SlackMessage(
-        text=text, blocks=[_section(text), {"type": "actions", "elements": [button]}]
+    return answer(
+        text, actions(button("Link your forest account", LINK_ACTION_ID, None, "primary"))
     )
 
 
@@ -101,4 +97,4 @@ def reminder_dm(view: ApprovalView, now: datetime, permalink: str) -> SlackMessa
         f" {_name(view.request.target_environment)} ({_name(view.request.project)})."
     )
     text = fit(f"{reminder_reply(view, now)}\n{about}", MAX_SECTION_TEXT)
-    return SlackMessage(text=text, blocks=[_section(text)])
+    return answer(text)

@@ -8,13 +8,19 @@ from typing import Any
 
 from bot.approval import ApprovalView, Decision, Outcome, Vote
 
-from .approval_message import MAX_SECTION_TEXT, MAX_TEXT, SlackMessage, outcome_headline, plural
+from .approval_message import outcome_headline, plural
+from .elements import (
+    MAX_SECTION_TEXT,
+    MAX_TEXT,
+    SlackMessage,
+    actions,
+    answer,
+    button,
+)
 from .text import as_utc, clip, escape, fit, link, one_line, person, slack_date, truncate
 
 COMMENT_CHARS = 2000
 APPROVERS_NAMED = 10
-BUTTON_VALUE_CHARS = 2000
-ACTION_ID_CHARS = 255
 
 LINK_ACTION_ID = "link_start"
 WHEN = "{date_short_pretty} at {time}"
@@ -112,7 +118,7 @@ def approved_summary(view: ApprovalView) -> str:
 
 
 def rejected_notice(view: ApprovalView, decision: Decision) -> str:
-    """"❌ <@C> rejected: why", then a line telling the author what the release still needs."""
+    """ "❌ <@C> rejected: why", then a line telling the author what the release still needs."""
     first = rejected_reply(
         view.slack_users.get(decision.user_id), decision.comment, username=decision.username
     )
@@ -181,33 +187,9 @@ def reminder_reply(view: ApprovalView, now: datetime) -> str:
 # Private answers
 
 
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, MAX_SECTION_TEXT)}}
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    if not action_id or len(action_id) > ACTION_ID_CHARS:
-        raise ValueError(f"action_id must be 1 to {ACTION_ID_CHARS} characters")
-    if len(value) > BUTTON_VALUE_CHARS:
-        raise ValueError(f"button value must be at most {BUTTON_VALUE_CHARS} characters")
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text, "emoji": True},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
-def _answer(mrkdwn: str, *extra: dict[str, Any]) -> SlackMessage:
-    return SlackMessage(text=fit(mrkdwn, MAX_TEXT), blocks=[_section(mrkdwn), *extra])
-
-
 def notice(text: str) -> SlackMessage:
     """A short private answer; ``text`` is shown literally (escaped)."""
-    return _answer(escape(truncate(text.strip(), MAX_SECTION_TEXT)))
+    return answer(escape(truncate(text.strip(), MAX_SECTION_TEXT)))
 
 
 def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
@@ -217,16 +199,11 @@ def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
     asks to link again); it is shown literally.
     """
     why = escape(truncate(sentence.strip(), MAX_SECTION_TEXT)) if sentence.strip() else ""
-    return _answer(
+    return answer(
         why
         or "You're not linked to forest yet. Link your account once, and your votes go to forest"
         " as you.",
-        {
-            "type": "actions",
-            "elements": [
-                _button("Link your forest account", LINK_ACTION_ID, pending_action, "primary")
-            ],
-        },
+        actions(button("Link your forest account", LINK_ACTION_ID, pending_action, "primary")),
     )
 
 
@@ -234,9 +211,7 @@ def vote_failed(
     retry_action_id: str, retry_value: str, *, now: datetime | None = None
 ) -> SlackMessage:
     """Forest did not answer: say plainly that nothing was recorded, and offer to try again."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "actions", "elements": [_button("Try again", retry_action_id, retry_value)]}
-    ]
+    blocks: list[dict[str, Any]] = [actions(button("Try again", retry_action_id, retry_value))]
     if now is not None:
         blocks.append(
             {
@@ -244,11 +219,11 @@ def vote_failed(
                 "elements": [{"type": "mrkdwn", "text": f"Tried {slack_date(now, fmt=WHEN)}"}],
             }
         )
-    return _answer("Forest didn't answer, so your vote was *NOT* recorded.", *blocks)
+    return answer("Forest didn't answer, so your vote was *NOT* recorded.", *blocks)
 
 
 def own_release_notice() -> SlackMessage:
-    return _answer(
+    return answer(
         "You can't approve your own release. Ask a teammate, or bypass if you are an org admin."
     )
 
@@ -259,8 +234,8 @@ def not_admin_notice(organisation: str, role: str = "member") -> SlackMessage:
     role = clip(one_line(role), 40) or "member"
     article = "an" if role[:1].lower() in "aeiou" else "a"
     if org:
-        return _answer(f"Only org admins can bypass. You are {article} {role} of {org}.")
-    return _answer("Only org admins can bypass.")
+        return answer(f"Only org admins can bypass. You are {article} {role} of {org}.")
+    return answer("Only org admins can bypass.")
 
 
 def closed_notice(view: ApprovalView) -> SlackMessage:
@@ -277,4 +252,4 @@ def closed_notice(view: ApprovalView) -> SlackMessage:
             text = "This release timed out."
         case _:
             text = "This release has already been approved."
-    return _answer(text)
+    return answer(text)

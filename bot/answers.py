@@ -13,7 +13,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.approval_message import SlackMessage
+from blocks.elements import SlackMessage
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks.approval_message import SlackMessage
+from blocks.elements import SlackMessage
 from blocks.replies import not_linked, notice, vote_failed
 from bot.voting import Verdict, VoteResult
 from handlers.payloads import PendingVote

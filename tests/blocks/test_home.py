@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from blocks.approval_message import SlackMessage
+from blocks.elements import SlackMessage
 from blocks.home import LISTED_AT_HOME, home_not_linked, home_unavailable, home_view
 from blocks.pending import (
     LISTED_IN_MESSAGE,

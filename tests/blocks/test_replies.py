@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.models.blocks import Block
 
-from blocks.approval_message import SlackMessage
+from blocks.elements import SlackMessage
 from blocks.replies import (
     approved_reply,
     approved_summary,
