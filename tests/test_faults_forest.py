@@ -8,17 +8,10 @@ from tests_support import all_text, buttons, wait_until
 from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
-async def open_approval(stack: LocalStack) -> str:
-    intent = stack.new_release()
-    await stack.announce(intent)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
-    return stack.slack.messages(CHANNEL)[0].ts
-
-
 async def test_an_unavailable_forest_tells_the_voter_and_lets_them_try_again(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    ts = await open_approval(stack)
+    _, ts = await stack.open_approval()
     # More failures than the channel's own retries of reads; votes are never retried silently.
     stack.forest.fail_next("ExternalApproveRelease", grpc.StatusCode.UNAVAILABLE, "down")
     await stack.click("bob", ts, "approval_approve")
@@ -54,7 +47,7 @@ async def test_an_unavailable_forest_tells_the_voter_and_lets_them_try_again(sta
 async def test_a_deadline_on_a_vote_is_reported_as_not_recorded(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    ts = await open_approval(stack)
+    _, ts = await stack.open_approval()
     stack.forest.fail_next("ExternalApproveRelease", grpc.StatusCode.DEADLINE_EXCEEDED, "slow")
     await stack.click("bob", ts, "approval_approve")
     await wait_until(

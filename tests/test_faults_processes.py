@@ -18,14 +18,6 @@ QUICK = Tuning(
 )
 
 
-def message_for(stack: LocalStack, intent: str):
-    return [
-        m
-        for m in stack.slack.messages(CHANNEL)
-        if (m.metadata or {}).get("event_payload", {}).get("release_intent_id") == intent
-    ]
-
-
 async def test_nats_restarts_mid_stream_and_no_event_is_lost_or_doubled(stack: LocalStack):
     await stack.start_bot(QUICK)
     first = [stack.new_release() for _ in range(10)]
@@ -45,10 +37,10 @@ async def test_nats_restarts_mid_stream_and_no_event_is_lost_or_doubled(stack: L
     await wait_until(lambda: len(stack.slack.messages(CHANNEL)) >= 20, timeout=20)
     await asyncio.sleep(1.0)
     assert len(stack.slack.messages(CHANNEL)) == 20
-    assert all(len(message_for(stack, intent)) == 1 for intent in first + second)
+    assert all(stack.message_of(intent) is not None for intent in first + second)
     # Nudges and the key-value watch came back too: a web vote still updates the message.
     await stack.forest.record_decision(second[0], "production", "bob", "approved")
-    [message] = message_for(stack, second[0])
+    message = stack.message_of(second[0])
     await wait_until(
         lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=10
     )
@@ -72,12 +64,12 @@ async def test_a_bot_killed_while_announcing_ends_with_one_message(
     stack.slack.delay("chat.postMessage", 0)
 
     await stack.start_bot_process(QUICK)
-    await wait_until(lambda: len(message_for(stack, intent)) == 1, timeout=20)
+    await wait_until(lambda: stack.message_of(intent) is not None, timeout=20)
     await asyncio.sleep(QUICK.ack_wait + QUICK.claim_timeout + 1)
-    assert len(message_for(stack, intent)) == 1
+    assert stack.message_of(intent) is not None
     # The surviving record points at that one message: votes update it.
     await stack.forest.record_decision(intent, "production", "bob", "approved")
-    [message] = message_for(stack, intent)
+    message = stack.message_of(intent)
     await wait_until(
         lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=10
     )
@@ -88,8 +80,8 @@ async def test_a_bot_killed_during_a_vote_is_consistent_after_restart(stack: Loc
     await stack.link("bob", doomed)
     intent = stack.new_release()
     await stack.announce(intent)
-    await wait_until(lambda: len(message_for(stack, intent)) == 1)
-    [message] = message_for(stack, intent)
+    await wait_until(lambda: stack.message_of(intent) is not None)
+    message = stack.message_of(intent)
     # Forest records the vote, and the bot dies before it hears back.
     stack.forest.delay("ExternalApproveRelease", 2.0, after_processing=True)
     await stack.click("bob", message.ts, "approval_approve", doomed)
@@ -115,11 +107,11 @@ async def test_replicas_post_once_and_handle_each_click_once(stack: LocalStack, 
         await stack.announce(intent)
     await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 12, timeout=20)
     for index, intent in enumerate(intents):
-        [message] = message_for(stack, intent)
+        message = stack.message_of(intent)
         await stack.click("bob", message.ts, "approval_approve", bots[index % replicas])
     await wait_until(
         lambda: all(
-            "1 of 2" in all_text(stack.slack.message(CHANNEL, message_for(stack, i)[0].ts))
+            "1 of 2" in all_text(stack.slack.message(CHANNEL, stack.message_of(i).ts))
             for i in intents
         ),
         timeout=20,
@@ -128,7 +120,7 @@ async def test_replicas_post_once_and_handle_each_click_once(stack: LocalStack, 
     assert len(stack.slack.messages(CHANNEL)) == 12
     assert len(stack.forest.calls_to("ExternalApproveRelease")) == 12
     for intent in intents:
-        [message] = message_for(stack, intent)
+        message = stack.message_of(intent)
         assert len(stack.slack.thread(CHANNEL, message.ts)) == 1
 
 
@@ -137,8 +129,8 @@ async def test_sigterm_finishes_the_vote_in_flight_and_exits_quickly(stack: Loca
     await stack.link("bob", bot)
     intent = stack.new_release()
     await stack.announce(intent)
-    await wait_until(lambda: len(message_for(stack, intent)) == 1)
-    [message] = message_for(stack, intent)
+    await wait_until(lambda: stack.message_of(intent) is not None)
+    message = stack.message_of(intent)
     stack.forest.delay("ExternalApproveRelease", 2.0)
     delivery = await stack.click("bob", message.ts, "approval_approve", bot)
     assert delivery.status == 200  # acknowledged to the person

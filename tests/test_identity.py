@@ -44,14 +44,6 @@ def tokens_of(issued: dict[str, list[IssuedTokens]], username: str) -> set[str]:
     return {t.access_token for t in issued[username]} | {t.refresh_token for t in issued[username]}
 
 
-async def open_approval(stack: LocalStack, author: str = "alice") -> tuple[str, str]:
-    before = len(stack.slack.messages(CHANNEL))
-    intent = stack.new_release(author=author)
-    await stack.announce(intent, author=author)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) > before)
-    return intent, stack.slack.messages(CHANNEL)[-1].ts
-
-
 async def bob_and_mallory(stack: LocalStack) -> tuple[dict[str, list[IssuedTokens]], str, str]:
     """Bob and Mallory both linked (Mallory made a member, so her votes count); an approval."""
     issued = record_issued_tokens(stack)
@@ -60,7 +52,7 @@ async def bob_and_mallory(stack: LocalStack) -> tuple[dict[str, list[IssuedToken
     await stack.link("bob")
     await stack.link("mallory")
     assert tokens_of(issued, "bob")
-    intent, ts = await open_approval(stack)
+    intent, ts = await stack.open_approval()
     return issued, intent, ts
 
 
@@ -97,7 +89,7 @@ async def test_a_button_made_for_bob_acts_for_whoever_clicks_it(stack: LocalStac
     stack.forest.add_member(ORGANISATION, "mallory")
     await stack.start_bot()
     await stack.link("mallory")
-    intent, ts = await open_approval(stack)
+    intent, ts = await stack.open_approval()
     # Bob is not linked: the bot answers him privately with buttons that carry his vote.
     await stack.click("bob", ts, "approval_approve")
     await wait_until(lambda: stack.slack.ephemerals(CHANNEL, "U0BOB"))
@@ -206,7 +198,7 @@ async def test_forest_tokens_are_sealed_at_rest(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
     stack.forest.credentials.access_token_lifetime = 3600
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     await stack.click("bob", ts, "approval_approve")
     await wait_until(lambda: stack.forest.calls_to("ExternalApproveRelease"))
 
@@ -225,7 +217,7 @@ async def test_forest_tokens_are_sealed_at_rest(stack: LocalStack):
 async def test_a_link_copied_under_another_person_does_not_open(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     kv = await stack.nc.jetstream().key_value(LINKS_BUCKET)
     bobs = (await kv.get("link.T0ACME.U0BOB")).value
     await kv.put("link.T0ACME.U0MALLORY", bobs)
@@ -299,7 +291,7 @@ async def test_no_token_or_secret_reaches_a_log_line(stack: LocalStack):
                 stack.forest.credentials.access_token_lifetime = 60  # refreshed before her vote
             await stack.link(person)
             stack.forest.credentials.access_token_lifetime = 3600
-        _intent, ts = await open_approval(stack)
+        _intent, ts = await stack.open_approval()
 
         await stack.click("bob", ts, "approval_approve")  # approve
         await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts)))
@@ -315,7 +307,7 @@ async def test_no_token_or_secret_reaches_a_log_line(stack: LocalStack):
             lambda: any("NOT" in all_text(e) for e in stack.slack.ephemerals(CHANNEL, "U0CAROL"))
         )
 
-        _dave_intent, dave_ts = await open_approval(stack, author="dave")
+        _dave_intent, dave_ts = await stack.open_approval(author="dave")
         await stack.click("dave", dave_ts, "approval_bypass")  # bypass
         await wait_until(lambda: len(stack.slack.views) == 2)
         await stack.submit("dave", stack.slack.views[1].id, "hotfix for the outage")

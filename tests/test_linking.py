@@ -41,13 +41,6 @@ def record_issued_tokens(stack: LocalStack) -> list[IssuedTokens]:
     return issued
 
 
-async def open_approval(stack: LocalStack) -> tuple[str, str]:
-    intent = stack.new_release()
-    await stack.announce(intent)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
-    return intent, stack.slack.messages(CHANNEL)[0].ts
-
-
 async def test_whoami_before_and_after_linking(stack: LocalStack):
     await stack.start_bot()
     await stack.command("bob", "whoami")
@@ -62,7 +55,7 @@ async def test_whoami_before_and_after_linking(stack: LocalStack):
 async def test_logout_forgets_the_tokens(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     await stack.command("bob", "logout")
     assert "Unlinked from *bob*; your forest tokens are forgotten." in reply_text(stack)
     kv = await stack.nc.jetstream().key_value(LINKS_BUCKET)
@@ -181,7 +174,7 @@ async def test_an_expiring_token_is_refreshed_before_the_vote(stack: LocalStack)
     await stack.start_bot()
     await stack.link("bob")
     stack.forest.credentials.access_token_lifetime = 3600
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
 
     await stack.click("bob", ts, "approval_approve")
     await wait_until(lambda: stack.forest.calls_to("ExternalApproveRelease"))
@@ -206,7 +199,7 @@ async def test_a_refused_refresh_asks_to_link_again_and_records_nothing(stack: L
     stack.forest.credentials.access_token_lifetime = 60
     await stack.start_bot()
     await stack.link("bob")
-    intent, ts = await open_approval(stack)
+    intent, ts = await stack.open_approval()
     stack.forest.revoke_refresh_tokens("bob")
 
     await stack.click("bob", ts, "approval_approve")

@@ -35,9 +35,12 @@ async def test_metrics_count_events_messages_votes_and_calls(stack: LocalStack):
     await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts)))
     # The vote is counted once its answer is settled, a moment after the message shows it.
     await wait_until(
-        lambda: bot.metrics.registry.get_sample_value(
-            "approvals_votes_total", {"kind": "approve", "outcome": "recorded"}
-        ) == 1
+        lambda: (
+            bot.metrics.registry.get_sample_value(
+                "approvals_votes_total", {"kind": "approve", "outcome": "recorded"}
+            )
+            == 1
+        )
     )
 
     reply = await stack.session.get(f"{stack.bot_url(bot)}/metrics")

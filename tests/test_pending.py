@@ -9,15 +9,6 @@ def permalink(ts: str) -> str:
     return f"https://fake.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
 
 
-async def open_approval(stack: LocalStack, title: str, author: str, **event) -> str:
-    """Announce a release by ``author``; returns the ts of its approval message."""
-    before = len(stack.slack.messages(CHANNEL))
-    intent = stack.new_release(author=author)
-    await stack.announce(intent, author=author, title=title, **event)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == before + 1)
-    return stack.slack.messages(CHANNEL)[-1].ts
-
-
 async def pending_answer(stack: LocalStack, username: str) -> str:
     """What ``username`` reads after typing `/forest pending`."""
     response_url = await stack.command(username, "pending")
@@ -26,6 +17,12 @@ async def pending_answer(stack: LocalStack, username: str) -> str:
     return "\n".join(
         [answer.body["text"], *(b["text"]["text"] for b in answer.body["blocks"] if "text" in b)]
     )
+
+
+async def open_approval(stack: LocalStack, title: str, author: str, **event) -> str:
+    """Announce a release by ``author``; returns the ts of its approval message."""
+    _, ts = await stack.open_approval(author=author, title=title, **event)
+    return ts
 
 
 async def test_pending_lists_what_waits_with_links_and_leaves_out_voted_and_own(

@@ -75,13 +75,6 @@ async def test_one_claimer_wins_each_period(nats_server: NatsServer):
 # What people see
 
 
-async def open_approval(stack: LocalStack, **event) -> str:
-    intent = stack.new_release(author="alice")
-    await stack.announce(intent, author="alice", **event)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
-    return stack.slack.messages(CHANNEL)[0].ts
-
-
 def reminders_in_thread(stack: LocalStack, ts: str) -> list[str]:
     return [reply.text for reply in stack.slack.thread(CHANNEL, ts) if reply.text.startswith("⏰")]
 
@@ -95,7 +88,7 @@ async def test_a_waiting_approval_gets_one_reminder_and_its_author_one_message(
 ):
     await stack.start_bot(REMINDING, APPROVALS_REMIND_AFTER="3s")
     await stack.start_bot(REMINDING, APPROVALS_REMIND_AFTER="3s")
-    ts = await open_approval(stack)
+    _, ts = await stack.open_approval(author="alice")
     await asyncio.sleep(1.5)
     assert reminders_in_thread(stack, ts) == []
 
@@ -113,7 +106,7 @@ async def test_a_waiting_approval_gets_one_reminder_and_its_author_one_message(
 
 async def test_each_further_period_brings_one_more_reminder(stack: LocalStack):
     await stack.start_bot(REMINDING, APPROVALS_REMIND_AFTER="1s")
-    ts = await open_approval(stack)
+    _, ts = await stack.open_approval(author="alice")
     await wait_until(lambda: len(reminders_in_thread(stack, ts)) == 2, timeout=5.0)
     await wait_until(lambda: len(reminders_to_alice(stack)) == 2)
     assert len(reminders_in_thread(stack, ts)) == 2
@@ -121,7 +114,7 @@ async def test_each_further_period_brings_one_more_reminder(stack: LocalStack):
 
 async def test_no_reminders_when_the_period_is_zero(stack: LocalStack):
     await stack.start_bot(REMINDING, APPROVALS_REMIND_AFTER="0")
-    ts = await open_approval(stack)
+    _, ts = await stack.open_approval(author="alice")
     await asyncio.sleep(2.0)
     assert reminders_in_thread(stack, ts) == []
     assert reminders_to_alice(stack) == []
@@ -130,7 +123,7 @@ async def test_no_reminders_when_the_period_is_zero(stack: LocalStack):
 async def test_no_reminder_once_approved(stack: LocalStack):
     await stack.start_bot(REMINDING, APPROVALS_REMIND_AFTER="3s")
     await stack.link("bob")
-    ts = await open_approval(stack, environment="staging", required_approvals=1)
+    _, ts = await stack.open_approval(author="alice", environment="staging", required_approvals=1)
     await stack.click("bob", ts, "approval_approve")
     await wait_until(
         lambda: "approved" in stack.slack.message(CHANNEL, ts).blocks[0]["text"]["text"]

@@ -7,17 +7,10 @@ from tests_support import all_text, wait_until
 from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
-async def open_approval(stack: LocalStack) -> tuple[str, str]:
-    intent = stack.new_release()
-    await stack.announce(intent)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
-    return intent, stack.slack.messages(CHANNEL)[0].ts
-
-
 async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     reply_ts, _ = await stack.reply_in_thread("bob", ts, "approve looks good")
     await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
     [call] = stack.forest.calls_to("ExternalApproveRelease")
@@ -29,7 +22,7 @@ async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):
 async def test_reject_with_a_reason_in_the_thread(stack: LocalStack):
     await stack.start_bot()
     await stack.link("carol")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     reply_ts, _ = await stack.reply_in_thread("carol", ts, "reject needs a rollback plan")
     await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["x"])
     [call] = stack.forest.calls_to("ExternalRejectRelease")
@@ -40,7 +33,7 @@ async def test_reject_with_a_reason_in_the_thread(stack: LocalStack):
 async def test_conversation_in_the_thread_votes_nothing(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     for text in ("approving this later", "I'd reject that idea", "looks good to me", "lgtm"):
         await stack.reply_in_thread("bob", ts, text)
     _reply_ts, _ = await stack.reply_in_thread("bob", ts, "reject")  # a reject needs a reason
@@ -59,7 +52,7 @@ async def test_conversation_in_the_thread_votes_nothing(stack: LocalStack):
 async def test_a_replayed_message_event_votes_once(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     reply_ts, event_id = await stack.reply_in_thread("bob", ts, "approve")
     await stack.deliver_message_event("U0BOB", reply_ts, ts, "approve", event_id, retry_num=1)
     await stack.deliver_message_event("U0BOB", reply_ts, ts, "approve", event_id, retry_num=2)
@@ -72,7 +65,7 @@ async def test_a_replayed_message_event_votes_once(stack: LocalStack):
 async def test_a_thread_vote_by_the_author_is_refused_privately(stack: LocalStack):
     await stack.start_bot()
     await stack.link("alice")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     reply_ts, _ = await stack.reply_in_thread("alice", ts, "approve")
     await wait_until(
         lambda: any(

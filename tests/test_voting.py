@@ -7,14 +7,6 @@ from tests_support import all_text, buttons, wait_until
 from bot.fakes.local_stack import CHANNEL, LocalStack
 
 
-async def open_approval(stack: LocalStack, author: str = "alice") -> tuple[str, str]:
-    """A release by ``author`` blocked on production; returns (intent id, message ts)."""
-    intent = stack.new_release(author=author)
-    await stack.announce(intent, author=author)
-    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
-    return intent, stack.slack.messages(CHANNEL)[0].ts
-
-
 def votes_line(stack: LocalStack, ts: str) -> str:
     return all_text(stack.slack.message(CHANNEL, ts))
 
@@ -38,7 +30,7 @@ async def test_two_reviewers_approve_as_themselves(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
     await stack.link("carol")
-    intent, ts = await open_approval(stack)
+    intent, ts = await stack.open_approval()
     assert "0 of 2" in votes_line(stack, ts)
 
     await stack.click("bob", ts, "approval_approve")
@@ -67,7 +59,7 @@ async def test_two_reviewers_approve_as_themselves(stack: LocalStack):
 async def test_the_author_cannot_approve_their_own_release(stack: LocalStack):
     await stack.start_bot()
     await stack.link("alice")
-    intent, ts = await open_approval(stack, author="alice")
+    intent, ts = await stack.open_approval(author="alice")
     await stack.click("alice", ts, "approval_approve")
     await wait_until(lambda: ephemerals_for(stack, "alice"))
     assert "You can't approve your own release" in ephemerals_for(stack, "alice")[0]
@@ -81,7 +73,7 @@ async def test_a_non_admin_author_cannot_bypass_and_forest_never_sees_force_bypa
 ):
     await stack.start_bot()
     await stack.link("alice")
-    intent, ts = await open_approval(stack, author="alice")
+    intent, ts = await stack.open_approval(author="alice")
     await stack.click("alice", ts, "approval_bypass")
     await wait_until(lambda: "Only org admins can bypass" in all_text_of_view(stack))
     assert "You are a member of acme." in all_text_of_view(stack)
@@ -103,7 +95,7 @@ def all_text_of_view(stack: LocalStack) -> str:
 async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
     await stack.start_bot()
     await stack.link("dave")
-    _intent, ts = await open_approval(stack, author="dave")
+    _intent, ts = await stack.open_approval(author="dave")
     await stack.click("dave", ts, "approval_bypass")
     await wait_until(lambda: len(stack.slack.views) == 1)
     view = stack.slack.views[0]
@@ -125,7 +117,7 @@ async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
 async def test_reject_asks_for_a_reason_that_reaches_forest_and_the_thread(stack: LocalStack):
     await stack.start_bot()
     await stack.link("carol")
-    intent, ts = await open_approval(stack)
+    intent, ts = await stack.open_approval()
     await stack.click("carol", ts, "approval_reject")
     await wait_until(lambda: len(stack.slack.views) == 1)
     view = stack.slack.views[0]
@@ -149,7 +141,7 @@ async def test_reject_asks_for_a_reason_that_reaches_forest_and_the_thread(stack
 
 async def test_an_unlinked_reviewer_links_and_finishes_the_vote(stack: LocalStack):
     await stack.start_bot()
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     await stack.click("bob", ts, "approval_approve")
     await wait_until(lambda: ephemerals_for(stack, "bob"))
     [ephemeral] = stack.slack.ephemerals(CHANNEL, "U0BOB")
@@ -212,7 +204,7 @@ def stack_click_value(stack, username, action_id, value, ts) -> bytes:
 async def test_double_clicks_and_slack_retries_record_one_vote_and_one_reply(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     await asyncio.gather(*(stack.click("bob", ts, "approval_approve") for _ in range(3)))
     await stack.click("bob", ts, "approval_approve", retry_num=1)
     await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
@@ -224,7 +216,7 @@ async def test_double_clicks_and_slack_retries_record_one_vote_and_one_reply(sta
 async def test_a_tampered_button_value_is_refused(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")
-    _intent, ts = await open_approval(stack)
+    _intent, ts = await stack.open_approval()
     other = stack.new_release()
     await stack.announce(other, environment="staging", required_approvals=1)
     await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 2)

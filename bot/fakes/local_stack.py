@@ -28,6 +28,7 @@ from bot.fakes.bot_process import BotProcess
 from bot.fakes.fake_forest import FakeForest
 from bot.fakes.fake_forest_credentials import DeviceGrant
 from bot.fakes.fake_slack import FakeSlack
+from bot.fakes.fake_slack_model import SlackMessage
 from bot.fakes.nats_server import NatsServer, free_port, run_nats_server
 from bot.fakes.slack_signing import (
     Delivery,
@@ -163,6 +164,28 @@ class LocalStack:
             event["event_id"],
         )
         return event
+
+    async def open_approval(
+        self, author: str = "alice", environment: str = "production", **event: Any
+    ) -> tuple[str, str]:
+        """A new release by ``author`` blocked on ``environment``, once its message is posted;
+        returns (release intent id, message ts)."""
+        intent = self.new_release(author=author)
+        await self.announce(intent, environment=environment, author=author, **event)
+        await wait_for(
+            lambda: self.message_of(intent, environment) is not None, f"the message of {intent}"
+        )
+        message = self.message_of(intent, environment)
+        assert message is not None
+        return intent, message.ts
+
+    def message_of(self, intent: str, environment: str = "production") -> SlackMessage | None:
+        """The approval message of an intent, found by the metadata the bot posts with it."""
+        for message in self.slack.messages(CHANNEL):
+            payload = (message.metadata or {}).get("event_payload", {})
+            if payload == {"release_intent_id": intent, "target_environment": environment}:
+                return message
+        return None
 
     async def publish_raw(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
         js = self.nc.jetstream()
