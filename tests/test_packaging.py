@@ -1,0 +1,39 @@
+"""The container image: pinned dependencies, a non-root user, a health check, no secrets."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_runtime_dependency_is_pinned_in_the_lock():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {normalise(re.split(r"[<>=!~\[ ]", spec)[0]) for spec in project["dependencies"]}
+    pinned = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"{line!r} is not pinned with =="
+            pinned[normalise(name)] = version
+    assert wanted <= set(pinned), f"not in requirements.lock: {wanted - set(pinned)}"
+
+
+def test_the_image_runs_as_a_user_with_a_health_check_and_no_secrets():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert len(stages) >= 2 and all("slim" in image for image in stages)
+    assert "requirements.lock" in dockerfile
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", dockerfile, re.M)
+    env_names = re.findall(
+        r"(\b[A-Z_]+)=", " ".join(re.findall(r"^ENV .*(?:\\\n.*)*", dockerfile, re.M))
+    )
+    assert not [name for name in env_names if re.search("TOKEN|SECRET|KEY", name)]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".git" in ignored and ".venv" in ignored
