@@ -91,7 +91,10 @@ class ApprovalConsumer:
                     messages = await self._subscription.fetch(
                         self._batch, timeout=self._fetch_timeout
                     )
-                except nats.errors.TimeoutError:
+                except TimeoutError:
+                    # Nothing arrived. nats-py raises its own TimeoutError, but also the plain
+                    # one when the server's "request timeout" answer uses up the deadline;
+                    # letting that escape would end this loop and the bot's consumption.
                     continue
                 except (
                     nats.errors.ConnectionClosedError,
@@ -154,7 +157,7 @@ class ApprovalConsumer:
         self._metrics.events.labels(result=result.value).inc()
         if result == Announced.POSTED:
             self._metrics.messages_posted.inc()
-        log.info("approval %s", result.value, extra=fields)
+        log.info("approval %s", result.value, extra={**fields, "outcome": result.value})
 
     async def _set_aside(self, msg: Msg, reason: str, detail: str) -> None:
         headers = {

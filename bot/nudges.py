@@ -33,6 +33,9 @@ RETRY_AFTER_FAILURE_SECONDS = 5.0
 # A claimed approval is normally posted within a second; one never posted was abandoned by a
 # process that died, and the announcement's redelivery takes care of it.
 NOT_POSTED_RETRIES = 20
+# Outcomes shown at once. A release train ends many intents together; unbounded, thousands of
+# finishes at once made the key-value reads time out and their outcomes were never shown.
+FINISH_CONCURRENCY = 16
 _TERMINAL_RELEASE = {status.value: status for status in Outcome}
 
 
@@ -110,12 +113,14 @@ class NudgeListener:
         keeper: Keeper,
         coalescer: Coalescer,
         tasks: TaskSet,
+        finish_concurrency: int = FINISH_CONCURRENCY,
     ) -> None:
         self._nc = nc
         self._open = open_approvals
         self._keeper = keeper
         self._coalescer = coalescer
         self._tasks = tasks
+        self._finishing = asyncio.Semaphore(finish_concurrency)
         self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
@@ -158,7 +163,8 @@ class NudgeListener:
     async def _finish(self, key: ApprovalKey, outcome: Outcome) -> None:
         for _ in range(NOT_POSTED_RETRIES):
             try:
-                await self._keeper.finish(key, outcome)
+                async with self._finishing:
+                    await self._keeper.finish(key, outcome)
                 return
             except NotPostedYet:
                 await asyncio.sleep(1.0)

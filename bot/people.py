@@ -15,6 +15,12 @@ log = logging.getLogger(__name__)
 
 # users.lookupByEmail is rate limited (Tier 3), so answers, misses included, are kept a while.
 EMAIL_CACHE_SECONDS = 600.0
+# Every render looks up every voter and the author, one key-value read each, which made these
+# reads most of the bot's NATS traffic under load. Links change rarely, so answers (misses
+# included) are kept briefly: a new link or a logout shows in messages within this time.
+LINK_CACHE_SECONDS = 10.0
+# Bounds the cache in an organisation of any size; clearing it only costs a few reads.
+MAX_CACHED_PEOPLE = 10_000
 
 
 class People:
@@ -28,10 +34,11 @@ class People:
         self._web = web
         self._clock = clock
         self._by_email: dict[str, tuple[float, str | None]] = {}
+        self._by_forest_user: dict[str, tuple[float, str | None]] = {}
 
     async def slack_user(self, forest_user_id: str, email: str = "") -> str | None:
         """The Slack user id from our link table, else by email, else None."""
-        linked = await self._links.slack_user_of(forest_user_id)
+        linked = await self._linked(forest_user_id)
         if linked:
             return linked
         if email:
@@ -41,10 +48,21 @@ class People:
     async def slack_users(self, forest_user_ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for user_id in set(forest_user_ids):
-            slack_id = await self._links.slack_user_of(user_id)
+            slack_id = await self._linked(user_id)
             if slack_id:
                 found[user_id] = slack_id
         return found
+
+    async def _linked(self, forest_user_id: str) -> str | None:
+        now = self._clock()
+        cached = self._by_forest_user.get(forest_user_id)
+        if cached and now - cached[0] < LINK_CACHE_SECONDS:
+            return cached[1]
+        slack_id = await self._links.slack_user_of(forest_user_id)
+        if len(self._by_forest_user) >= MAX_CACHED_PEOPLE:
+            self._by_forest_user.clear()
+        self._by_forest_user[forest_user_id] = (now, slack_id)
+        return slack_id
 
     async def _lookup_email(self, email: str) -> str | None:
         now = self._clock()
