@@ -105,6 +105,11 @@ class ApprovalConsumer:
                     log.warning("fetch failed, retrying: %s", type(error).__name__)
                     await asyncio.sleep(1.0)
                     continue
+                except Exception:
+                    # Whatever else a fetch throws must not end consumption for good.
+                    log.exception("fetch failed unexpectedly, retrying")
+                    await asyncio.sleep(1.0)
+                    continue
                 await asyncio.gather(*(self._handle(msg) for msg in messages))
         finally:
             self._stopped.set()

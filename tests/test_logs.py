@@ -4,6 +4,8 @@ import io
 import json
 import logging
 
+from tests_support import wait_until
+
 from bot.fakes.local_stack import LocalStack
 from bot.logs import JsonFormatter, SecretFilter, TextFormatter
 
@@ -30,6 +32,7 @@ async def test_each_event_and_vote_is_one_json_line_with_its_facts(stack: LocalS
         intent, ts = await stack.open_approval()
         await stack.click("bob", ts, "approval_approve")
         await stack.slack.wait_for("chat.update", ok=True)
+        await wait_until(lambda: '"bot.voting"' in stream.getvalue())
     finally:
         logging.getLogger().removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
