@@ -1,0 +1,1 @@
+"""Benchmark of the approvals bot: see README.md."""

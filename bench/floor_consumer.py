@@ -1,0 +1,115 @@
+"""The floor for event-to-message: a bare nats-py pull consumer that posts each event to Slack.
+
+Per message it does only what no approval bot can skip: fetch from JetStream, POST one
+``chat.postMessage`` to the fake Slack, ack. The message it posts has the same text, blocks and
+metadata as the bot's (rendered once at start), so the fake Slack does the same work for both.
+
+    NATS_URL=... SLACK_API_URL=... SLACK_BOT_TOKEN=... APPROVALS_CHANNEL=... \
+        python -m bench.floor_consumer
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from typing import Any
+
+import aiohttp
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from blocks.approval_message import approval_message
+from bot.approval import ApprovalRequest, ApprovalView, Author, Release
+
+STREAM = "BENCH_FLOOR"
+SUBJECT = "bench.floor.>"
+DURABLE = "floor"
+BATCH = 32  # as the bot's consumer fetches
+
+
+def sample_message() -> dict[str, Any]:
+    """The text and blocks of a typical approval message, as the bot renders one."""
+    request = ApprovalRequest(
+        event_id="sample",
+        organisation="acme",
+        project="payments-api",
+        release_intent_id="00000000-0000-4000-8000-000000000000",
+        target_environment="production",
+        required_approvals=2,
+        policy_name="prod-needs-two",
+        release=Release(
+            slug="evidently-assisting-ladybeetle",
+            title="fix: retry card captures on timeout (#812)",
+            description="Retries the capture call twice with jitter.",
+            commit_sha="9f2c1e7",
+            commit_branch="main",
+            author=Author(user_id="u", username="alice", email="alice@acme.io"),
+        ),
+    )
+    message = approval_message(
+        ApprovalView(request=request, state=None, web_url="http://forage.local/r")
+    )
+    return {"text": message.text, "blocks": message.blocks}
+
+
+async def run() -> None:
+    channel = os.environ["APPROVALS_CHANNEL"]
+    post_url = os.environ["SLACK_API_URL"].rstrip("/") + "/chat.postMessage"
+    headers = {"Authorization": f"Bearer {os.environ['SLACK_BOT_TOKEN']}"}
+    shown = sample_message()
+
+    nc = await nats.connect(os.environ["NATS_URL"])
+    js = nc.jetstream()
+    with contextlib.suppress(nats.js.errors.BadRequestError):
+        await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECT]))
+    with contextlib.suppress(nats.js.errors.BadRequestError):
+        await js.add_consumer(
+            STREAM,
+            ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=30),
+        )
+    subscription = await js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
+    session = aiohttp.ClientSession()
+
+    async def handle(msg: Msg) -> None:
+        event = json.loads(msg.data)
+        body = {
+            "channel": channel,
+            **shown,
+            "metadata": {
+                "event_type": "forest_approval",
+                "event_payload": {
+                    "release_intent_id": event["release_intent_id"],
+                    "target_environment": event["target_environment"],
+                },
+            },
+        }
+        async with session.post(post_url, json=body, headers=headers) as reply:
+            await reply.read()
+        await msg.ack()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print("ready", flush=True)
+    try:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(BATCH, timeout=0.5)
+            except nats.errors.TimeoutError:
+                continue
+            await asyncio.gather(*(handle(msg) for msg in messages))
+    finally:
+        await subscription.unsubscribe()
+        await session.close()
+        await nc.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(run())
