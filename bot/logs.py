@@ -83,5 +83,14 @@ def configure_logging(log_format: str, secrets: SecretFilter, level: int = loggi
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library chatter at INFO is noise for operators; their warnings still show.
-    for noisy in ("slack_bolt", "slack_sdk", "nats", "aiohttp.access", "grpc"):
+    # slack_sdk's web client logger is set on its own, since an unset level would make it
+    # format a debug line with every request body.
+    for noisy in (
+        "slack_bolt",
+        "slack_sdk",
+        "slack_sdk.web.async_client",
+        "nats",
+        "aiohttp.access",
+        "grpc",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -81,6 +81,7 @@ class VoteService:
         self._keeper = keeper
         self._metrics = metrics
         self._in_flight = KeyedLocks()
+        self._in_turn = KeyedLocks()
 
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
         """Our record of the approval; waits a moment for one whose message is being posted
@@ -136,10 +137,13 @@ class VoteService:
         if ballot.kind in (VoteKind.REJECT, VoteKind.BYPASS) and not comment:
             what = "A rejection" if ballot.kind == VoteKind.REJECT else "A bypass"
             return VoteResult(Verdict.REFUSED, f"{what} needs a reason.")
-        slot = (ballot.key, ballot.team_id, ballot.slack_user_id)
-        if self._in_flight.busy(slot):
+        person = (ballot.key, ballot.team_id, ballot.slack_user_id)
+        # The same vote again while it is being recorded is a double click: drop it. A
+        # different vote by the same person (a reject right after an approve) waits its turn.
+        same_vote = (*person, ballot.kind)
+        if self._in_flight.busy(same_vote):
             return VoteResult(Verdict.IN_FLIGHT, "Your vote is already being recorded.")
-        async with self._in_flight.hold(slot):
+        async with self._in_flight.hold(same_vote), self._in_turn.hold(person):
             refusal = await self.check(ballot)
             if refusal is not None:
                 return refusal

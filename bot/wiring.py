@@ -289,6 +289,9 @@ class Bot:
             client=web_client,
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
+            # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
+            # Bolt answers Slack as soon as they ack instead of polling for the ack.
+            process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,11 +32,31 @@ Listener = Callable[..., Awaitable[Any]]
 
 
 def tracked(tasks: TaskSet, listener: Listener) -> Listener:
-    """Bolt runs listeners in tasks it does not keep; this holds them in ``tasks`` so that a
-    shutdown finishes every vote already acknowledged to a person."""
+    """Run ``listener`` as work held in ``tasks``, and hand Bolt back control as soon as the
+    listener has acknowledged (events are acknowledged by Bolt itself).
+
+    The bot runs Bolt with ``process_before_response``, so Slack's 200 goes out the moment a
+    listener acks rather than on Bolt's own polling; and a shutdown still finishes every vote
+    that was acknowledged to a person, because the work is in ``tasks``.
+    """
 
     @functools.wraps(listener)
-    async def run(**kwargs: Any) -> Any:
-        return await tasks.track(listener(**kwargs))
+    async def run(**kwargs: Any) -> None:
+        ack = kwargs.get("ack")
+        if ack is None:
+            tasks.spawn(listener(**kwargs), name=listener.__name__)
+            return
+        acked = asyncio.Event()
+
+        async def acknowledge(*args: Any, **options: Any) -> Any:
+            try:
+                return await ack(*args, **options)
+            finally:
+                acked.set()
+
+        work = tasks.spawn(listener(**{**kwargs, "ack": acknowledge}), name=listener.__name__)
+        waiting = asyncio.ensure_future(acked.wait())
+        await asyncio.wait({work, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
 
     return run
