@@ -223,9 +223,11 @@ async def test_a_link_copied_under_another_person_does_not_open(stack: LocalStac
     await kv.put("link.T0ACME.U0MALLORY", bobs)
 
     await stack.click("mallory", ts, "approval_approve")
-    await wait_until(lambda: stack.slack.ephemerals(CHANNEL, "U0MALLORY"))
-    assert "You're not linked to forest yet" in all_text(
-        stack.slack.ephemerals(CHANNEL, "U0MALLORY")[-1]
+    await wait_until(
+        lambda: any(
+            "You're not linked to forest yet" in all_text(e)
+            for e in stack.slack.ephemerals(CHANNEL, "U0MALLORY")
+        )
     )
     await stack.command("mallory", "whoami")
     assert "You're not linked to forest" in stack.last_command_reply
