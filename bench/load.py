@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ import aiohttp
 from nats.aio.client import Client as NATS
 
 from bench.stack_control import StackInfo
+from bot.fakes.local_stack import approval_event as sample_event
 from bot.fakes.slack_signing import FORM, sign
 
 APPROVAL_SUBJECT = "forest.approval.required.{organisation}.{project}"
@@ -75,24 +75,9 @@ def approval_event(
     info: StackInfo, intent: str, environment: str, required_approvals: int
 ) -> dict[str, Any]:
     """Forest's approval-required event, as LocalStack.announce builds it."""
-    return {
-        "event_id": str(uuid.uuid4()),
-        "organisation": info.organisation,
-        "project": info.project,
-        "release_intent_id": intent,
-        "target_environment": environment,
-        "policy_name": "prod-needs-two",
-        "required_approvals": required_approvals,
-        "blocked_at": "2026-11-26T10:15:00Z",
-        "release": {
-            "slug": "evidently-assisting-ladybeetle",
-            "title": "fix: retry card captures on timeout (#812)",
-            "description": "Retries the capture call twice with jitter.",
-            "commit_sha": "9f2c1e7",
-            "commit_branch": "main",
-            "author": info.author,
-        },
-    }
+    return sample_event(
+        info.organisation, info.project, intent, environment, required_approvals, info.author
+    )
 
 
 async def publish_events(

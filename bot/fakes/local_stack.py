@@ -139,25 +139,16 @@ class LocalStack:
         """Publish forest's approval-required event, as forest's coordinator would."""
         person = next(p for p in PEOPLE if p.username == author)
         user = self.forest.world.users[author]
-        event = {
-            "event_id": event_id or str(uuid.uuid4()),
-            "organisation": ORGANISATION,
-            "project": project,
-            "release_intent_id": intent_id,
-            "target_environment": environment,
-            "policy_name": "prod-needs-two",
-            "required_approvals": required_approvals,
-            "blocked_at": "2026-11-26T10:15:00Z",
-            "release": {
-                "slug": "evidently-assisting-ladybeetle",
-                "title": "fix: retry card captures on timeout (#812)",
-                "description": "Retries the capture call twice with jitter.",
-                "commit_sha": "9f2c1e7",
-                "commit_branch": "main",
-                "author": {"user_id": user.user_id, "username": author, "email": person.email},
-                **release,
-            },
-        }
+        event = approval_event(
+            ORGANISATION,
+            project,
+            intent_id,
+            environment,
+            required_approvals,
+            {"user_id": user.user_id, "username": author, "email": person.email},
+            event_id,
+            **release,
+        )
         await self.publish_raw(
             f"forest.approval.required.{ORGANISATION}.{project}",
             json.dumps(event).encode(),
@@ -339,6 +330,38 @@ class LocalStack:
             f"a device login for {username}",
         )
         return next(g for g in self.forest.pending_device_logins() if user in g.client_name)
+
+
+def approval_event(
+    organisation: str,
+    project: str,
+    intent_id: str,
+    environment: str,
+    required_approvals: int,
+    author: dict[str, str],
+    event_id: str | None = None,
+    **release: Any,
+) -> dict[str, Any]:
+    """Forest's approval-required event for a sample release, as its coordinator sends it."""
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "organisation": organisation,
+        "project": project,
+        "release_intent_id": intent_id,
+        "target_environment": environment,
+        "policy_name": "prod-needs-two",
+        "required_approvals": required_approvals,
+        "blocked_at": "2026-11-26T10:15:00Z",
+        "release": {
+            "slug": "evidently-assisting-ladybeetle",
+            "title": "fix: retry card captures on timeout (#812)",
+            "description": "Retries the capture call twice with jitter.",
+            "commit_sha": "9f2c1e7",
+            "commit_branch": "main",
+            "author": author,
+            **release,
+        },
+    }
 
 
 async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
