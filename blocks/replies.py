@@ -220,36 +220,3 @@ def vote_failed(
             }
         )
     return answer("Forest didn't answer, so your vote was *NOT* recorded.", *blocks)
-
-
-def own_release_notice() -> SlackMessage:
-    return answer(
-        "You can't approve your own release. Ask a teammate, or bypass if you are an org admin."
-    )
-
-
-def not_admin_notice(organisation: str, role: str = "member") -> SlackMessage:
-    """Only org admins can bypass. You are a member of acme."""
-    org = clip(one_line(organisation), 100)
-    role = clip(one_line(role), 40) or "member"
-    article = "an" if role[:1].lower() in "aeiou" else "a"
-    if org:
-        return answer(f"Only org admins can bypass. You are {article} {role} of {org}.")
-    return answer("Only org admins can bypass.")
-
-
-def closed_notice(view: ApprovalView) -> SlackMessage:
-    """Why a button no longer does anything: the gate was approved, or the release finished."""
-    env = clip(one_line(view.request.target_environment), 60)
-    match view.outcome:
-        case Outcome.SUCCEEDED:
-            text = f"This release has already been deployed to {env}."
-        case Outcome.FAILED:
-            text = f"Voting on this release is over: the deploy to {env} failed."
-        case Outcome.CANCELLED:
-            text = "This release was cancelled."
-        case Outcome.TIMED_OUT:
-            text = "This release timed out."
-        case _:
-            text = "This release has already been approved."
-    return answer(text)

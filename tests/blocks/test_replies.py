@@ -9,13 +9,10 @@ from blocks.replies import (
     approved_reply,
     approved_summary,
     bypassed_reply,
-    closed_notice,
     join_names,
-    not_admin_notice,
     not_linked,
     notice,
     outcome_reply,
-    own_release_notice,
     rejected_notice,
     rejected_reply,
     reminder_reply,
@@ -295,37 +292,3 @@ def test_notice_is_literal_and_bounded():
     assert_valid(long)
     assert section_text(long).endswith("…")
     assert len(section_text(long)) <= 3000
-
-
-def test_design_answers():
-    assert section_text(own_release_notice()) == (
-        "You can't approve your own release. Ask a teammate, or bypass if you are an org admin."
-    )
-    assert section_text(not_admin_notice("acme")) == (
-        "Only org admins can bypass. You are a member of acme."
-    )
-    assert section_text(not_admin_notice("acme", "owner")) == (
-        "Only org admins can bypass. You are an owner of acme."
-    )
-    assert section_text(not_admin_notice("<b>")) == (
-        "Only org admins can bypass. You are a member of &lt;b&gt;."
-    )
-    for msg in (own_release_notice(), not_admin_notice("acme"), not_admin_notice("")):
-        assert_valid(msg)
-
-
-@pytest.mark.parametrize(
-    ("outcome", "expected"),
-    [
-        (None, "This release has already been approved."),
-        (Outcome.SUCCEEDED, "This release has already been deployed to production."),
-        (Outcome.FAILED, "Voting on this release is over: the deploy to production failed."),
-        (Outcome.CANCELLED, "This release was cancelled."),
-        (Outcome.TIMED_OUT, "This release timed out."),
-    ],
-)
-def test_closed_notice(outcome, expected):
-    state = ApprovalState(2, 2, (approve("forest-bob", "bob"), approve("forest-carol", "carol")))
-    msg = closed_notice(view(state, outcome=outcome))
-    assert_valid(msg)
-    assert section_text(msg) == expected
