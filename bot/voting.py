@@ -66,6 +66,12 @@ class VoteResult:
     record: ApprovalRecord | None = None
 
 
+@dataclass(frozen=True)
+class _Admitted:
+    record: ApprovalRecord
+    link: Link
+
+
 class VoteService:
     def __init__(
         self,
@@ -101,6 +107,11 @@ class VoteService:
 
         Used to answer at once when a modal opens, and again when the vote is cast.
         """
+        admitted = await self._admit(ballot)
+        return admitted if isinstance(admitted, VoteResult) else None
+
+    async def _admit(self, ballot: Ballot) -> VoteResult | _Admitted:
+        """A refusal, or the record and the person's fresh link that the vote goes ahead with."""
         record = await self.find(ballot.key)
         refusal = _refusal_for_message(record, ballot)
         if refusal is not None:
@@ -113,8 +124,10 @@ class VoteService:
         except ForestError as error:
             return VoteResult(Verdict.FAILED, error.sentence, record)
         if ballot.kind == VoteKind.BYPASS:
-            return await self._bypass_refusal(record, link)
-        return None
+            refusal = await self._bypass_refusal(record, link)
+            if refusal is not None:
+                return refusal
+        return _Admitted(record, link)
 
     async def cast(self, ballot: Ballot) -> VoteResult:
         result = await self._cast(ballot)
@@ -144,17 +157,14 @@ class VoteService:
         if self._in_flight.busy(same_vote):
             return VoteResult(Verdict.IN_FLIGHT, "Your vote is already being recorded.")
         async with self._in_flight.hold(same_vote), self._in_turn.hold(person):
-            refusal = await self.check(ballot)
-            if refusal is not None:
-                return refusal
-            record = await self.find(ballot.key)
-            assert record is not None
-            return await self._send(ballot, record, comment)
+            admitted = await self._admit(ballot)
+            if isinstance(admitted, VoteResult):
+                return admitted
+            return await self._send(ballot, admitted.record, admitted.link, comment)
 
     async def _send(
-        self, ballot: Ballot, record: ApprovalRecord, comment: str | None
+        self, ballot: Ballot, record: ApprovalRecord, link: Link, comment: str | None
     ) -> VoteResult:
-        link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
         wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
         if await self._already_voted(record.request, link, wanted, comment):
             return VoteResult(
