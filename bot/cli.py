@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from bot import event_loop
 from bot.check import run_checks
 from bot.config import ConfigError, Settings, load_settings
 from bot.demo import DemoError, run_demo
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         configure_logging(args.log_format, SecretFilter())
         try:
-            return asyncio.run(
+            return event_loop.run(
                 _until_signalled(lambda stop: run_demo(args.port, args.ui_port, stop))
             )
         except DemoError as error:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     secrets.add(*settings.secrets())
     configure_logging(args.log_format, secrets)
     if args.command == "run":
-        return asyncio.run(_run(settings))
+        return event_loop.run(_run(settings))
     return 2
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
 from bot.forest_client import ForestClient, ProjectRef
 from bot.forest_errors import ForestError, ForestUnauthenticated
-from bot.keeper import Keeper, VoteContext
+from bot.keeper import Keeper, VoteContext, thread_reported
 from bot.keyed_locks import KeyedLocks
 from bot.linking import LinkService, NeedsLogin
 from bot.links import Link
 from bot.metrics import Metrics
-from bot.store import ApprovalRecord, ApprovalStore, Phase
+from bot.store import ApprovalRecord, ApprovalStore, Phase, Stored
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class VoteResult:
 
 @dataclass(frozen=True)
 class _Admitted:
-    record: ApprovalRecord
+    stored: Stored
     link: Link
 
 
@@ -80,6 +80,7 @@ class VoteService:
         linking: LinkService,
         keeper: Keeper,
         metrics: Metrics,
+        concurrency: int = 8,
     ) -> None:
         self._store = store
         self._forest = forest
@@ -88,16 +89,23 @@ class VoteService:
         self._metrics = metrics
         self._in_flight = KeyedLocks()
         self._in_turn = KeyedLocks()
+        # Votes are cast a few at a time. Under a burst of clicks the event loop then stays
+        # free to acknowledge new requests well within Slack's 3 seconds; the rest wait here.
+        self._casting = asyncio.Semaphore(concurrency)
 
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
         """Our record of the approval; waits a moment for one whose message is being posted
         (a click can arrive before the poster has recorded the message's ts)."""
+        stored = await self._find_stored(key)
+        return stored.record if stored else None
+
+    async def _find_stored(self, key: ApprovalKey) -> Stored | None:
         for _ in range(POSTING_WAIT_STEPS):
             stored = await self._store.get(key)
             if stored is None or stored.record.phase == Phase.POSTED:
                 break
             await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
-        return stored.record if stored else None
+        return stored
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
         return await self._store.approval_of_message(channel, ts)
@@ -112,11 +120,12 @@ class VoteService:
 
     async def _admit(self, ballot: Ballot) -> VoteResult | _Admitted:
         """A refusal, or the record and the person's fresh link that the vote goes ahead with."""
-        record = await self.find(ballot.key)
-        refusal = _refusal_for_message(record, ballot)
+        stored = await self._find_stored(ballot.key)
+        refusal = _refusal_for_message(stored.record if stored else None, ballot)
         if refusal is not None:
             return refusal
-        assert record is not None
+        assert stored is not None
+        record = stored.record
         try:
             link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
         except NeedsLogin as needs:
@@ -127,7 +136,7 @@ class VoteService:
             refusal = await self._bypass_refusal(record, link)
             if refusal is not None:
                 return refusal
-        return _Admitted(record, link)
+        return _Admitted(stored, link)
 
     async def cast(self, ballot: Ballot) -> VoteResult:
         result = await self._cast(ballot)
@@ -156,17 +165,18 @@ class VoteService:
         same_vote = (*person, ballot.kind)
         if self._in_flight.busy(same_vote):
             return VoteResult(Verdict.IN_FLIGHT, "Your vote is already being recorded.")
-        async with self._in_flight.hold(same_vote), self._in_turn.hold(person):
+        async with self._in_flight.hold(same_vote), self._in_turn.hold(person), self._casting:
             admitted = await self._admit(ballot)
             if isinstance(admitted, VoteResult):
                 return admitted
-            return await self._send(ballot, admitted.record, admitted.link, comment)
+            return await self._send(ballot, admitted.stored, admitted.link, comment)
 
     async def _send(
-        self, ballot: Ballot, record: ApprovalRecord, link: Link, comment: str | None
+        self, ballot: Ballot, stored: Stored, link: Link, comment: str | None
     ) -> VoteResult:
+        record = stored.record
         wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
-        if await self._already_voted(record.request, link, wanted, comment):
+        if await self._already_voted(record, link, wanted, comment):
             return VoteResult(
                 Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
             )
@@ -189,6 +199,7 @@ class VoteService:
             ballot.key,
             state,
             VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
+            read=stored,
         )
         return VoteResult(Verdict.RECORDED, record=record)
 
@@ -203,12 +214,19 @@ class VoteService:
         )
 
     async def _already_voted(
-        self, request: ApprovalRequest, link: Link, wanted: Vote, comment: str | None
+        self, record: ApprovalRecord, link: Link, wanted: Vote, comment: str | None
     ) -> bool:
-        """A repeat of the person's current vote (a double click, a retried request)."""
+        """A repeat of the person's current vote (a double click, a retried request).
+
+        Only a vote the thread already reported is checked with forest: the person may have
+        changed it in forage since. Any other vote goes straight to forest, which replaces the
+        person's earlier decision, so a new vote costs no read.
+        """
+        if not thread_reported(record, link.forest_user_id, wanted, comment):
+            return False
         try:
             state = await self._forest.approval_state(
-                ProjectRef(request.organisation, request.project), request.key
+                ProjectRef(record.request.organisation, record.request.project), record.key
             )
         except ForestError:
             return False  # unknown: let forest decide, it replaces votes anyway

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -61,6 +62,8 @@ class Tuning:
     coalesce_window: float = 1.0
     reconcile_interval: float = 300.0
     refresh_concurrency: int = 16
+    # Votes cast at once; more wait, so that acknowledging Slack never waits behind them.
+    vote_concurrency: int = 8
     # Forest asks for a poll interval; this is the least the bot waits between polls.
     device_poll_floor: float = 1.0
     # How often each process looks for approvals due a reminder.
@@ -147,7 +150,9 @@ class Bot:
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
         linking = LinkService(forest, links, self._loops, self.tuning.device_poll_floor)
-        votes = VoteService(store, forest, linking, keeper, self.metrics)
+        votes = VoteService(
+            store, forest, linking, keeper, self.metrics, self.tuning.vote_concurrency
+        )
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
         permalinks = Permalinks(web_client)
@@ -307,6 +312,9 @@ class Bot:
 
 async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
     await bot.start()
+    # What start-up built lives as long as the process: keep it out of every collection, so
+    # the rare full collection under load walks only what the work itself allocated.
+    gc.freeze()
     try:
         await stop.wait()
     finally:

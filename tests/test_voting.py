@@ -1,10 +1,12 @@
 """Acting from Slack: people vote as themselves, under forest's rules and ours."""
 
 import asyncio
+import dataclasses
 
 from tests_support import all_text, buttons, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.fakes.fake_forest_records import Actor
+from bot.fakes.local_stack import CHANNEL, FAST, ORGANISATION, PROJECT, LocalStack
 
 
 def votes_line(stack: LocalStack, ts: str) -> str:
@@ -211,6 +213,80 @@ async def test_double_clicks_and_slack_retries_record_one_vote_and_one_reply(sta
     await asyncio.sleep(0.8)
     assert len(stack.forest.calls_to("ExternalApproveRelease")) == 1
     assert len(thread_texts(stack, ts)) == 1
+
+
+async def test_approving_again_is_answered_privately_and_records_nothing_new(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: len(thread_texts(stack, ts)) == 1)
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: ephemerals_for(stack, "bob"))
+    [answer] = ephemerals_for(stack, "bob")
+    assert "You already approved this release." in answer
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 1
+    assert len(thread_texts(stack, ts)) == 1
+
+
+async def test_a_vote_changed_in_forage_unbeknown_to_the_bot_can_be_cast_again(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await stack.open_approval()
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: len(thread_texts(stack, ts)) == 1)
+    # Bob rejects in forage and forest's nudge never reaches the bot: its record still says
+    # that the thread reported Bob's approval.
+    release = stack.forest.world.intent(intent)
+    stack.forest.world.cast_vote(
+        Actor("user", "bob", token=""),
+        (release.organisation, release.project),
+        intent,
+        "production",
+        "rejected",
+        comment="wrong build",
+    )
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 2)
+    await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
+    bob = stack.forest.approval_state(intent, "production").decisions[0]
+    assert (bob.username, bob.decision) == ("bob", "approved")
+    assert ephemerals_for(stack, "bob") == []
+
+
+async def test_votes_beyond_the_concurrency_bound_wait_their_turn_and_all_land(
+    stack: LocalStack,
+):
+    await stack.start_bot(dataclasses.replace(FAST, vote_concurrency=2))
+    reviewers = ["bob", "carol", "dave"]
+    for reviewer in reviewers:
+        await stack.link(reviewer)
+    stack.forest.add_policy(
+        ORGANISATION, PROJECT, "train", name="train-needs-five", required_approvals=5
+    )
+    _first, first_ts = await stack.open_approval(environment="train")
+    _second, second_ts = await stack.open_approval(environment="train")
+    stack.forest.delay("ExternalApproveRelease", 0.3)
+
+    deliveries = await asyncio.gather(
+        *(
+            stack.click(reviewer, ts, "approval_approve")
+            for reviewer in reviewers
+            for ts in (first_ts, second_ts)
+        )
+    )
+    # Every click is acknowledged before the votes are through forest.
+    assert [d.status for d in deliveries] == [200] * 6
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) < 6
+
+    for ts in (first_ts, second_ts):
+        await wait_until(lambda ts=ts: "3 of 5" in votes_line(stack, ts), timeout=10)
+    assert stack.forest.most_at_once["ExternalApproveRelease"] == 2
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 6
 
 
 async def test_a_tampered_button_value_is_refused(stack: LocalStack):

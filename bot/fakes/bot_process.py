@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot import event_loop
 from bot.config import load_settings
 from bot.logs import SecretFilter, configure_logging
 from bot.wiring import Bot, Tuning, run_until_stopped
@@ -106,7 +107,7 @@ def main() -> int:
             loop.add_signal_handler(signum, stop.set)
         await run_until_stopped(Bot(settings, tuning), stop)
 
-    asyncio.run(run())
+    event_loop.run(run())
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
@@ -86,6 +87,9 @@ class FakeForest:
         )
         self.faults = FaultPlan()
         self.calls: list[ReceivedCall] = []
+        # per method: calls being served now, and the most ever served at once
+        self.serving: Counter[str] = Counter()
+        self.most_at_once: Counter[str] = Counter()
         # every publish forest attempted, also without NATS: (subject, payload)
         self.published: list[tuple[str, bytes]] = []
         self.host = "127.0.0.1"

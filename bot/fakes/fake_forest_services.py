@@ -128,6 +128,8 @@ async def serve(
     token = _bearer_token(context)
     actor = forest.credentials.resolve(token)
     forest.calls.append(_received(method, request, actor, token))
+    forest.serving[method] += 1
+    forest.most_at_once[method] = max(forest.most_at_once[method], forest.serving[method])
     try:
         await forest.faults.apply(method, after_processing=False)
         if actor is None and method not in OPEN_METHODS:
@@ -138,6 +140,8 @@ async def serve(
     except ForestError as refusal:
         await context.abort(refusal.code, refusal.details)
         raise  # abort raises; this keeps type checkers sure the function never falls through
+    finally:
+        forest.serving[method] -= 1
 
 
 class PolicyService(policies_pb2_grpc.PolicyServiceServicer):
