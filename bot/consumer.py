@@ -32,6 +32,10 @@ ACK_WAIT_SECONDS = 30.0
 HEARTBEAT_SECONDS = 10.0
 MAX_REDELIVERY_DELAY = 60.0
 BUSY_DELAY_SECONDS = 5.0
+# After a fetch that found events, the next one only takes what is already waiting: this is
+# how long it may wait for an answer (and for late arrivals) before the consumer goes back to
+# waiting for one event.
+DRAIN_SECONDS = 0.02
 
 
 def redelivery_delay(num_delivered: int) -> float:
@@ -85,34 +89,44 @@ class ApprovalConsumer:
     async def run(self) -> None:
         """Fetch and handle batches until ``stop``; the batch in hand is always finished."""
         assert self._subscription is not None, "open() first"
+        backlog = False
         try:
             while not self._stopping.is_set():
-                try:
-                    messages = await self._subscription.fetch(
-                        self._batch, timeout=self._fetch_timeout
-                    )
-                except TimeoutError:
-                    # Nothing arrived. nats-py raises its own TimeoutError, but also the plain
-                    # one when the server's "request timeout" answer uses up the deadline;
-                    # letting that escape would end this loop and the bot's consumption.
-                    continue
-                except (
-                    nats.errors.ConnectionClosedError,
-                    nats.errors.ConnectionReconnectingError,
-                    nats.errors.NoRespondersError,
-                    nats.js.errors.APIError,
-                ) as error:
-                    log.warning("fetch failed, retrying: %s", type(error).__name__)
-                    await asyncio.sleep(1.0)
-                    continue
-                except Exception:
-                    # Whatever else a fetch throws must not end consumption for good.
-                    log.exception("fetch failed unexpectedly, retrying")
-                    await asyncio.sleep(1.0)
-                    continue
+                messages = await self._fetch(backlog)
+                backlog = bool(messages)
                 await asyncio.gather(*(self._handle(msg) for msg in messages))
         finally:
             self._stopped.set()
+
+    async def _fetch(self, backlog: bool) -> list[Msg]:
+        """The next events; empty when none arrived or the fetch failed (it is logged).
+
+        Idle, the consumer waits for ONE event: nats-py returns that at once, whereas a batch
+        fetch that catches its first event while waiting goes on waiting for more (a lone event
+        was held about 100 ms that way). With a backlog it takes up to a batch of what is
+        already there.
+        """
+        assert self._subscription is not None
+        size, timeout = (self._batch, DRAIN_SECONDS) if backlog else (1, self._fetch_timeout)
+        try:
+            return await self._subscription.fetch(size, timeout=timeout)
+        except TimeoutError:
+            # Nothing arrived. nats-py raises its own TimeoutError, but also the plain one
+            # when the server's "request timeout" answer uses up the deadline; letting that
+            # escape would end this loop and the bot's consumption.
+            return []
+        except (
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+            nats.errors.NoRespondersError,
+            nats.js.errors.APIError,
+        ) as error:
+            log.warning("fetch failed, retrying: %s", type(error).__name__)
+        except Exception:
+            # Whatever else a fetch throws must not end consumption for good.
+            log.exception("fetch failed unexpectedly, retrying")
+        await asyncio.sleep(1.0)
+        return []
 
     async def stop(self) -> None:
         """Stop fetching, let the batch in hand finish, release the subscription."""

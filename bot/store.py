@@ -15,7 +15,7 @@ import enum
 import functools
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 import nats.js.errors
@@ -193,8 +193,8 @@ def _decode(raw: bytes) -> ApprovalRecord:
     author = release.get("author")
     outcome = document.get("outcome")
     return ApprovalRecord(
-        request=replace(
-            ApprovalRequest(**{k: v for k, v in request.items() if k != "release"}),
+        request=ApprovalRequest(
+            **{k: v for k, v in request.items() if k != "release"},
             release=Release(
                 **{k: v for k, v in release.items() if k != "author"},
                 author=Author(**author) if author else None,
