@@ -30,7 +30,8 @@ from bot.approval import ApprovalRequest, ApprovalView, Author, Release
 STREAM = "BENCH_FLOOR"
 SUBJECT = "bench.floor.>"
 DURABLE = "floor"
-BATCH = 32  # as the bot's consumer fetches
+BATCH = 32  # as the bot's consumer fetches: one event while idle, up to a batch of a backlog
+DRAIN_SECONDS = 0.02
 
 
 def sample_message() -> dict[str, Any]:
@@ -98,12 +99,15 @@ async def run() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     print("ready", flush=True)
+    backlog = False
     try:
         while not stop.is_set():
+            size, timeout = (BATCH, DRAIN_SECONDS) if backlog else (1, 0.5)
             try:
-                messages = await subscription.fetch(BATCH, timeout=0.5)
-            except nats.errors.TimeoutError:
-                continue
+                messages = await subscription.fetch(size, timeout=timeout)
+            except TimeoutError:
+                messages = []
+            backlog = bool(messages)
             await asyncio.gather(*(handle(msg) for msg in messages))
     finally:
         await subscription.unsubscribe()

@@ -50,6 +50,12 @@ FLOOR_SUBJECT = "bench.floor.acme.payments-api"
 COALESCE_WINDOW_SECONDS = 1.0
 # A wait for messages gives up when none more arrived for this long.
 STALL_SECONDS = 30.0
+# A phase starts once the bot (or floor) and the fakes have been quiet this long: work left
+# over from the phase before (refreshes a coalescing window after the last votes) would
+# otherwise land in the next phase's figures.
+QUIET_SECONDS = 0.5
+QUIET_CPU_SHARE = 0.05
+QUIET_WAIT_LIMIT_SECONDS = 20.0
 STORM_VOTER = "reviewer001"
 STORM_VOTER_SLACK_ID = "U0REV001"
 
@@ -222,6 +228,7 @@ class Bench:
         measured = measured or self.bot
         assert measured is not None
         watched = {measured.name: measured.pid, "fakes": self.stack_pid}
+        await _until_quiet(list(watched.values()))
         profilers: list[Profiler] = []
         if self.options.profile_dir is not None:
             for who, pid in watched.items():
@@ -574,3 +581,14 @@ def _first_true(records: Records, by_ts: dict[str, str]) -> dict[str, float]:
         if intent and intent not in found and STORM_VOTER_SLACK_ID in update.mentions:
             found[intent] = update.at
     return found
+
+
+async def _until_quiet(pids: list[int]) -> None:
+    """Wait until none of ``pids`` used more than a small share of a core for a while."""
+    deadline = time.monotonic() + QUIET_WAIT_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        before = [cpu_seconds(pid) for pid in pids]
+        await asyncio.sleep(QUIET_SECONDS)
+        used = [cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
+        if max(used) <= QUIET_SECONDS * QUIET_CPU_SHARE:
+            return
