@@ -123,7 +123,11 @@ class Bot:
         self._nc = nc
         stack.push_async_callback(self._close_nats)
         js = nc.jetstream()
-        store = ApprovalStore(await open_bucket(js, APPROVALS_BUCKET, history=1))
+        # Direct gets (allow_direct) answer a read without the JSON and base64 envelope of the
+        # stream API; every click and refresh reads this bucket. A stale read from a follower
+        # (replicated buckets) only fails a compare-and-swap, which reads again.
+        approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
+        store = ApprovalStore(approvals_bucket)
         links = LinkStore(
             await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
         )
@@ -160,7 +164,7 @@ class Bot:
         reminders = Reminders(
             open_approvals,
             store,
-            ReminderMarks(await open_bucket(js, APPROVALS_BUCKET, history=1)),
+            ReminderMarks(approvals_bucket),
             presenter,
             people,
             permalinks,
