@@ -222,13 +222,17 @@ class Bench:
         return seconds
 
     @asynccontextmanager
-    async def phase(self, name: str, measured: Child | None = None) -> AsyncIterator[None]:
+    async def phase(
+        self, name: str, measured: Child | None = None, *, settle: bool = True
+    ) -> AsyncIterator[None]:
         """Account the CPU each process used in a phase, and profile the measured process (the
-        bot, or a floor) and the fakes in it when asked to."""
+        bot, or a floor) and the fakes in it when asked to. ``settle``: first wait until they
+        are quiet (not for a phase whose work has already begun, like a start-up)."""
         measured = measured or self.bot
         assert measured is not None
         watched = {measured.name: measured.pid, "fakes": self.stack_pid}
-        await _until_quiet(list(watched.values()))
+        if settle:
+            await _until_quiet(list(watched.values()))
         profilers: list[Profiler] = []
         if self.options.profile_dir is not None:
             for who, pid in watched.items():
@@ -486,7 +490,7 @@ class Bench:
         self.stop_bot()
         mark = await self.control.mark()
         ready = await self.start_bot()
-        async with self.phase(f"start-up re-reading {count} approvals"):
+        async with self.phase(f"start-up re-reading {count} approvals", settle=False):
             reconciled = await self._wait_reconciled(mark, intents)
         await asyncio.sleep(2.0)
         peak_restarted, rss_restarted = self.bot.memory_mb()

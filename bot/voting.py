@@ -80,7 +80,7 @@ class VoteService:
         linking: LinkService,
         keeper: Keeper,
         metrics: Metrics,
-        concurrency: int = 4,
+        concurrency: int = 8,
     ) -> None:
         self._store = store
         self._forest = forest

@@ -63,7 +63,7 @@ class Tuning:
     reconcile_interval: float = 300.0
     refresh_concurrency: int = 16
     # Votes cast at once; more wait, so that acknowledging Slack never waits behind them.
-    vote_concurrency: int = 4
+    vote_concurrency: int = 8
     # Forest asks for a poll interval; this is the least the bot waits between polls.
     device_poll_floor: float = 1.0
     # How often each process looks for approvals due a reminder.

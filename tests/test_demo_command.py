@@ -1,0 +1,64 @@
+"""`approvals-bot demo`, the README's first command, as a process: it starts everything, posts
+the first blocked release, answers on its page and its bot port, and stops on Ctrl-C."""
+
+import asyncio
+import os
+import signal
+import sys
+
+import aiohttp
+
+from bot.fakes.nats_server import free_port
+
+START_TIMEOUT = 60.0
+
+
+async def read_until(stream: asyncio.StreamReader, wanted: str, seen: list[str]) -> None:
+    while True:
+        line = (await stream.readline()).decode()
+        if not line:
+            raise AssertionError(f"the demo ended before {wanted!r}:\n" + "".join(seen))
+        seen.append(line)
+        if wanted in line:
+            return
+
+
+async def test_the_demo_command_posts_the_first_release_and_stops_on_ctrl_c():
+    bot_port, page_port = free_port(), free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--log-format",
+        "text",
+        "demo",
+        "--port",
+        str(bot_port),
+        "--ui-port",
+        str(page_port),
+        env={"PATH": os.environ["PATH"]},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    try:
+        await asyncio.wait_for(
+            read_until(process.stdout, "The demo is running", seen), START_TIMEOUT
+        )
+        # The first release's message reached the fake Slack: event, forest read and post.
+        await asyncio.wait_for(read_until(process.stdout, "slack shows:", seen), START_TIMEOUT)
+        assert "payments-api" in seen[-1]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{bot_port}/readyz") as ready:
+                assert ready.status == 200
+            async with session.get(f"http://127.0.0.1:{page_port}/") as page:
+                assert page.status == 200
+                assert "<html" in (await page.text()).lower()
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.stdout.read(), 20.0)
+        assert await asyncio.wait_for(process.wait(), 20.0) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
