@@ -1,6 +1,6 @@
 """Benchmark of the approvals bot against nats-server, the fake forest and the fake Slack.
 
-    python bench/run.py            # the full run (about 6 minutes on 2 cores)
+    python bench/run.py            # the full run (about 7 minutes on 2 cores)
     python bench/run.py --quick    # shorter phases, under 2 minutes
     python bench/run.py --profile bench/profiles   # also sample the bot with py-spy per phase
 
