@@ -2,11 +2,10 @@
 the first blocked release, answers on its page and its bot port, and stops on Ctrl-C."""
 
 import asyncio
-import os
 import signal
-import sys
 
 import aiohttp
+from tests_support import approvals_bot
 
 from bot.fakes.nats_server import free_port
 
@@ -25,20 +24,8 @@ async def read_until(stream: asyncio.StreamReader, wanted: str, seen: list[str])
 
 async def test_the_demo_command_posts_the_first_release_and_stops_on_ctrl_c():
     bot_port, page_port = free_port(), free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "--log-format",
-        "text",
-        "demo",
-        "--port",
-        str(bot_port),
-        "--ui-port",
-        str(page_port),
-        env={"PATH": os.environ["PATH"]},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    process = await approvals_bot(
+        "demo", "--port", str(bot_port), "--ui-port", str(page_port), merge_stderr=True
     )
     assert process.stdout is not None
     seen: list[str] = []

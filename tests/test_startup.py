@@ -1,25 +1,15 @@
 """A bad configuration stops start-up with one clear line naming what is wrong."""
 
 import asyncio
-import os
-import sys
 from pathlib import Path
+
+from tests_support import approvals_bot
 
 from bot.fakes.local_stack import LocalStack
 
 
 async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list[str]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "--log-format",
-        "text",
-        "run",
-        env={"PATH": os.environ["PATH"], **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await approvals_bot("run", env=env)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return process.returncode, stderr.decode().strip().splitlines()

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+
+async def approvals_bot(
+    *args: str, env: dict[str, str] | None = None, merge_stderr: bool = False
+) -> asyncio.subprocess.Process:
+    """``approvals-bot --log-format text <args>`` as a process, its output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--log-format",
+        "text",
+        *args,
+        env={"PATH": os.environ["PATH"], **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+    )
 
 
 def buttons(message: Any) -> dict[str, dict]:
