@@ -71,16 +71,9 @@ class Keeper:
         """Re-read forest's votes and bring the message up to date. Raises ForestError."""
         await self._update(key, state=None, outcome=None, vote=None)
 
-    async def apply(
-        self,
-        key: ApprovalKey,
-        state: ApprovalState,
-        vote: VoteContext,
-        read: Stored | None = None,
-    ) -> None:
-        """Show the state forest returned for a vote the bot just cast; ``read`` is the record
-        as the vote's checks read it, tried first instead of reading it again."""
-        await self._update(key, state=state, outcome=None, vote=vote, read=read)
+    async def apply(self, key: ApprovalKey, state: ApprovalState, vote: VoteContext) -> None:
+        """Show the state forest returned for a vote the bot just cast."""
+        await self._update(key, state=state, outcome=None, vote=vote)
 
     async def finish(self, key: ApprovalKey, outcome: Outcome) -> None:
         """The release intent ended: show the outcome, remove the buttons."""
@@ -92,11 +85,12 @@ class Keeper:
         state: ApprovalState | None,
         outcome: Outcome | None,
         vote: VoteContext | None,
-        read: Stored | None = None,
     ) -> None:
         async with self._locks.hold(key):
             for _ in range(MAX_SWAP_ATTEMPTS):
-                stored = read or await self._store.get(key)
+                # Read under the lock, never earlier: a record read before a finish would
+                # put the buttons back on a message that already shows the outcome.
+                stored = await self._store.get(key)
                 if stored is not None and stored.record.phase == Phase.CLAIMED:
                     raise NotPostedYet(key)
                 if stored is None or not stored.record.open:
@@ -108,11 +102,6 @@ class Keeper:
                 try:
                     await self._store.replace(stored, change.record)
                 except StaleRevision:
-                    if read is not None:
-                        # The record changed since the vote's checks read it: read it again,
-                        # as if it had not been handed in.
-                        read = None
-                        continue
                     # Someone wrote a newer view; the state we were handed may be older than
                     # theirs, so read forest again rather than show it.
                     state = None

@@ -21,7 +21,7 @@ from bot.keyed_locks import KeyedLocks
 from bot.linking import LinkService, NeedsLogin
 from bot.links import Link
 from bot.metrics import Metrics
-from bot.store import ApprovalRecord, ApprovalStore, Phase, Stored
+from bot.store import ApprovalRecord, ApprovalStore, Phase
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class VoteResult:
 
 @dataclass(frozen=True)
 class _Admitted:
-    stored: Stored
+    record: ApprovalRecord
     link: Link
 
 
@@ -96,16 +96,12 @@ class VoteService:
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
         """Our record of the approval; waits a moment for one whose message is being posted
         (a click can arrive before the poster has recorded the message's ts)."""
-        stored = await self._find_stored(key)
-        return stored.record if stored else None
-
-    async def _find_stored(self, key: ApprovalKey) -> Stored | None:
         for _ in range(POSTING_WAIT_STEPS):
             stored = await self._store.get(key)
             if stored is None or stored.record.phase == Phase.POSTED:
                 break
             await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
-        return stored
+        return stored.record if stored else None
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
         return await self._store.approval_of_message(channel, ts)
@@ -120,12 +116,11 @@ class VoteService:
 
     async def _admit(self, ballot: Ballot) -> VoteResult | _Admitted:
         """A refusal, or the record and the person's fresh link that the vote goes ahead with."""
-        stored = await self._find_stored(ballot.key)
-        refusal = _refusal_for_message(stored.record if stored else None, ballot)
+        record = await self.find(ballot.key)
+        refusal = _refusal_for_message(record, ballot)
         if refusal is not None:
             return refusal
-        assert stored is not None
-        record = stored.record
+        assert record is not None
         try:
             link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
         except NeedsLogin as needs:
@@ -136,7 +131,7 @@ class VoteService:
             refusal = await self._bypass_refusal(record, link)
             if refusal is not None:
                 return refusal
-        return _Admitted(stored, link)
+        return _Admitted(record, link)
 
     async def cast(self, ballot: Ballot) -> VoteResult:
         result = await self._cast(ballot)
@@ -169,12 +164,11 @@ class VoteService:
             admitted = await self._admit(ballot)
             if isinstance(admitted, VoteResult):
                 return admitted
-            return await self._send(ballot, admitted.stored, admitted.link, comment)
+            return await self._send(ballot, admitted.record, admitted.link, comment)
 
     async def _send(
-        self, ballot: Ballot, stored: Stored, link: Link, comment: str | None
+        self, ballot: Ballot, record: ApprovalRecord, link: Link, comment: str | None
     ) -> VoteResult:
-        record = stored.record
         wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
         if await self._already_voted(record, link, wanted, comment):
             return VoteResult(
@@ -199,7 +193,6 @@ class VoteService:
             ballot.key,
             state,
             VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
-            read=stored,
         )
         return VoteResult(Verdict.RECORDED, record=record)
 

@@ -116,3 +116,22 @@ async def test_votes_cast_while_the_bot_was_down_show_after_restart(stack: Local
     assert len(stack.slack.calls_to("chat.postMessage")) == 1 + len(
         stack.slack.thread(CHANNEL, message.ts)
     )
+
+
+async def test_a_vote_answered_after_the_release_ended_leaves_the_outcome_shown(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await stack.open_approval()
+    # Forest records Bob's vote but its answer is slow; the release is cancelled meanwhile.
+    stack.forest.delay("ExternalApproveRelease", 1.0, after_processing=True)
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 1)
+    await stack.forest.publish_release_status(intent, {"release_id": "r1", "status": "CANCELLED"})
+    await wait_until(lambda: "Cancelled" in all_text(stack.slack.message(CHANNEL, ts)))
+
+    await asyncio.sleep(1.5)  # forest's answer to the vote has arrived and been handled
+    final = stack.slack.message(CHANNEL, ts)
+    assert "Cancelled" in all_text(final)
+    assert buttons(final) == {}
