@@ -83,12 +83,12 @@ def configure_logging(log_format: str, secrets: SecretFilter, level: int = loggi
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library chatter at INFO is noise for operators; their warnings still show.
-    # slack_sdk's web client logger is set on its own, since an unset level would make it
-    # format a debug line with every request body.
+    # The logger slack_sdk's web client writes to is set on its own: it tests that logger's
+    # own level, and an unset one would make it format a debug line with every request body.
     for noisy in (
         "slack_bolt",
         "slack_sdk",
-        "slack_sdk.web.async_client",
+        "slack_sdk.web.async_base_client",
         "nats",
         "aiohttp.access",
         "grpc",

@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import subprocess
+import sys
 
 from tests_support import wait_until
 
@@ -64,3 +66,19 @@ def test_text_format_is_for_people_and_still_scrubbed():
     assert "WARNING" in line and "bot.example" in line and "slack_user=U1" in line
     assert "xoxb-very-secret-token" not in line and "[redacted]" in line
     assert not line.startswith("{")
+
+
+def test_the_slack_web_client_does_not_format_a_debug_line_per_request():
+    # slack_sdk builds a debug line with the whole request body unless the level of the very
+    # logger its client holds is above DEBUG; an unset level (0) counts as DEBUG there.
+    script = (
+        "import logging\n"
+        "from slack_sdk.web.async_client import AsyncWebClient\n"
+        "from bot.logs import SecretFilter, configure_logging\n"
+        "configure_logging('json', SecretFilter())\n"
+        "print(AsyncWebClient(token='xoxb-x').logger.level)\n"
+    )
+    level = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert int(level) > logging.DEBUG
