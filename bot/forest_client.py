@@ -166,21 +166,23 @@ class ForestClient:
         request: object,
         token: str | None,
         context: Context,
+        measured: bool = True,
     ) -> Reply:
         if self._channel is None:
             raise RuntimeError("ForestClient.open() was not awaited")
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         method = type(request).__name__.removesuffix("Request")
+        metrics = self._metrics if measured else None
         started = time.perf_counter()
         try:
             return await rpc(request, timeout=self._timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:
-            if self._metrics is not None:
-                self._metrics.forest_errors.labels(code=error.code().name).inc()
+            if metrics is not None:
+                metrics.forest_errors.labels(code=error.code().name).inc()
             raise translate(error, context) from None
         finally:
-            if self._metrics is not None:
-                self._metrics.forest_latency.labels(method=method).observe(
+            if metrics is not None:
+                metrics.forest_latency.labels(method=method).observe(
                     time.perf_counter() - started
                 )
 
@@ -284,11 +286,14 @@ class ForestClient:
         another error: that still shows the token was accepted.
         """
         try:
+            # A probe (readiness asks every few seconds), answered with an error by design:
+            # not a forest call or error worth counting.
             await self._call(
                 self._users.TokenInfo,
                 users_pb2.TokenInfoRequest(),
                 self._app_token,
                 Context(Action.READ),
+                measured=False,
             )
         except (ForestUnavailable, ForestUnauthenticated):
             raise
