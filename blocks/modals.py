@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .elements import SlackMessage
-from .text import clip, one_line, truncate
+from .text import clip, one_line, truncate, valid_text
 
 TITLE_CHARS = 24
 PRIVATE_METADATA_CHARS = 3000
@@ -129,8 +129,7 @@ def reason_of(view: dict[str, Any]) -> str:
     value = values.get(REASON_BLOCK_ID, {}).get(REASON_ACTION_ID, {}).get("value")
     if not isinstance(value, str):
         return ""
-    # JSON can carry half of a surrogate pair; forest's protobuf takes only valid UTF-8.
-    return value.encode("utf-8", "replace").decode("utf-8").strip()
+    return valid_text(value).strip()
 
 
 def notice_modal(message: SlackMessage, title: str = "Forest approvals") -> dict[str, Any]:

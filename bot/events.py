@@ -10,6 +10,7 @@ import json
 import uuid
 from typing import Any
 
+from blocks.text import valid_text
 from bot.approval import ApprovalRequest, Author, Release
 
 REQUIRED_KEYS = (
@@ -79,7 +80,7 @@ def _name(document: dict[str, Any], key: str) -> str:
         raise PoisonEvent(f"{key} must be a non-empty string")
     if len(value) > MAX_NAME_LENGTH:
         raise PoisonEvent(f"{key} is longer than {MAX_NAME_LENGTH} characters")
-    if _valid_text(value) != value:
+    if valid_text(value) != value:
         raise PoisonEvent(f"{key} is not valid Unicode text")
     return value.strip()
 
@@ -89,13 +90,7 @@ def _optional_text(document: Any, key: str) -> str:
         return ""
     value = document.get(key)
     # Optional fields are shown when present; a value of the wrong type is simply not shown.
-    return _valid_text(value) if isinstance(value, str) else ""
-
-
-def _valid_text(text: str) -> str:
-    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": protobuf, Slack
-    and our logs take only valid UTF-8."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return valid_text(value) if isinstance(value, str) else ""
 
 
 def _release(document: Any) -> Release:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from blocks.text import valid_text
 from bot.approval import ApprovalKey
 from bot.voting import VoteKind
 
@@ -86,13 +87,7 @@ def _text(source: Any, *path: str) -> str:
         node = node.get(part)
     if not isinstance(node, str) or not node:
         raise PayloadError(f"missing {'.'.join(path)}")
-    return _valid_text(node)
-
-
-def _valid_text(text: str) -> str:
-    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": forest's
-    protobuf and Slack take only valid UTF-8."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return valid_text(node)
 
 
 def _optional(source: Any, *path: str) -> str:
@@ -170,7 +165,7 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
     thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
     if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:
         return None
-    match = _THREAD_VOTE.match(_LEADING_MENTION.sub("", _valid_text(str(text)), count=1))
+    match = _THREAD_VOTE.match(_LEADING_MENTION.sub("", valid_text(str(text)), count=1))
     if match is None:
         return None
     team = _optional(body, "team_id") or _optional(event, "team")
