@@ -20,9 +20,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approval import ApprovalState, ApprovalView
+from bot.approval import ApprovalView
 from bot.forest_client import ForestClient
-from bot.forest_errors import ForestError, ForestUnauthenticated
+from bot.forest_errors import ForestUnauthenticated
 from bot.linking import LinkService
 from bot.links import Link
 from bot.open_approvals import OpenApprovals
@@ -138,7 +138,9 @@ class PendingApprovals:
         return link, {membership.organisation for membership in memberships}
 
     async def _open_records(self) -> list[ApprovalRecord]:
-        stored = await _bounded(self._store.get(key) for key in self._open.all())
+        # The index already knows which are approved: only the others are read.
+        keys = [key for key in self._open.all() if not self._open.is_approved(key)]
+        stored = await _bounded(self._store.get(key) for key in keys)
         return [
             entry.record
             for entry in stored
@@ -146,13 +148,9 @@ class PendingApprovals:
         ]
 
     async def _if_waiting(self, record: ApprovalRecord, link: Link) -> PendingApproval | None:
-        state: ApprovalState | None
-        try:
-            state = await self._presenter.read_state(record.request)
-        except ForestError as error:
-            # Listed with its votes unknown: hiding it would say nothing waits when something may.
-            log.warning("could not read approval state for the pending list: %s", error.sentence)
-            state = None
+        # Listed with its votes unknown when forest cannot say: hiding it would say nothing
+        # waits when something may.
+        state = await self._presenter.read_state_or_none(record)
         if state is not None and (state.approved or state.decision_of(link.forest_user_id)):
             return None
         return PendingApproval(
