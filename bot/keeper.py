@@ -56,8 +56,8 @@ class Keeper:
         store: ApprovalStore,
         presenter: Presenter,
         web: AsyncWebClient,
+        metrics: Metrics,
         clock: Callable[[], float] = time.time,
-        metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
         self._store = store
@@ -158,8 +158,7 @@ class Keeper:
                 extra=_fields(record.key),
             )
             return False
-        if self._metrics is not None:
-            self._metrics.messages_updated.inc()
+        self._metrics.messages_updated.inc()
         return True
 
     async def _tell_thread(self, change: _Change, vote: VoteContext | None) -> None:
@@ -204,7 +203,17 @@ class _Unchanged(Exception):
 
 
 def _mark(decision: Decision) -> str:
-    return f"{decision.decision}:{decision.comment or ''}"
+    return _vote_mark(decision.decision, decision.comment)
+
+
+def _vote_mark(vote: Vote, comment: str | None) -> str:
+    """How the record remembers a decision the thread reported (``reported``)."""
+    return f"{vote}:{comment or ''}"
+
+
+def _marks_vote(mark: str, vote: Vote) -> bool:
+    """Whether ``mark`` is a ``vote``, whatever its comment."""
+    return mark.startswith(_vote_mark(vote, None))
 
 
 def thread_reported(
@@ -216,8 +225,8 @@ def thread_reported(
     if mark is None:
         return False
     if comment is None:
-        return mark.startswith(f"{decision}:")
-    return mark == f"{decision}:{comment}"
+        return _marks_vote(mark, decision)
+    return mark == _vote_mark(decision, comment)
 
 
 def reported_marks(state: ApprovalState | None) -> dict[str, str]:
@@ -235,7 +244,7 @@ def _decision_reply(
             return replies.bypassed_reply(
                 slack_id, decision.comment or "", username=decision.username
             )
-    changed = previous is not None and not previous.startswith(f"{decision.decision}:")
+    changed = previous is not None and not _marks_vote(previous, decision.decision)
     if changed:
         return replies.vote_changed_reply(
             slack_id, decision.decision, decision.comment, username=decision.username
