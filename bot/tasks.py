@@ -20,10 +20,6 @@ class TaskSet:
         task.add_done_callback(self._done)
         return task
 
-    async def track(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coroutine`` as a held task and wait for it, so shutdown waits for it too."""
-        return await self.spawn(coroutine)
-
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

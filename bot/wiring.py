@@ -134,7 +134,7 @@ class Bot:
 
         people = People(links, web_client)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, web_client, metrics=self.metrics)
+        keeper = Keeper(store, presenter, web_client, self.metrics)
         announcer = Announcer(
             store,
             router,
