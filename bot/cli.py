@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 
 from bot import event_loop
 from bot.check import run_checks
-from bot.config import ConfigError, Settings, load_settings
 from bot.demo import DemoError, run_demo
 from bot.logs import SecretFilter, configure_logging
-from bot.wiring import Bot, run_until_stopped
+from bot.run import run_bot, until_signalled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(args.log_format, SecretFilter())
         try:
             return event_loop.run(
-                _until_signalled(lambda stop: run_demo(args.port, args.ui_port, stop))
+                until_signalled(lambda stop: run_demo(args.port, args.ui_port, stop))
             )
         except DemoError as error:
             print(f"approvals-bot: {error}", file=sys.stderr)
@@ -57,36 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             print(verdict.line())
         return 0 if all(verdict.ok for verdict in verdicts) else 1
 
-    try:
-        settings = load_settings(os.environ)
-    except ConfigError as error:
-        print(f"approvals-bot: {error}", file=sys.stderr)
-        return 2
-
-    secrets = SecretFilter()
-    secrets.add(*settings.secrets())
-    configure_logging(args.log_format, secrets)
-    if args.command == "run":
-        return event_loop.run(_run(settings))
-    return 2
-
-
-async def _run(settings: Settings) -> int:
-    try:
-        return await _until_signalled(lambda stop: run_until_stopped(Bot(settings), stop))
-    except ConfigError as error:
-        print(f"approvals-bot: {error}", file=sys.stderr)
-        return 2
-
-
-async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    """Run ``main`` until SIGTERM or SIGINT sets its stop event."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await main(stop)
-    return 0
+    return run_bot(os.environ, args.log_format)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bot import event_loop
-from bot.config import load_settings
-from bot.logs import SecretFilter, configure_logging
-from bot.wiring import Bot, Tuning, run_until_stopped
+from bot.run import run_bot
+from bot.wiring import Tuning
 
 READY_TIMEOUT = 20.0
 
@@ -95,20 +93,7 @@ class BotProcess:
 
 def main() -> int:
     tuning = Tuning(**json.loads(sys.argv[1])) if len(sys.argv) > 1 else Tuning()
-    settings = load_settings(os.environ)
-    secrets = SecretFilter()
-    secrets.add(*settings.secrets())
-    configure_logging("json", secrets)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await run_until_stopped(Bot(settings, tuning), stop)
-
-    event_loop.run(run())
-    return 0
+    return run_bot(os.environ, "json", tuning)
 
 
 if __name__ == "__main__":
