@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.demo_as_slack import ActingAsSlack, RefusedAction
 from bot.demo_forage import DeviceApprovals, ForagePages
@@ -58,13 +59,10 @@ class SlackPage:
         body = await json_body(request)
         person = _person(body.get("as"))
         ts, action_id = str(body.get("ts", "")), str(body.get("action_id", ""))
-        try:
-            if body.get("ephemeral"):
-                await self._acting.click_ephemeral_button(person, ts, action_id)
-            else:
-                await self._acting.click_message_button(person, ts, action_id)
-        except RefusedAction as refusal:
-            return refused(str(refusal))
+        if body.get("ephemeral"):
+            await self._acting.click_ephemeral_button(person, ts, action_id)
+        else:
+            await self._acting.click_message_button(person, ts, action_id)
         return web.json_response({"ok": True})
 
     async def submit_modal(self, request: web.Request) -> web.Response:
@@ -73,36 +71,24 @@ class SlackPage:
         values = body.get("values")
         if not isinstance(values, dict):
             return refused("values must be {block_id: {action_id: text}}", 400)
-        try:
-            answer = await self._acting.submit_modal(person, str(body.get("view_id", "")), values)
-        except RefusedAction as refusal:
-            return refused(str(refusal))
+        answer = await self._acting.submit_modal(person, str(body.get("view_id", "")), values)
         return web.json_response({"ok": True, "closed": answer.closed, "errors": answer.errors})
 
     async def close_modal(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        try:
-            self._acting.close_modal(_person(body.get("as")), str(body.get("view_id", "")))
-        except RefusedAction as refusal:
-            return refused(str(refusal))
+        self._acting.close_modal(_person(body.get("as")), str(body.get("view_id", "")))
         return web.json_response({"ok": True})
 
     async def dismiss(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        try:
-            self._acting.dismiss_ephemeral(_person(body.get("as")), str(body.get("ts", "")))
-        except RefusedAction as refusal:
-            return refused(str(refusal))
+        self._acting.dismiss_ephemeral(_person(body.get("as")), str(body.get("ts", "")))
         return web.json_response({"ok": True})
 
     async def command(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         person = _person(body.get("as"))
         command, _, text = str(body.get("text", "")).strip().partition(" ")
-        try:
-            await self._acting.slash_command(person, command, text.strip())
-        except RefusedAction as refusal:
-            return refused(str(refusal))
+        await self._acting.slash_command(person, command, text.strip())
         return web.json_response({"ok": True})
 
     async def message(self, request: web.Request) -> web.Response:
@@ -112,10 +98,7 @@ class SlackPage:
         if not text:
             return refused("Type something first.", 400)
         thread_ts = str(body.get("thread_ts") or "") or None
-        try:
-            await self._acting.post_message(person, text, thread_ts)
-        except RefusedAction as refusal:
-            return refused(str(refusal))
+        await self._acting.post_message(person, text, thread_ts)
         return web.json_response({"ok": True})
 
     async def publish_release(self, request: web.Request) -> web.Response:
@@ -125,6 +108,15 @@ class SlackPage:
         except ValueError as error:
             return refused(str(error), 400)
         return web.json_response({"ok": True, "release_intent_id": intent})
+
+
+@web.middleware
+async def _refusals_answered(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever the page asked for that Slack would refuse is answered with the reason."""
+    try:
+        return await handler(request)
+    except RefusedAction as refusal:
+        return refused(str(refusal))
 
 
 def _person(username: object) -> Person:
@@ -159,7 +151,7 @@ async def serve_demo_page(
     stack: LocalStack, releases: SampleReleases, listener: socket.socket
 ) -> AsyncIterator[None]:
     """Serve the Slack page and forage's device page on `listener` until the block ends."""
-    app = web.Application()
+    app = web.Application(middlewares=[_refusals_answered])
     app.add_routes(SlackPage(stack, releases).routes())
     app.add_routes(ForagePages(DeviceApprovals(stack.forest), PAGE_DIR).routes())
     app.router.add_static("/static", PAGE_DIR)

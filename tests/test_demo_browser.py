@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 from slack_sdk.web.async_client import AsyncWebClient
+from tests_support import wait_until
 
 from bot.demo import RunningDemo, running_demo
 from bot.fakes.local_stack import CHANNEL, FAST
@@ -285,3 +287,18 @@ async def test_a_button_with_a_confirm_dialog_asks_before_it_is_sent(
     await dialog.get_by_role("button", name="Roll back").click()
     # The bot has no listener for this button, so Slack's error is what the person sees.
     await shows(page.get_by_role("alert"), "The app did not respond")
+
+
+async def test_the_page_is_told_why_slack_would_refuse_what_it_asked(demo: RunningDemo):
+    # A click on a button the message does not show (a page left open on an old message).
+    await wait_until(lambda: bool(demo.stack.slack.messages(CHANNEL)))
+    message = demo.stack.slack.messages(CHANNEL)[0]
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{demo.page_url}/api/click",
+        json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
+    ) as reply:
+        assert reply.status == 409
+        assert await reply.json() == {
+            "ok": False,
+            "error": "That button is no longer on the message.",
+        }
