@@ -17,10 +17,12 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bench.figures import Row, markdown_table, ms, ratio, verdict
-from bench.processes import start_stack, stop_stack
+from bench.processes import start_stack, stop_process
 from bench.scenarios import Bench, EventFigures, Options, Results
 from bench.stack_control import StackControl
 
@@ -33,11 +35,7 @@ FLOOR_FACTOR_TARGET = 3.0
 
 async def run(options: Options, log_dir: Path) -> Results:
     results = Results()
-    stack, control_url = await start_stack(log_dir, log_dir / "store-1")
-    control = StackControl(control_url)
-    bench = Bench(control, await control.info(), stack.pid, options, log_dir)
-    try:
-        await bench.connect()
+    async with _fresh_stack(options, log_dir, "store-1", results) as bench:
         say("starting the bot, linking reviewers, posting the approvals they click on")
         await bench.start_bot()
         clicks = await bench.prepare_clicks()
@@ -60,30 +58,33 @@ async def run(options: Options, log_dir: Path) -> Results:
         )
         say("bot: nudge storm")
         results.storm = await bench.storm()
-    except Exception as error:
-        results.errors.append(f"{type(error).__name__}: {error}")
-    finally:
-        results.costs.extend(bench.costs)
-        await bench.close()
-        await control.close()
-        stop_stack(stack)
 
-    stack, control_url = await start_stack(log_dir, log_dir / "store-2")
+    async with _fresh_stack(options, log_dir, "store-2", results) as bench:
+        say(f"bot: {options.open_approvals} open approvals, restart, close them all")
+        startup_empty = await bench.start_bot()
+        results.scale = await bench.scale(startup_empty)
+    return results
+
+
+@asynccontextmanager
+async def _fresh_stack(
+    options: Options, log_dir: Path, store: str, results: Results
+) -> AsyncIterator[Bench]:
+    """A new stack process and a bench on it; a failure inside is recorded in ``results`` (the
+    run goes on to what it can still measure), and the phases' costs are kept."""
+    stack, control_url = await start_stack(log_dir, log_dir / store)
     control = StackControl(control_url)
     bench = Bench(control, await control.info(), stack.pid, options, log_dir)
     try:
         await bench.connect()
-        say(f"bot: {options.open_approvals} open approvals, restart, close them all")
-        startup_empty = await bench.start_bot()
-        results.scale = await bench.scale(startup_empty)
+        yield bench
     except Exception as error:
         results.errors.append(f"{type(error).__name__}: {error}")
     finally:
         results.costs.extend(bench.costs)
         await bench.close()
         await control.close()
-        stop_stack(stack)
-    return results
+        stop_process(stack)
 
 
 def table(results: Results) -> str:

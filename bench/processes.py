@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,6 @@ import aiohttp
 REPOSITORY = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT_SECONDS = 20.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def bench_module(name: str) -> list[str]:
@@ -104,13 +97,7 @@ class Child:
     def stop(self) -> float:
         """SIGTERM, and the seconds it took to exit (killed after a while)."""
         begun = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         return time.monotonic() - begun
 
     def check_alive(self) -> None:
@@ -154,7 +141,8 @@ async def start_stack(log_dir: Path, store_dir: Path) -> tuple[subprocess.Popen[
     return process, str(json.loads(line)["control_url"])
 
 
-def stop_stack(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after a while (the stack, or any child)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

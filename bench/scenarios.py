@@ -34,7 +34,6 @@ from bench.processes import (
     bot_command,
     children_of,
     cpu_seconds,
-    free_port,
     machine_busy_seconds,
     start,
     wait_line,
@@ -42,6 +41,7 @@ from bench.processes import (
 from bench.processes import wait_ready as wait_http_ready
 from bench.stack_control import Mark, Records, StackControl, StackInfo
 from blocks.approval_message import APPROVE_ACTION_ID
+from bot.fakes.nats_server import free_port
 from bot.fakes.slack_signing import form_payload
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
