@@ -7,11 +7,19 @@ from typing import Any
 
 from bot.approval import ApprovalView, Decision, Outcome, Vote
 
-from .elements import MAX_SECTION_TEXT, MAX_TEXT, SlackMessage, actions, button, section
+from .elements import (
+    MAX_SECTION_TEXT,
+    MAX_TEXT,
+    SlackMessage,
+    actions,
+    button,
+    context,
+    header,
+    section,
+)
 from .text import clip, fit, link, one_line, person, safe_url, sanitize, slack_date, truncate
 
 MAX_BLOCKS = 50
-MAX_HEADER_TEXT = 150
 MAX_FIELD_TEXT = 2000
 MAX_FIELDS = 10
 
@@ -100,10 +108,7 @@ def _header(view: ApprovalView) -> dict[str, Any]:
         text = f"✅ {_gate(view)} approved"
     else:
         text = f"🔒 {_gate(view)} needs {plural(_required(view), 'approval')}"
-    return {
-        "type": "header",
-        "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_TEXT), "emoji": True},
-    }
+    return header(text)
 
 
 def _release_title(view: ApprovalView) -> str:
@@ -120,7 +125,7 @@ def _title(view: ApprovalView) -> dict[str, Any]:
     description = view.request.release.description.strip()
     if description:
         text += "\n" + clip(description, DESCRIPTION_CHARS)
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, MAX_SECTION_TEXT)}}
+    return section(text)
 
 
 def _fields(view: ApprovalView) -> list[dict[str, Any]]:
@@ -242,10 +247,7 @@ def _context(view: ApprovalView) -> dict[str, Any]:
         parts = ["Only org admins who authored this release can bypass."]
     if forage:
         parts.append(forage)
-    return {
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": fit(" · ".join(parts), MAX_SECTION_TEXT)}],
-    }
+    return context(" · ".join(parts))
 
 
 def _fallback_text(view: ApprovalView) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .text import fit
+from .text import fit, truncate
 
 MAX_TEXT = 4000
 MAX_SECTION_TEXT = 3000
 MAX_CONTEXT_TEXT = 3000
+MAX_HEADER_TEXT = 150
 ACTION_ID_CHARS = 255
 BUTTON_VALUE_CHARS = 2000
 
@@ -28,6 +29,13 @@ class SlackMessage:
 
 def section(mrkdwn: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, MAX_SECTION_TEXT)}}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_TEXT), "emoji": True},
+    }
 
 
 def context(mrkdwn: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .elements import context, section
+from .elements import context, header, section
 from .pending import headline, pending_entry
 from .replies import WHEN
 from .text import escape, slack_date, truncate
@@ -24,10 +24,6 @@ def _view(*blocks: dict[str, Any]) -> dict[str, Any]:
     return {"type": "home", "blocks": list(blocks)}
 
 
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
-
-
 _DIVIDER: dict[str, Any] = {"type": "divider"}
 
 
@@ -40,7 +36,7 @@ def home_view(items: Sequence[PendingApproval], now: datetime) -> dict[str, Any]
     if not listed:
         listed = [section("Nothing is waiting for your vote right now.")]
     return _view(
-        _header(HOME_TITLE),
+        header(HOME_TITLE),
         context(
             f"{headline(len(items))} Releases in your organisations that you have not voted on"
             f" and did not write. Updated {slack_date(now, fmt=WHEN)}."
@@ -54,7 +50,7 @@ def home_view(items: Sequence[PendingApproval], now: datetime) -> dict[str, Any]
 
 def home_not_linked() -> dict[str, Any]:
     return _view(
-        _header(HOME_TITLE),
+        header(HOME_TITLE),
         section(
             "You're not linked to forest yet, so I can't tell which approvals wait for you."
             " Run `/forest login` to link your account once; your votes then count as yours."
@@ -65,7 +61,7 @@ def home_not_linked() -> dict[str, Any]:
 def home_unavailable(sentence: str) -> dict[str, Any]:
     """Forest could not say what waits; the sentence says why."""
     return _view(
-        _header(HOME_TITLE),
+        header(HOME_TITLE),
         section(
             f"I can't show the list right now: {escape(truncate(sentence.strip(), 500))}"
             " Open this tab again in a moment."

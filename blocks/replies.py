@@ -16,6 +16,7 @@ from .elements import (
     actions,
     answer,
     button,
+    context,
 )
 from .text import as_utc, clip, escape, fit, link, one_line, person, slack_date, truncate
 
@@ -213,10 +214,5 @@ def vote_failed(
     """Forest did not answer: say plainly that nothing was recorded, and offer to try again."""
     blocks: list[dict[str, Any]] = [actions(button("Try again", retry_action_id, retry_value))]
     if now is not None:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"Tried {slack_date(now, fmt=WHEN)}"}],
-            }
-        )
+        blocks.append(context(f"Tried {slack_date(now, fmt=WHEN)}"))
     return answer("Forest didn't answer, so your vote was *NOT* recorded.", *blocks)
