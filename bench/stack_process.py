@@ -32,7 +32,14 @@ from bot.fakes.fake_forest import FakeForest
 from bot.fakes.fake_forest_records import Actor
 from bot.fakes.fake_forest_world import ForestWorld
 from bot.fakes.fake_slack import FakeSlack
-from bot.fakes.local_stack import CHANNEL, ORGANISATION, PROJECT, TEAM_ID, seed, wait_for
+from bot.fakes.local_stack import (
+    CHANNEL,
+    ORGANISATION,
+    PROJECT,
+    TEAM_ID,
+    approve_login,
+    seed,
+)
 from bot.fakes.nats_server import run_nats_server
 from bot.fakes.slack_signing import post_signed, slash_command_payload
 
@@ -161,20 +168,8 @@ class Stack:
         )
         if delivery.status != 200:
             raise RuntimeError(f"/forest login for {username} answered {delivery.status}")
-        await wait_for(
-            lambda: any(user in g.client_name for g in self.forest.pending_device_logins()),
-            f"a device login for {username}",
-            LINK_TIMEOUT_SECONDS,
-        )
-        grant = next(g for g in self.forest.pending_device_logins() if user in g.client_name)
-        self.forest.approve_device_code(grant.user_code, username)
-        await wait_for(
-            lambda: any(
-                "You're linked to forest as" in str(p.body.get("text", ""))
-                for p in self.slack.responses(response_url)
-            ),
-            f"{username} linked",
-            LINK_TIMEOUT_SECONDS,
+        await approve_login(
+            self.forest, self.slack, user, username, response_url, LINK_TIMEOUT_SECONDS
         )
 
     async def messages(self, request: web.Request) -> web.Response:

@@ -313,23 +313,46 @@ class LocalStack:
         await self.approve_pending_login(username, response_url)
 
     async def approve_pending_login(self, username: str, response_url: str) -> None:
-        grant = await self.pending_login(username)
-        self.forest.approve_device_code(grant.user_code, username)
-        await wait_for(
-            lambda: any(
-                "You're linked to forest as" in str(p.body.get("text", ""))
-                for p in self.slack.responses(response_url)
-            ),
-            f"{username} linked",
+        await approve_login(
+            self.forest, self.slack, self.person(username).slack_user_id, username, response_url
         )
 
     async def pending_login(self, username: str) -> DeviceGrant:
-        user = self.person(username).slack_user_id
-        await wait_for(
-            lambda: any(user in g.client_name for g in self.forest.pending_device_logins()),
-            f"a device login for {username}",
-        )
-        return next(g for g in self.forest.pending_device_logins() if user in g.client_name)
+        return await pending_login(self.forest, self.person(username).slack_user_id, username)
+
+
+async def pending_login(
+    forest: FakeForest, slack_user_id: str, username: str, timeout: float = 5.0
+) -> DeviceGrant:
+    """The device login the bot started for this Slack user, once forest has it."""
+    await wait_for(
+        lambda: any(slack_user_id in g.client_name for g in forest.pending_device_logins()),
+        f"a device login for {username}",
+        timeout,
+    )
+    return next(g for g in forest.pending_device_logins() if slack_user_id in g.client_name)
+
+
+async def approve_login(
+    forest: FakeForest,
+    slack: FakeSlack,
+    slack_user_id: str,
+    username: str,
+    response_url: str,
+    timeout: float = 5.0,
+) -> None:
+    """``username`` approves in forage the login the bot started for them; returns once the
+    bot told them they are linked."""
+    grant = await pending_login(forest, slack_user_id, username, timeout)
+    forest.approve_device_code(grant.user_code, username)
+    await wait_for(
+        lambda: any(
+            "You're linked to forest as" in str(p.body.get("text", ""))
+            for p in slack.responses(response_url)
+        ),
+        f"{username} linked",
+        timeout,
+    )
 
 
 def approval_event(
