@@ -25,7 +25,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from blocks.approval_message import approval_message
-from bot.approval import ApprovalRequest, ApprovalView, Author, Release
+from bot.approval import ApprovalView
+from bot.events import parse_approval_required
+from bot.fakes.local_stack import approval_event
 
 STREAM = "BENCH_FLOOR"
 SUBJECT = "bench.floor.>"
@@ -36,23 +38,15 @@ DRAIN_SECONDS = 0.02
 
 def sample_message() -> dict[str, Any]:
     """The text and blocks of a typical approval message, as the bot renders one."""
-    request = ApprovalRequest(
-        event_id="sample",
-        organisation="acme",
-        project="payments-api",
-        release_intent_id="00000000-0000-4000-8000-000000000000",
-        target_environment="production",
-        required_approvals=2,
-        policy_name="prod-needs-two",
-        release=Release(
-            slug="evidently-assisting-ladybeetle",
-            title="fix: retry card captures on timeout (#812)",
-            description="Retries the capture call twice with jitter.",
-            commit_sha="9f2c1e7",
-            commit_branch="main",
-            author=Author(user_id="u", username="alice", email="alice@acme.io"),
-        ),
+    event = approval_event(
+        "acme",
+        "payments-api",
+        "00000000-0000-4000-8000-000000000000",
+        "production",
+        2,
+        {"user_id": "u", "username": "alice", "email": "alice@acme.io"},
     )
+    request = parse_approval_required(json.dumps(event).encode())
     message = approval_message(
         ApprovalView(request=request, state=None, web_url="http://forage.local/r")
     )
