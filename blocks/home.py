@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .elements import context, header, section
-from .pending import headline, pending_entry
+from .pending import NOT_LINKED_FOR_LIST, headline, pending_entry
 from .replies import WHEN
 from .text import escape, slack_date, truncate
 
@@ -52,8 +52,8 @@ def home_not_linked() -> dict[str, Any]:
     return _view(
         header(HOME_TITLE),
         section(
-            "You're not linked to forest yet, so I can't tell which approvals wait for you."
-            " Run `/forest login` to link your account once; your votes then count as yours."
+            f"{NOT_LINKED_FOR_LIST} Run `/forest login` to link your account once;"
+            " your votes then count as yours."
         ),
     )
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 LISTED_IN_MESSAGE = 40
 TITLE_CHARS = 150
 NAME_CHARS = 60
+NOT_LINKED_FOR_LIST = (
+    "You're not linked to forest yet, so I can't tell which approvals wait for you."
+)
 
 
 def _name(text: str) -> str:
@@ -84,10 +87,8 @@ def pending_list(items: Sequence[PendingApproval]) -> SlackMessage:
 
 def pending_not_linked() -> SlackMessage:
     """Asks the person to link first: which approvals wait depends on their organisations."""
-    text = "You're not linked to forest yet, so I can't tell which approvals wait for you."
-    return answer(
-        text, actions(button("Link your forest account", LINK_ACTION_ID, None, "primary"))
-    )
+    link = button("Link your forest account", LINK_ACTION_ID, None, "primary")
+    return answer(NOT_LINKED_FOR_LIST, actions(link))
 
 
 def reminder_dm(view: ApprovalView, now: datetime, permalink: str) -> SlackMessage:

@@ -21,6 +21,9 @@ from .elements import (
 from .text import as_utc, clip, escape, fit, link, one_line, person, slack_date, truncate
 
 COMMENT_CHARS = 2000
+NOT_LINKED = (
+    "You're not linked to forest yet. Link your account once, and your votes go to forest as you."
+)
 APPROVERS_NAMED = 10
 
 LINK_ACTION_ID = "link_start"
@@ -201,9 +204,7 @@ def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
     """
     why = escape(truncate(sentence.strip(), MAX_SECTION_TEXT)) if sentence.strip() else ""
     return answer(
-        why
-        or "You're not linked to forest yet. Link your account once, and your votes go to forest"
-        " as you.",
+        why or NOT_LINKED,
         actions(button("Link your forest account", LINK_ACTION_ID, pending_action, "primary")),
     )
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from blocks.replies import NOT_LINKED
 from bot.forest_client import DeviceLogin, DeviceLoginStatus, ForestClient
 from bot.forest_errors import ForestError, ForestUnauthenticated
 from bot.keyed_locks import KeyedLocks
@@ -26,10 +27,6 @@ CLIENT_VERSION = "1"
 # Refresh this long before expiry, so a token never runs out in the middle of a vote.
 REFRESH_MARGIN_SECONDS = 120.0
 SLOW_DOWN_STEP_SECONDS = 5.0
-NOT_LINKED = (
-    "You're not linked to forest yet. Link your account once, and your votes go to forest as you."
-)
-
 
 # Some forest versions send an absolute unix time in ``expires_in_seconds``; no relative
 # lifetime is anywhere near this large.
