@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from blocks.replies import NOT_LINKED
 from bot.forest_client import DeviceLogin, DeviceLoginStatus, ForestClient
@@ -22,6 +23,8 @@ from bot.links import Link, LinkStore
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
 
 CLIENT_VERSION = "1"
 # Refresh this long before expiry, so a token never runs out in the middle of a vote.
@@ -163,6 +166,18 @@ class LinkService:
 
     async def link_of(self, team_id: str, slack_user_id: str) -> Link | None:
         return await self._links.get(team_id, slack_user_id)
+
+    async def as_person(
+        self, link: Link, call: Callable[[Link], Awaitable[Result]]
+    ) -> tuple[Link, Result]:
+        """``call`` forest with the person's ``link``, and once more after a forced refresh when
+        forest refuses a token that looked fresh (revoked, clock skew); the link used and the
+        answer. Raises NeedsLogin when the refresh is refused, and ForestError."""
+        try:
+            return link, await call(link)
+        except ForestUnauthenticated:
+            link = await self.fresh_link(link.team_id, link.slack_user_id, force_refresh=True)
+            return link, await call(link)
 
     async def fresh_link(
         self, team_id: str, slack_user_id: str, force_refresh: bool = False

@@ -22,7 +22,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approval import ApprovalView
 from bot.forest_client import ForestClient
-from bot.forest_errors import ForestUnauthenticated
 from bot.linking import LinkService
 from bot.links import Link
 from bot.open_approvals import OpenApprovals
@@ -127,14 +126,9 @@ class PendingApprovals:
         return sorted((item for item in found if item is not None), key=_longest_waiting_first)
 
     async def _organisations(self, link: Link) -> tuple[Link, set[str]]:
-        try:
-            memberships = await self._forest.memberships(link.access_token)
-        except ForestUnauthenticated:
-            # A token that looked fresh can still be refused (revoked, clock skew): refresh once.
-            link = await self._linking.fresh_link(
-                link.team_id, link.slack_user_id, force_refresh=True
-            )
-            memberships = await self._forest.memberships(link.access_token)
+        link, memberships = await self._linking.as_person(
+            link, lambda current: self._forest.memberships(current.access_token)
+        )
         return link, {membership.organisation for membership in memberships}
 
     async def _open_records(self) -> list[ApprovalRecord]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
 from bot.forest_client import ForestClient, ProjectRef
-from bot.forest_errors import ForestError, ForestUnauthenticated
+from bot.forest_errors import ForestError
 from bot.keeper import Keeper, VoteContext, thread_reported
 from bot.keyed_locks import KeyedLocks
 from bot.linking import LinkService, NeedsLogin
@@ -175,18 +175,11 @@ class VoteService:
                 Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
             )
         try:
-            state = await self._vote(record.request, link, ballot.kind, comment)
-        except ForestUnauthenticated:
-            # Forest may refuse a token that looked fresh (revoked, clock skew): refresh once.
-            try:
-                link = await self._linking.fresh_link(
-                    ballot.team_id, ballot.slack_user_id, force_refresh=True
-                )
-                state = await self._vote(record.request, link, ballot.kind, comment)
-            except NeedsLogin as needs:
-                return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
-            except ForestError as error:
-                return _failure(error, record)
+            link, state = await self._linking.as_person(
+                link, lambda current: self._vote(record.request, current, ballot.kind, comment)
+            )
+        except NeedsLogin as needs:
+            return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
         except ForestError as error:
             return _failure(error, record)
         await self._keeper.apply(

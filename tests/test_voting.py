@@ -304,3 +304,20 @@ async def test_a_tampered_button_value_is_refused(stack: LocalStack):
     await stack.post(stack_click_value(stack, "bob", "approval_approve", "garbage", ts))
     await wait_until(lambda: len(ephemerals_for(stack, "bob")) == 2)
     assert stack.forest.calls_to("ExternalApproveRelease") == []
+
+
+async def test_a_refused_token_is_refreshed_once_and_the_vote_sent_again(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await stack.open_approval()
+    stack.forest.revoke_access_tokens("bob")  # the link's token still looks fresh to the bot
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: "1 of 2" in votes_line(stack, ts))
+    refused, recorded = stack.forest.calls_to("ExternalApproveRelease")
+    assert (refused.actor, recorded.actor) == (None, "bob")
+    assert refused.token != recorded.token
+    assert [d.username for d in stack.forest.approval_state(intent, "production").decisions] == [
+        "bob"
+    ]
+    assert ephemerals_for(stack, "bob") == []
