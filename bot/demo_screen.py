@@ -37,11 +37,12 @@ def screen_for(
         for e in slack.ephemerals(channel, viewer.slack_user_id)
         if e.message_ts not in memory.dismissed
     ]
+    messages = slack.messages(channel)
     timeline: list[JsonDict] = [
         _message(slack, channel, m, [e for e in ephemerals if e.thread_ts == m.ts])
-        for m in slack.messages(channel)
+        for m in messages
     ]
-    threads = {m.ts for m in slack.messages(channel)}
+    threads = {m.ts for m in messages}
     # An ephemeral answer to a thread whose message is gone still belongs in the channel.
     timeline += [_ephemeral(e) for e in ephemerals if e.thread_ts not in threads]
     timeline.sort(key=lambda entry: ts_key(entry["ts"]))
