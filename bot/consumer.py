@@ -63,12 +63,17 @@ class ApprovalConsumer:
         ack_wait: float = ACK_WAIT_SECONDS,
     ) -> None:
         self._ack_wait = ack_wait
+        # Well inside the ack wait, so that one late heartbeat does not cause a redelivery.
+        self._heartbeat_seconds = min(HEARTBEAT_SECONDS, ack_wait / 3)
         self._js = js
         self._announcer = announcer
         self._metrics = metrics
         self._batch = batch
         self._fetch_timeout = fetch_timeout
         self._subscription: JetStreamContext.PullSubscription | None = None
+        # Events being handled (by id: a Msg is not hashable), which the heartbeat keeps
+        # from being redelivered.
+        self._in_hand: dict[int, Msg] = {}
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
 
@@ -90,12 +95,14 @@ class ApprovalConsumer:
         """Fetch and handle batches until ``stop``; the batch in hand is always finished."""
         assert self._subscription is not None, "open() first"
         backlog = False
+        heartbeat = asyncio.create_task(_keep_alive(self._in_hand, self._heartbeat_seconds))
         try:
             while not self._stopping.is_set():
                 messages = await self._fetch(backlog)
                 backlog = bool(messages)
                 await asyncio.gather(*(self._handle(msg) for msg in messages))
         finally:
+            heartbeat.cancel()
             self._stopped.set()
 
     async def _fetch(self, backlog: bool) -> list[Msg]:
@@ -149,7 +156,7 @@ class ApprovalConsumer:
             "environment": request.target_environment,
             "event_id": request.event_id,
         }
-        heartbeat = asyncio.create_task(_keep_alive(msg))
+        self._in_hand[id(msg)] = msg
         try:
             result = await self._announcer.announce(request)
         except PermanentSlackError as error:
@@ -167,7 +174,7 @@ class ApprovalConsumer:
             await msg.nak(delay=delay)
             return
         finally:
-            heartbeat.cancel()
+            self._in_hand.pop(id(msg), None)
         if result == Announced.BUSY:
             self._metrics.events.labels(result="busy").inc()
             await msg.nak(delay=BUSY_DELAY_SECONDS)
@@ -201,12 +208,14 @@ class ApprovalConsumer:
         )
 
 
-async def _keep_alive(msg: Msg) -> None:
-    """Tell JetStream we are still working, so a slow Slack does not cause a redelivery."""
+async def _keep_alive(in_hand: dict[int, Msg], every: float) -> None:
+    """Tell JetStream we are still working on the events in hand, so that a slow Slack does
+    not cause a redelivery. One task serves them all, rather than one started per event."""
     while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        with contextlib.suppress(Exception):
-            await msg.in_progress()
+        await asyncio.sleep(every)
+        for msg in list(in_hand.values()):
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
 
 
 def _describe(error: BaseException) -> str:

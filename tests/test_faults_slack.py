@@ -1,11 +1,13 @@
 """Slack faults: rate limits are waited out, errors retried, refusals set aside, nothing doubled."""
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from tests_support import wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.consumer import DURABLE, STREAM
+from bot.fakes.local_stack import CHANNEL, FAST, LocalStack
 
 
 async def test_a_rate_limited_post_is_waited_out_and_posted_once(stack: LocalStack):
@@ -63,3 +65,24 @@ async def test_a_channel_slack_refuses_is_reported_and_others_go_on(
     dead = await stack.nc.jetstream().pull_subscribe("forest.approval.deadletter", durable="x")
     [letter] = await dead.fetch(1, timeout=5)
     assert "channel_not_found" in letter.headers["Forest-Set-Aside-Detail"]
+
+
+async def test_a_post_slower_than_the_ack_wait_is_not_redelivered(stack: LocalStack):
+    # Two replicas: a redelivered event would go to the one that is free.
+    for _ in range(2):
+        await stack.start_bot(replace(FAST, ack_wait=1.0))
+    stack.slack.delay("chat.postMessage", 3.0)
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await stack.slack.wait_for("chat.postMessage", ok=True, timeout=10)
+    stack.slack.delay("chat.postMessage", 0)
+    js = stack.nc.jetstream()
+    for _ in range(50):
+        consumer = await js.consumer_info(STREAM, DURABLE)
+        if consumer.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.1)
+    # The heartbeat kept JetStream from handing the event out again while Slack was slow.
+    assert consumer.num_ack_pending == 0
+    assert consumer.delivered.consumer_seq == 1  # one event, handed out once
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1
