@@ -72,11 +72,11 @@ class OpenApprovals:
                 self._by_intent, self._approved = by_intent, approved
                 self.loaded.set()
                 continue
-            record = change.stored.record if change.stored else None
+            summary = change.summary
             # Claimed approvals are tracked too: a vote can come in while the message is posted.
-            if record is not None and record.outcome is None:
+            if summary is not None and summary.open:
                 by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)
-                if record.approved:
+                if summary.approved:
                     approved.add(change.key)
                 else:
                     approved.discard(change.key)
