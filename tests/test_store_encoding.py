@@ -1,0 +1,51 @@
+"""Records are stored as JSON that earlier versions wrote and read the same way."""
+
+import dataclasses
+import json
+
+from bot.approval import ApprovalRequest, Author, Outcome, Release
+from bot.store import ApprovalRecord, Phase, _decode, _encode, _summary
+
+REQUEST = ApprovalRequest(
+    event_id="e1",
+    organisation="acme",
+    project="payments-api",
+    release_intent_id="0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10",
+    target_environment="production",
+    required_approvals=2,
+    policy_name="prod-needs-two",
+    release=Release(title="fix: “quotes” & ünïcode", author=Author("u1", "alice", "a@acme.io")),
+)
+
+
+def records() -> list[ApprovalRecord]:
+    claimed = ApprovalRecord(REQUEST, "C1", Phase.CLAIMED, "bot-1", 1700000000.5)
+    posted = dataclasses.replace(
+        claimed, phase=Phase.POSTED, ts="1700000001.000100", digest="ab" * 32,
+        reported={"u2": "approved:", "u3": "rejected:too risky"},
+    )
+    ended = dataclasses.replace(posted, outcome=Outcome.CANCELLED, outcome_at=1700000100.0)
+    no_author = dataclasses.replace(
+        posted, request=dataclasses.replace(REQUEST, release=Release())
+    )
+    return [claimed, posted, ended, no_author]
+
+
+def test_a_record_reads_back_as_it_was_written():
+    for record in records():
+        assert _decode(_encode(record)) == record
+
+
+def test_the_bytes_are_the_plain_json_of_the_record():
+    # The format earlier versions wrote, which replicas of either version must read.
+    for record in records():
+        expected = json.dumps(dataclasses.asdict(record), separators=(",", ":")).encode()
+        assert _encode(record) == expected
+
+
+def test_the_watch_summary_says_open_and_approved():
+    claimed, posted, ended, _ = records()
+    approved = dataclasses.replace(posted, approved=True)
+    assert (_summary(_encode(claimed)).open, _summary(_encode(claimed)).approved) == (True, False)
+    assert _summary(_encode(approved)).approved
+    assert not _summary(_encode(ended)).open
