@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import Metrics
+from bot.slack_request import bolt_request
 
 SLACK_PATH = "/slack/events"
 # Slack's own payloads are far smaller; this keeps a hostile body from costing memory.
@@ -30,14 +31,14 @@ def build_http_app(
         if not (timestamp.isascii() and timestamp.isdigit()):
             return web.Response(status=401, text="unsigned request")
         try:
-            bolt_request = await to_bolt_request(request)
+            slack_request = await bolt_request(request)
         except (ValueError, TypeError, AttributeError, RecursionError):
             # Not UTF-8, a payload that is not JSON, or JSON not shaped like Slack's: Bolt
             # cannot read it (nor check its signature), and Slack never sends it.
             return web.Response(status=400, text="malformed request")
-        if not _slack_shaped(bolt_request.body):
+        if not _slack_shaped(slack_request.body):
             return web.Response(status=400, text="malformed request")
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        return await to_aiohttp_response(await bolt.async_dispatch(slack_request))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})

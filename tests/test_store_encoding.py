@@ -21,13 +21,14 @@ REQUEST = ApprovalRequest(
 def records() -> list[ApprovalRecord]:
     claimed = ApprovalRecord(REQUEST, "C1", Phase.CLAIMED, "bot-1", 1700000000.5)
     posted = dataclasses.replace(
-        claimed, phase=Phase.POSTED, ts="1700000001.000100", digest="ab" * 32,
+        claimed,
+        phase=Phase.POSTED,
+        ts="1700000001.000100",
+        digest="ab" * 32,
         reported={"u2": "approved:", "u3": "rejected:too risky"},
     )
     ended = dataclasses.replace(posted, outcome=Outcome.CANCELLED, outcome_at=1700000100.0)
-    no_author = dataclasses.replace(
-        posted, request=dataclasses.replace(REQUEST, release=Release())
-    )
+    no_author = dataclasses.replace(posted, request=dataclasses.replace(REQUEST, release=Release()))
     return [claimed, posted, ended, no_author]
 
 
