@@ -50,6 +50,14 @@ class NotPostedYet(Exception):
     """The approval is claimed but its message is not recorded yet: try again shortly."""
 
 
+class OutcomeNotShown(Exception):
+    """Slack refused to show a release's outcome; nothing was recorded: try again later.
+
+    Votes need no such retry (the next nudge or re-read shows them), but an outcome arrives
+    once, on core NATS, and is not read back from forest.
+    """
+
+
 class Keeper:
     def __init__(
         self,
@@ -76,7 +84,9 @@ class Keeper:
         await self._update(key, state=state, outcome=None, vote=vote)
 
     async def finish(self, key: ApprovalKey, outcome: Outcome) -> None:
-        """The release intent ended: show the outcome, remove the buttons."""
+        """The release intent ended: show the outcome, remove the buttons.
+
+        Raises OutcomeNotShown when Slack refused the update."""
         await self._update(key, state=None, outcome=outcome, vote=None)
 
     async def _update(
@@ -136,6 +146,8 @@ class Keeper:
         if rendered.digest == record.digest and not new_decisions and outcome is None:
             raise _Unchanged
         if rendered.digest != record.digest and not await self._show(record, rendered):
+            if outcome is not None:
+                raise OutcomeNotShown(record.key)
             raise _Unchanged
         record = replace(
             record,

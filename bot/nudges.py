@@ -20,7 +20,7 @@ from nats.aio.subscription import Subscription
 
 from bot.approval import ApprovalKey, Outcome
 from bot.forest_errors import ForestError
-from bot.keeper import Keeper, NotPostedYet
+from bot.keeper import Keeper, NotPostedYet, OutcomeNotShown
 from bot.open_approvals import OpenApprovals
 from bot.tasks import TaskSet
 
@@ -36,6 +36,9 @@ NOT_POSTED_RETRIES = 20
 # Outcomes shown at once. A release train ends many intents together; unbounded, thousands of
 # finishes at once made the key-value reads time out and their outcomes were never shown.
 FINISH_CONCURRENCY = 16
+# An outcome Slack refused to show is tried again after 1, 2, 4 ... 60 s, for about an hour.
+FINISH_RETRIES = 64
+FINISH_RETRY_MAX_SECONDS = 60.0
 _TERMINAL_RELEASE = {status.value: status for status in Outcome}
 
 
@@ -161,13 +164,27 @@ class NudgeListener:
                 self._tasks.spawn(self._finish(key, outcome), name=f"finish {key.token}")
 
     async def _finish(self, key: ApprovalKey, outcome: Outcome) -> None:
-        for _ in range(NOT_POSTED_RETRIES):
+        not_posted = refused = 0
+        while not_posted < NOT_POSTED_RETRIES and refused < FINISH_RETRIES:
             try:
                 async with self._finishing:
                     await self._keeper.finish(key, outcome)
                 return
             except NotPostedYet:
+                not_posted += 1
                 await asyncio.sleep(1.0)
+            except OutcomeNotShown:
+                refused += 1
+                await asyncio.sleep(min(2.0 ** (refused - 1), FINISH_RETRY_MAX_SECONDS))
+        if refused:
+            log.error(
+                "gave up showing the outcome %s: Slack kept refusing the update",
+                outcome.value,
+                extra={
+                    "release_intent_id": key.release_intent_id,
+                    "environment": key.target_environment,
+                },
+            )
 
 
 class Reconciler:

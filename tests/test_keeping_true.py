@@ -135,3 +135,20 @@ async def test_a_vote_answered_after_the_release_ended_leaves_the_outcome_shown(
     final = stack.slack.message(CHANNEL, ts)
     assert "Cancelled" in all_text(final)
     assert buttons(final) == {}
+
+
+async def test_an_outcome_slack_refused_to_show_is_shown_when_slack_recovers(stack: LocalStack):
+    await stack.start_bot()
+    intent = stack.new_release()
+    await stack.announce(intent)
+    message = await posted_message(stack, intent)
+    # More failures than the client's own retries of a server error.
+    stack.slack.fail_next("chat.update", status=503, times=6)
+    await stack.forest.publish_release_status(intent, {"release_id": "r1", "status": "CANCELLED"})
+    await wait_until(
+        lambda: "Cancelled" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=20
+    )
+    assert buttons(stack.slack.message(CHANNEL, message.ts)) == {}
+    await wait_until(
+        lambda: any("cancelled" in r.text.lower() for r in stack.slack.thread(CHANNEL, message.ts))
+    )
