@@ -1,4 +1,5 @@
-"""Private answers to one person: ephemeral messages, response URLs, modals and reactions.
+"""Private answers to one person: ephemeral messages, response URLs, modals, the Home tab and
+reactions.
 
 An answer that cannot be delivered is logged, never raised: the person's action already happened
 (or was refused) and the failure to say so must not undo anything else.
@@ -50,6 +51,9 @@ class Answers:
 
     async def update_modal(self, view_id: str, view: dict[str, Any]) -> None:
         await self._call("views.update", view_id=view_id, view=view)
+
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        await self._call("views.publish", user_id=user, view=view)
 
     async def react(self, channel: str, ts: str, name: str) -> None:
         await self._call("reactions.add", channel=channel, timestamp=ts, name=name)

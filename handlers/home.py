@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.home import home_not_linked, home_unavailable, home_view
 from bot.forest_errors import ForestError
@@ -22,9 +20,7 @@ class HomeTab:
     def __init__(self, deps: HandlerDeps) -> None:
         self._deps = deps
 
-    async def opened(
-        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
+    async def opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         # The same event comes for the Messages tab, which the bot does not draw.
         if event.get("tab") != "home":
             return
@@ -39,10 +35,8 @@ class HomeTab:
             view = home_not_linked()
         except ForestError as error:
             view = home_unavailable(error.sentence)
-        try:
-            await client.views_publish(user_id=user, view=view)
-        except SlackApiError as error:
-            log.warning("views.publish failed: %s", error.response.get("error"))
+        # Through the bot's own client (not Bolt's per-request one), so the call is measured.
+        await self._deps.answers.publish_home(user, view)
 
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:

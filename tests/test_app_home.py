@@ -61,10 +61,15 @@ async def test_opening_the_home_tab_shows_what_waits_for_my_vote(stack: LocalSta
 
 
 async def test_the_home_tab_asks_an_unlinked_person_to_link(stack: LocalStack):
-    await stack.start_bot()
+    bot = await stack.start_bot()
     await open_home(stack, "carol")
     await wait_until(lambda: stack.slack.home_view("U0CAROL") is not None)
     assert "/forest login" in home_text(stack, "carol")
+    # Published through the bot's own client, so operators see the call in the metrics.
+    published = bot.metrics.registry.get_sample_value(
+        "approvals_slack_call_seconds_count", {"method": "views.publish"}
+    )
+    assert published == 1.0
 
 
 async def test_the_messages_tab_is_left_alone(stack: LocalStack):
