@@ -111,11 +111,7 @@ class Announcer:
         log.log(
             logging.INFO if ours else logging.WARNING,
             "retrying our own claim" if ours else "taking over a stale claim",
-            extra={
-                "release_intent_id": request.release_intent_id,
-                "environment": request.target_environment,
-                "previous_owner": existing.record.owner,
-            },
+            extra={**request.key.log_fields, "previous_owner": existing.record.owner},
         )
         try:
             taken = await self._store.replace(

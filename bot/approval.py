@@ -24,6 +24,11 @@ class ApprovalKey:
         env = base64.urlsafe_b64encode(self.target_environment.encode()).decode().rstrip("=")
         return f"{self.release_intent_id}.{env}"
 
+    @property
+    def log_fields(self) -> dict[str, str]:
+        """How a log line names this approval."""
+        return {"release_intent_id": self.release_intent_id, "environment": self.target_environment}
+
     @classmethod
     def from_token(cls, token: str) -> ApprovalKey:
         intent, _, env = token.partition(".")

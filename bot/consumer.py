@@ -151,11 +151,7 @@ class ApprovalConsumer:
         except PoisonEvent as error:
             await self._set_aside(msg, "poison", str(error))
             return
-        fields = {
-            "release_intent_id": request.release_intent_id,
-            "environment": request.target_environment,
-            "event_id": request.event_id,
-        }
+        fields = {**request.key.log_fields, "event_id": request.event_id}
         self._in_hand[id(msg)] = msg
         try:
             result = await self._announcer.announce(request)

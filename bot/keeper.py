@@ -118,7 +118,7 @@ class Keeper:
                     continue
                 await self._tell_thread(change, vote)
                 return
-            log.warning("gave up updating after repeated concurrent writes", extra=_fields(key))
+            log.warning("gave up updating after repeated concurrent writes", extra=key.log_fields)
 
     async def _change(
         self, stored: Stored, state: ApprovalState | None, outcome: Outcome | None
@@ -167,7 +167,7 @@ class Keeper:
             log.warning(
                 "could not update the approval message: %s",
                 error.response.get("error"),
-                extra=_fields(record.key),
+                extra=record.key.log_fields,
             )
             return False
         self._metrics.messages_updated.inc()
@@ -206,7 +206,7 @@ class Keeper:
             log.error(
                 "could not post a thread reply: %s",
                 error.response.get("error"),
-                extra=_fields(record.key),
+                extra=record.key.log_fields,
             )
 
 
@@ -265,7 +265,3 @@ def _decision_reply(
         return replies.approved_reply(slack_id, decision.comment, username=decision.username)
     people = {**view.slack_users, decision.user_id: slack_id} if slack_id else view.slack_users
     return replies.rejected_notice(replace(view, slack_users=people), decision)
-
-
-def _fields(key: ApprovalKey) -> dict[str, str]:
-    return {"release_intent_id": key.release_intent_id, "environment": key.target_environment}

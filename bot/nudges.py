@@ -81,12 +81,7 @@ class Coalescer:
                     self.nudge(key, attempt=attempt + 1)
             except ForestError as error:
                 log.warning(
-                    "refresh failed, retrying later: %s",
-                    error.sentence,
-                    extra={
-                        "release_intent_id": key.release_intent_id,
-                        "environment": key.target_environment,
-                    },
+                    "refresh failed, retrying later: %s", error.sentence, extra=key.log_fields
                 )
                 self.nudge(key, RETRY_AFTER_FAILURE_SECONDS)
 
@@ -180,10 +175,7 @@ class NudgeListener:
             log.error(
                 "gave up showing the outcome %s: Slack kept refusing the update",
                 outcome.value,
-                extra={
-                    "release_intent_id": key.release_intent_id,
-                    "environment": key.target_environment,
-                },
+                extra=key.log_fields,
             )
 
 

@@ -49,7 +49,9 @@ class Presenter:
         try:
             return await self.read_state(record.request)
         except ForestError as error:
-            log.warning("could not read approval state: %s", error.sentence, extra=_fields(record))
+            log.warning(
+                "could not read approval state: %s", error.sentence, extra=record.key.log_fields
+            )
             return None
 
     async def render(self, record: ApprovalRecord, state: ApprovalState | None) -> Rendered:
@@ -92,10 +94,3 @@ class Presenter:
             if slack_id:
                 people[author.user_id] = slack_id
         return people
-
-
-def _fields(record: ApprovalRecord) -> dict[str, str]:
-    return {
-        "release_intent_id": record.key.release_intent_id,
-        "environment": record.key.target_environment,
-    }

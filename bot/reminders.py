@@ -119,7 +119,7 @@ class Reminders:
                 await self._remind_if_due(key, now)
             except Exception:
                 # Whatever failed (NATS, Slack), the other approvals still get their reminders.
-                log.exception("reminder check failed", extra=_fields(key))
+                log.exception("reminder check failed", extra=key.log_fields)
 
     async def _remind_if_due(self, key: ApprovalKey, now: float) -> None:
         stored = await self._store.get(key)
@@ -135,7 +135,7 @@ class Reminders:
             state = await self._presenter.read_state(record.request)
         except ForestError as error:
             # Without the votes the reminder could be wrong; the next check tries again.
-            log.warning("no reminder yet, votes unknown: %s", error.sentence, extra=_fields(key))
+            log.warning("no reminder yet, votes unknown: %s", error.sentence, extra=key.log_fields)
             return
         if state.approved:
             return
@@ -151,7 +151,7 @@ class Reminders:
         moment = datetime.fromtimestamp(now, UTC)
         await self._tell_thread(record, view, moment)
         await self._tell_author(record, view, moment)
-        log.info("reminded", extra={**_fields(key), "period": period})
+        log.info("reminded", extra={**key.log_fields, "period": period})
 
     async def _tell_thread(self, record: ApprovalRecord, view: ApprovalView, now: datetime) -> None:
         try:
@@ -163,7 +163,7 @@ class Reminders:
             )
         except (SlackApiError, aiohttp.ClientError) as error:
             log.error(
-                "could not post a reminder: %s", _slack_error(error), extra=_fields(record.key)
+                "could not post a reminder: %s", _slack_error(error), extra=record.key.log_fields
             )
 
     async def _tell_author(self, record: ApprovalRecord, view: ApprovalView, now: datetime) -> None:
@@ -184,7 +184,7 @@ class Reminders:
             log.warning(
                 "could not remind the author directly: %s",
                 _slack_error(error),
-                extra=_fields(record.key),
+                extra=record.key.log_fields,
             )
 
 
@@ -196,7 +196,3 @@ def _slack_error(error: Exception) -> str:
     if isinstance(error, SlackApiError):
         return str(error.response.get("error"))
     return type(error).__name__
-
-
-def _fields(key: ApprovalKey) -> dict[str, str]:
-    return {"release_intent_id": key.release_intent_id, "environment": key.target_environment}

@@ -140,8 +140,7 @@ class VoteService:
             "vote %s",
             result.verdict.value,
             extra={
-                "release_intent_id": ballot.key.release_intent_id,
-                "environment": ballot.key.target_environment,
+                **ballot.key.log_fields,
                 "slack_user": ballot.slack_user_id,
                 "kind": ballot.kind.value,
                 "outcome": result.verdict.value,
