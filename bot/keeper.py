@@ -23,6 +23,7 @@ from bot.keyed_locks import KeyedLocks
 from bot.metrics import Metrics
 from bot.presenter import Presenter, Rendered
 from bot.store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
+from bot.thread_replies import reply_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -195,19 +196,7 @@ class Keeper:
                 )
             )
         for text in texts:
-            await self._reply(record, text)
-
-    async def _reply(self, record: ApprovalRecord, text: str) -> None:
-        try:
-            await self._web.chat_postMessage(
-                channel=record.channel, thread_ts=record.ts, text=text, unfurl_links=False
-            )
-        except SlackApiError as error:
-            log.error(
-                "could not post a thread reply: %s",
-                error.response.get("error"),
-                extra=record.key.log_fields,
-            )
+            await reply_in_thread(self._web, record, text)
 
 
 class _Unchanged(Exception):

@@ -30,6 +30,7 @@ from bot.pending import Permalinks, waiting_since
 from bot.people import People
 from bot.presenter import Presenter
 from bot.store import ApprovalRecord, ApprovalStore
+from bot.thread_replies import reply_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +150,9 @@ class Reminders:
             web_url=self._presenter.web_url(record.request),
         )
         moment = datetime.fromtimestamp(now, UTC)
-        await self._tell_thread(record, view, moment)
+        await reply_in_thread(self._web, record, reminder_reply(view, moment), "a reminder")
         await self._tell_author(record, view, moment)
         log.info("reminded", extra={**key.log_fields, "period": period})
-
-    async def _tell_thread(self, record: ApprovalRecord, view: ApprovalView, now: datetime) -> None:
-        try:
-            await self._web.chat_postMessage(
-                channel=record.channel,
-                thread_ts=record.ts,
-                text=reminder_reply(view, now),
-                unfurl_links=False,
-            )
-        except (SlackApiError, aiohttp.ClientError) as error:
-            log.error(
-                "could not post a reminder: %s", _slack_error(error), extra=record.key.log_fields
-            )
 
     async def _tell_author(self, record: ApprovalRecord, view: ApprovalView, now: datetime) -> None:
         author = record.request.release.author
