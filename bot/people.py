@@ -19,8 +19,29 @@ EMAIL_CACHE_SECONDS = 600.0
 # reads most of the bot's NATS traffic under load. Links change rarely, so answers (misses
 # included) are kept briefly: a new link or a logout shows in messages within this time.
 LINK_CACHE_SECONDS = 10.0
-# Bounds the cache in an organisation of any size; clearing it only costs a few reads.
+# Bounds each cache in an organisation of any size; clearing one only costs a few lookups.
 MAX_CACHED_PEOPLE = 10_000
+
+
+class _Answers:
+    """Answers (misses, None, included) kept for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._kept: dict[str, tuple[float, str | None]] = {}
+
+    def get(self, key: str) -> tuple[bool, str | None]:
+        """Whether a fresh answer is kept, and the answer."""
+        kept = self._kept.get(key)
+        if kept is None or self._clock() - kept[0] >= self._ttl:
+            return False, None
+        return True, kept[1]
+
+    def keep(self, key: str, answer: str | None) -> None:
+        if len(self._kept) >= MAX_CACHED_PEOPLE:
+            self._kept.clear()
+        self._kept[key] = (self._clock(), answer)
 
 
 class People:
@@ -32,9 +53,8 @@ class People:
     ) -> None:
         self._links = links
         self._web = web
-        self._clock = clock
-        self._by_email: dict[str, tuple[float, str | None]] = {}
-        self._by_forest_user: dict[str, tuple[float, str | None]] = {}
+        self._by_email = _Answers(EMAIL_CACHE_SECONDS, clock)
+        self._by_forest_user = _Answers(LINK_CACHE_SECONDS, clock)
 
     async def slack_user(self, forest_user_id: str, email: str = "") -> str | None:
         """The Slack user id from our link table, else by email, else None."""
@@ -54,21 +74,16 @@ class People:
         return found
 
     async def _linked(self, forest_user_id: str) -> str | None:
-        now = self._clock()
-        cached = self._by_forest_user.get(forest_user_id)
-        if cached and now - cached[0] < LINK_CACHE_SECONDS:
-            return cached[1]
-        slack_id = await self._links.slack_user_of(forest_user_id)
-        if len(self._by_forest_user) >= MAX_CACHED_PEOPLE:
-            self._by_forest_user.clear()
-        self._by_forest_user[forest_user_id] = (now, slack_id)
+        known, slack_id = self._by_forest_user.get(forest_user_id)
+        if not known:
+            slack_id = await self._links.slack_user_of(forest_user_id)
+            self._by_forest_user.keep(forest_user_id, slack_id)
         return slack_id
 
     async def _lookup_email(self, email: str) -> str | None:
-        now = self._clock()
-        cached = self._by_email.get(email)
-        if cached and now - cached[0] < EMAIL_CACHE_SECONDS:
-            return cached[1]
+        known, slack_id = self._by_email.get(email)
+        if known:
+            return slack_id
         try:
             reply = await self._web.users_lookupByEmail(email=email)
             user_id: str | None = reply["user"]["id"]
@@ -77,5 +92,5 @@ class People:
                 log.warning("users.lookupByEmail failed: %s", error.response.get("error"))
                 return None
             user_id = None
-        self._by_email[email] = (now, user_id)
+        self._by_email.keep(email, user_id)
         return user_id
