@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tests_support import all_text, buttons
+from tests_support import all_text, buttons, wait_until
 
 from bot.fakes.local_stack import CHANNEL, LocalStack
 
@@ -79,3 +79,13 @@ async def test_a_poison_event_is_set_aside_and_the_next_is_posted(stack: LocalSt
         "approvals_events_set_aside_total", {"reason": "poison"}
     )
     assert sample == 2.0
+
+
+async def test_the_authors_slack_account_is_looked_up_once_for_many_messages(stack: LocalStack):
+    await stack.start_bot()
+    for _ in range(3):
+        await stack.announce(stack.new_release(), author="alice")
+    await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 3)
+    assert all("<@U0ALICE>" in all_text(m) for m in stack.slack.messages(CHANNEL))
+    # users.lookupByEmail is rate limited: the answer is kept.
+    assert len(stack.slack.calls_to("users.lookupByEmail")) == 1
