@@ -3,19 +3,22 @@
 import dataclasses
 import json
 
-from bot.approval import ApprovalRequest, Author, Outcome, Release
+from bot.approval import Outcome, Release
+from bot.events import parse_approval_required
+from bot.fakes.local_stack import approval_event
 from bot.store import ApprovalRecord, Phase, _decode, _encode, _summary
 
-REQUEST = ApprovalRequest(
-    event_id="e1",
-    organisation="acme",
-    project="payments-api",
-    release_intent_id="0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10",
-    target_environment="production",
-    required_approvals=2,
-    policy_name="prod-needs-two",
-    release=Release(title="fix: “quotes” & ünïcode", author=Author("u1", "alice", "a@acme.io")),
+# Forest's sample event, with a title that JSON has to escape.
+EVENT = approval_event(
+    "acme",
+    "payments-api",
+    "0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10",
+    "production",
+    2,
+    {"user_id": "u1", "username": "alice", "email": "a@acme.io"},
+    title="fix: “quotes” & ünïcode",
 )
+REQUEST = parse_approval_required(json.dumps(EVENT).encode())
 
 
 def records() -> list[ApprovalRecord]:
