@@ -171,7 +171,7 @@ class NudgeListener:
             except OutcomeNotShown:
                 refused += 1
                 await asyncio.sleep(min(2.0 ** (refused - 1), FINISH_RETRY_MAX_SECONDS))
-        if refused:
+        if refused >= FINISH_RETRIES:
             log.error(
                 "gave up showing the outcome %s: Slack kept refusing the update",
                 outcome.value,
