@@ -111,7 +111,8 @@ def _header(view: ApprovalView) -> dict[str, Any]:
     return header(text)
 
 
-def _release_title(view: ApprovalView) -> str:
+def release_name(view: ApprovalView) -> str:
+    """What the release is called, on one line: its title, else its slug, else a short id."""
     release = view.request.release
     for candidate in (release.title, release.slug):
         if one_line(candidate):
@@ -120,7 +121,7 @@ def _release_title(view: ApprovalView) -> str:
 
 
 def _title(view: ApprovalView) -> dict[str, Any]:
-    title = truncate(_release_title(view), TITLE_CHARS)
+    title = truncate(release_name(view), TITLE_CHARS)
     text = f"*{link(view.web_url, title)}*"
     description = view.request.release.description.strip()
     if description:
@@ -257,5 +258,5 @@ def _fallback_text(view: ApprovalView) -> str:
         status = "approved"
     else:
         status = f"{_current(view)} of {plural(_required(view), 'approval')}"
-    title = clip(_release_title(view), TITLE_CHARS)
+    title = clip(release_name(view), TITLE_CHARS)
     return fit(f"{clip(_gate(view), 200)}: {title} — {status}", MAX_TEXT)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.approval import ApprovalView
 
-from .approval_message import plural
+from .approval_message import plural, release_name
 from .elements import (
     MAX_SECTION_TEXT,
     MAX_TEXT,
@@ -40,12 +40,8 @@ def _name(text: str) -> str:
 
 
 def release_title(view: ApprovalView) -> str:
-    """The release's title as plain text, or the best name the event gave for it."""
-    release = view.request.release
-    title = one_line(sanitize(release.title or release.slug))
-    if not title:
-        return f"Release {view.request.release_intent_id[:8]}"
-    return truncate(title, TITLE_CHARS)
+    """The release's name as the approval message gives it, as plain text."""
+    return truncate(one_line(sanitize(release_name(view))), TITLE_CHARS)
 
 
 def pending_entry(item: PendingApproval) -> str:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from blocks.approval_message import approval_message
 from blocks.elements import SlackMessage
 from blocks.home import LISTED_AT_HOME, home_not_linked, home_unavailable, home_view
 from blocks.pending import (
@@ -92,6 +93,12 @@ def test_titles_are_text_not_markup():
 
 def test_an_untitled_release_is_named_after_its_intent():
     assert f"<{PERMALINK}|Release 0f8e3b9e>" in pending_entry(item(title=""))
+
+
+def test_a_blank_title_gives_way_to_the_slug_as_in_the_approval_message():
+    named = item(release=Release(title=" \n ", slug="evidently-assisting-ladybeetle"))
+    assert f"<{PERMALINK}|evidently-assisting-ladybeetle>" in pending_entry(named)
+    assert "evidently-assisting-ladybeetle" in approval_message(named.view).text
 
 
 def test_the_home_tab_lists_every_waiting_approval():
