@@ -62,19 +62,14 @@ class Update:
     at: float
     ts: str
     mentions: frozenset[str]
-    text: str
 
 
 @dataclass(frozen=True)
 class Records:
     posts: list[tuple[float, str]]  # (arrived at, release intent id) of approval messages
     updates: list[Update]
-    thread_replies: int
-    slack_methods: dict[str, int]
-    forest_methods: dict[str, int]
     reads: dict[str, int]  # approval state reads per release intent
     votes: list[tuple[float, str, str]]  # (stored at, release intent id, username)
-    end: Mark
 
 
 class StackControl:
@@ -126,13 +121,9 @@ class StackControl:
         found = await self._get("/records", **since.query())
         return Records(
             posts=[(at, intent) for at, intent in found["posts"]],
-            updates=[Update(at, ts, frozenset(m), text) for at, ts, m, text in found["updates"]],
-            thread_replies=found["thread_replies"],
-            slack_methods=found["slack_methods"],
-            forest_methods=found["forest_methods"],
+            updates=[Update(at, ts, frozenset(m)) for at, ts, m in found["updates"]],
             reads=found["reads"],
             votes=[(at, intent, user) for at, intent, user in found["votes"]],
-            end=Mark(**found["marks"]),
         )
 
     async def progress(self, since: Mark) -> tuple[int, int]:

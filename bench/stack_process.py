@@ -217,16 +217,12 @@ class Stack:
         forest_from = int(request.query.get("forest_calls", 0))
         votes_from = int(request.query.get("votes", 0))
         posts: list[tuple[float, str]] = []
-        updates: list[tuple[float, str, list[str], str]] = []
-        thread_replies = 0
-        methods: dict[str, int] = {}
+        updates: list[tuple[float, str, list[str]]] = []
         for call in self.slack.calls[slack_from:]:
-            methods[call.method] = methods.get(call.method, 0) + 1
             if call.response is None or not call.ok:
                 continue
             if call.method == "chat.postMessage":
                 if call.args.get("thread_ts"):
-                    thread_replies += 1
                     continue
                 metadata = call.args.get("metadata")
                 payload = metadata.get("event_payload", {}) if isinstance(metadata, dict) else {}
@@ -236,11 +232,9 @@ class Stack:
             elif call.method == "chat.update":
                 shown = json.dumps(call.args.get("blocks"))
                 mentions = sorted(set(_MENTION.findall(shown)))
-                updates.append((call.at, str(call.args.get("ts")), mentions, call.args["text"]))
+                updates.append((call.at, str(call.args.get("ts")), mentions))
         reads: dict[str, int] = {}
-        forest_methods: dict[str, int] = {}
         for received in self.forest.calls[forest_from:]:
-            forest_methods[received.method] = forest_methods.get(received.method, 0) + 1
             if received.method == "GetExternalApprovalState":
                 intent = received.request.release_intent_id  # type: ignore[attr-defined]
                 reads[intent] = reads.get(intent, 0) + 1
@@ -248,16 +242,8 @@ class Stack:
             {
                 "posts": posts,
                 "updates": updates,
-                "thread_replies": thread_replies,
-                "slack_methods": methods,
-                "forest_methods": forest_methods,
                 "reads": reads,
                 "votes": self.world.vote_times[votes_from:],
-                "marks": {
-                    "slack_calls": len(self.slack.calls),
-                    "forest_calls": len(self.forest.calls),
-                    "votes": len(self.world.vote_times),
-                },
             }
         )
 
