@@ -326,16 +326,7 @@ class FakeSlack:
     ) -> SlackEphemeral:
         """A private answer that reached the person without a Web API call, such as the text
         an app puts in its acknowledgement of a slash command."""
-        ephemeral = SlackEphemeral(
-            channel=channel,
-            user=user,
-            text=text,
-            blocks=blocks,
-            message_ts=self.workspace.clock.next_ts(),
-            thread_ts=thread_ts,
-            via=via,
-        )
-        self.workspace.ephemerals.append(ephemeral)
+        ephemeral = self.workspace.add_ephemeral(channel, user, text, blocks, thread_ts, via)
         self._notify()
         return ephemeral
 

@@ -20,7 +20,6 @@ from bot.fakes.fake_slack_model import (
     JsonDict,
     ResponseUrl,
     SlackApiFailure,
-    SlackEphemeral,
     SlackMessage,
     SlackView,
     SlackWorkspace,
@@ -182,15 +181,9 @@ class FakeWebApi:
         if not user:
             raise SlackApiFailure("user_not_in_channel")
         text, blocks = _checked_content(args)
-        ephemeral = SlackEphemeral(
-            channel=channel,
-            user=user,
-            text=text,
-            blocks=blocks,
-            message_ts=self.ws.clock.next_ts(),
-            thread_ts=args.get("thread_ts") or None,
+        ephemeral = self.ws.add_ephemeral(
+            channel, user, text, blocks, args.get("thread_ts"), via="chat.postEphemeral"
         )
-        self.ws.ephemerals.append(ephemeral)
         return {"message_ts": ephemeral.message_ts}
 
     def chat_get_permalink(self, args: JsonDict) -> JsonDict:
@@ -345,16 +338,9 @@ class FakeWebApi:
     def _respond_ephemeral(
         self, url: ResponseUrl, text: str, blocks: list[JsonDict] | None, thread_ts: Any
     ) -> None:
-        ephemeral = SlackEphemeral(
-            channel=url.channel or "",
-            user=url.user or "",
-            text=text,
-            blocks=blocks,
-            message_ts=self.ws.clock.next_ts(),
-            thread_ts=thread_ts or None,
-            via="response_url",
+        self.ws.add_ephemeral(
+            url.channel or "", url.user or "", text, blocks, thread_ts, via="response_url"
         )
-        self.ws.ephemerals.append(ephemeral)
 
 
 def _in_window(ts: str, args: JsonDict) -> bool:

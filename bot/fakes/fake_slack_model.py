@@ -270,6 +270,22 @@ class SlackWorkspace:
         self._channels.setdefault(message.channel, []).append(message)
         return message
 
+    def add_ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        blocks: list[JsonDict] | None,
+        thread_ts: str | None,
+        via: str,
+    ) -> SlackEphemeral:
+        """A message only ``user`` sees, shown now."""
+        ephemeral = SlackEphemeral(
+            channel, user, text, blocks, self.clock.next_ts(), thread_ts or None, via
+        )
+        self.ephemerals.append(ephemeral)
+        return ephemeral
+
     def find(self, channel: str, ts: str | None) -> SlackMessage:
         for message in self._channels.get(channel, []):
             if message.ts == ts and not message.deleted:
