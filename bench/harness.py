@@ -59,6 +59,9 @@ async def run(options: Options, log_dir: Path) -> Results:
         say("bot: nudge storm")
         results.storm = await bench.storm()
 
+    if options.replicas > 1:
+        say("memory and start-up are figures of one process: not measured with replicas")
+        return results
     async with _fresh_stack(options, log_dir, "store-2", results) as bench:
         say(f"bot: {options.open_approvals} open approvals, restart, close them all")
         startup_empty = await bench.start_bot()
@@ -299,12 +302,28 @@ def main() -> int:
         metavar="DIR",
         help="run the bot from this checkout instead of the installed one (before/after)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N bot processes, clicks spread over them (skips memory and start-up)",
+    )
     parser.add_argument("--write", type=Path, metavar="FILE", help="also write the report here")
     args = parser.parse_args()
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    choices = {"profile_dir": args.profile, "bot_source": args.bot_source}
+    choices = {
+        "profile_dir": args.profile,
+        "bot_source": args.bot_source,
+        "replicas": args.replicas,
+    }
     options = Options.quick(**choices) if args.quick else Options(**choices)
+    flags = (" --quick" if args.quick else "") + (
+        f" --replicas {args.replicas}" if args.replicas > 1 else ""
+    )
 
     with tempfile.TemporaryDirectory(prefix="approvals-bench-") as scratch:
         log_dir = args.logs or Path(scratch)
@@ -312,7 +331,7 @@ def main() -> int:
         results = asyncio.run(run(options, log_dir))
     report = "\n\n".join(
         [
-            f"Run: `python bench/run.py{' --quick' if args.quick else ''}`",
+            f"Run: `python bench/run.py{flags}`",
             machine(),
             table(results),
             details(results),

@@ -42,10 +42,11 @@ class Sent:
 
 
 async def send_clicks(
-    url: str, signing_secret: str, clicks: Sequence[Click], rate: float
+    urls: Sequence[str], signing_secret: str, clicks: Sequence[Click], rate: float
 ) -> list[Sent]:
     """POST each click at its slot of an open-loop schedule (a slow answer delays no later click),
-    timing each until its HTTP answer is read."""
+    timing each until its HTTP answer is read. Clicks take turns over ``urls``, as a load
+    balancer would spread them over replicas."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.monotonic() + 0.05
@@ -55,6 +56,7 @@ async def send_clicks(
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            url = urls[index % len(urls)]
             pending.append(asyncio.create_task(_send(session, url, signing_secret, click, due)))
         return list(await asyncio.gather(*pending))
 

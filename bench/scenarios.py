@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -74,9 +75,10 @@ class Options:
     open_approvals: int = 10_000
     profile_dir: Path | None = None
     bot_source: Path | None = None  # another checkout of the bot to measure instead
+    replicas: int = 1  # bot processes side by side, clicks spread over them
 
     @classmethod
-    def quick(cls, **choices: Path | None) -> Options:
+    def quick(cls, **choices: Any) -> Options:
         return cls(
             click_seconds=8.0,
             single_events=30,
@@ -181,44 +183,61 @@ class Bench:
         self.options = options
         self.log_dir = log_dir
         self.nc: NATS | None = None
-        self.bot: Child | None = None
-        self.bot_port = 0
+        self.bots: list[Child] = []
+        self.bot_ports: list[int] = []
         self._bots_started = 0
 
     @property
+    def bot(self) -> Child | None:
+        """The first bot process (the only one unless ``replicas`` asks for more)."""
+        return self.bots[0] if self.bots else None
+
+    @property
     def bot_url(self) -> str:
-        return f"http://127.0.0.1:{self.bot_port}"
+        return self.bot_urls[0]
+
+    @property
+    def bot_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.bot_ports]
 
     async def connect(self) -> None:
         self.nc = await nats.connect(self.info.nats_url)
 
     async def close(self) -> None:
-        if self.bot is not None:
-            self.bot.stop()
-            self.bot = None
+        for bot in self.bots:
+            bot.stop()
+        self.bots = []
         if self.nc is not None:
             await self.nc.close()
 
     # The bot process
 
     async def start_bot(self) -> float:
-        """Launch ``approvals-bot run``; seconds until /readyz answers 200."""
-        self.bot_port = free_port()
-        self._bots_started += 1
+        """Launch ``approvals-bot run`` (once per replica); seconds until /readyz answers 200
+        (from the last to answer)."""
         command = bot_command(self.options.bot_source)
-        self.bot = start(
-            f"bot-{self._bots_started}",
-            command.argv,
-            {**self.info.bot_env(self.bot_port, SECRET_KEY), **command.env},
-            self.log_dir,
-            command.cwd,
-        )
-        return await wait_http_ready(self.bot, f"{self.bot_url}/readyz")
+        self.bot_ports = [free_port() for _ in range(self.options.replicas)]
+        for port in self.bot_ports:
+            self._bots_started += 1
+            self.bots.append(
+                start(
+                    f"bot-{self._bots_started}",
+                    command.argv,
+                    {**self.info.bot_env(port, SECRET_KEY), **command.env},
+                    self.log_dir,
+                    command.cwd,
+                )
+            )
+        waits = [
+            wait_http_ready(bot, f"{url}/readyz")
+            for bot, url in zip(self.bots, self.bot_urls, strict=True)
+        ]
+        return max(await asyncio.gather(*waits))
 
     def stop_bot(self) -> float:
-        assert self.bot is not None
-        seconds = self.bot.stop()
-        self.bot = None
+        assert self.bots
+        seconds = max(bot.stop() for bot in self.bots)
+        self.bots = []
         return seconds
 
     @asynccontextmanager
@@ -228,9 +247,9 @@ class Bench:
         """Account the CPU each process used in a phase, and profile the measured process (the
         bot, or a floor) and the fakes in it when asked to. ``settle``: first wait until they
         are quiet (not for a phase whose work has already begun, like a start-up)."""
-        measured = measured or self.bot
-        assert measured is not None
-        watched = {measured.name: measured.pid, "fakes": self.stack_pid}
+        group = [measured] if measured is not None else self.bots
+        assert group
+        watched = {child.name: child.pid for child in group} | {"fakes": self.stack_pid}
         if settle:
             await _until_quiet(list(watched.values()))
         profilers: list[Profiler] = []
@@ -240,21 +259,21 @@ class Bench:
                 profiler = Profiler(pid, self.options.profile_dir / f"{slug}.txt")
                 profiler.start()
                 profilers.append(profiler)
-        before = self._cpu(measured)
+        before = self._cpu(group)
         started = time.monotonic()
         try:
             yield
         finally:
             for profiler in profilers:
                 profiler.stop()
-            used = [after - was for after, was in zip(self._cpu(measured), before, strict=True)]
+            used = [after - was for after, was in zip(self._cpu(group), before, strict=True)]
             self.costs.append(PhaseCost(name, time.monotonic() - started, *used))
 
-    def _cpu(self, measured: Child) -> tuple[float, float, float, float, float]:
-        """CPU seconds used so far by: the measured process, the fakes, nats-server, this
+    def _cpu(self, measured: list[Child]) -> tuple[float, float, float, float, float]:
+        """CPU seconds used so far by: the measured processes, the fakes, nats-server, this
         process, and every other process on the machine."""
         ours = (
-            measured.cpu_seconds(),
+            sum(child.cpu_seconds() for child in measured),
             cpu_seconds(self.stack_pid),
             sum(cpu_seconds(pid) for pid in children_of(self.stack_pid)),
             cpu_seconds(os.getpid()),
@@ -333,7 +352,7 @@ class Bench:
             for rate, planned in clicks.items():
                 async with self.phase(f"floor handler: clicks at {rate}/s", floor):
                     sent = await send_clicks(
-                        f"http://127.0.0.1:{port}/slack/events",
+                        [f"http://127.0.0.1:{port}/slack/events"],
                         self.info.slack_signing_secret,
                         planned,
                         rate,
@@ -347,7 +366,10 @@ class Bench:
         mark = await self.control.mark()
         async with self.phase(f"clicks at {rate}/s"):
             sent = await send_clicks(
-                f"{self.bot_url}/slack/events", self.info.slack_signing_secret, planned, rate
+                [f"{url}/slack/events" for url in self.bot_urls],
+                self.info.slack_signing_secret,
+                planned,
+                rate,
             )
         records = await self._wait_for_clicks(mark, sent)
         to_forest, to_update, unseen = _click_paths(sent, records)
