@@ -4,25 +4,27 @@ Only that it works is asserted here; its figures are read from `python bench/run
 """
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from bench.harness import run, table
 from bench.scenarios import Options
 
+TINY = Options(
+    click_seconds=1.0,
+    click_rates=(10,),
+    reviewers=3,
+    single_events=3,
+    burst_events=20,
+    storm_nudges=200,
+    storm_intents=5,
+    storm_seconds=0.5,
+    open_approvals=30,
+)
+
 
 async def test_a_tiny_benchmark_run_completes_every_phase(tmp_path: Path):
-    options = Options(
-        click_seconds=1.0,
-        click_rates=(10,),
-        reviewers=3,
-        single_events=3,
-        burst_events=20,
-        storm_nudges=200,
-        storm_intents=5,
-        storm_seconds=0.5,
-        open_approvals=30,
-    )
-    results = await run(options, tmp_path)
+    results = await run(TINY, tmp_path)
 
     assert results.errors == []
     [clicks] = results.clicks
@@ -43,18 +45,7 @@ async def test_a_tiny_benchmark_run_completes_every_phase(tmp_path: Path):
 
 
 async def test_a_tiny_run_with_two_replicas_spreads_the_clicks(tmp_path: Path):
-    options = Options(
-        click_seconds=1.0,
-        click_rates=(10,),
-        reviewers=3,
-        single_events=3,
-        burst_events=20,
-        storm_nudges=200,
-        storm_intents=5,
-        storm_seconds=0.5,
-        replicas=2,
-    )
-    results = await run(options, tmp_path)
+    results = await run(replace(TINY, replicas=2), tmp_path)
 
     assert results.errors == []
     [clicks] = results.clicks
