@@ -18,13 +18,10 @@ def run_bot(env: Mapping[str, str], log_format: str, tuning: Tuning | None = Non
     status (2 with one line on stderr when the configuration is wrong)."""
     try:
         settings = load_settings(env)
-    except ConfigError as error:
-        print(f"approvals-bot: {error}", file=sys.stderr)
-        return 2
-    secrets = SecretFilter()
-    secrets.add(*settings.secrets())
-    configure_logging(log_format, secrets)
-    try:
+        secrets = SecretFilter()
+        secrets.add(*settings.secrets())
+        configure_logging(log_format, secrets)
+        # The routes file is read, and can be found wrong, only when the bot starts.
         return event_loop.run(
             until_signalled(lambda stop: run_until_stopped(Bot(settings, tuning), stop))
         )
