@@ -13,7 +13,9 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY blocks ./blocks
 COPY proto ./proto
-RUN pip install --no-cache-dir --no-deps .
+# The fakes and the demo (bot/local) are not the product: the image leaves them out.
+RUN pip install --no-cache-dir --no-deps . \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/bot/local
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home /app approvals

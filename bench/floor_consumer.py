@@ -26,8 +26,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from blocks.approval_message import approval_message
 from bot.approval import ApprovalView
-from bot.events import parse_approval_required
-from bot.fakes.local_stack import approval_event
+from bot.events.approval_required import parse_approval_required
+from bot.local.local_stack import approval_event
 
 STREAM = "BENCH_FLOOR"
 SUBJECT = "bench.floor.>"

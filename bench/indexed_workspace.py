@@ -8,7 +8,7 @@ the fake. Indexed, a call costs the fake the same with 10,000 messages as with t
 
 from __future__ import annotations
 
-from bot.fakes.fake_slack_model import SlackApiFailure, SlackMessage, SlackWorkspace
+from bot.local.fake_slack_model import SlackApiFailure, SlackMessage, SlackWorkspace
 
 
 class IndexedWorkspace(SlackWorkspace):

@@ -13,8 +13,8 @@ import aiohttp
 from nats.aio.client import Client as NATS
 
 from bench.stack_control import StackInfo
-from bot.fakes.local_stack import approval_event as sample_event
-from bot.fakes.slack_signing import FORM, sign
+from bot.local.local_stack import approval_event as sample_event
+from bot.local.slack_signing import FORM, sign
 
 APPROVAL_SUBJECT = "forest.approval.required.{organisation}.{project}"
 EVALUATE_SUBJECT = "forest.intent.evaluate"

@@ -42,8 +42,8 @@ from bench.processes import (
 from bench.processes import wait_ready as wait_http_ready
 from bench.stack_control import Mark, Records, StackControl, StackInfo
 from blocks.approval_message import APPROVE_ACTION_ID
-from bot.fakes.nats_server import free_port
-from bot.fakes.slack_signing import form_payload
+from bot.local.nats_server import free_port
+from bot.local.slack_signing import form_payload
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
 FLOOR_SUBJECT = "bench.floor.acme.payments-api"

@@ -25,14 +25,14 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-import bot.fakes.fake_slack
-import bot.fakes.fake_slack_api
+import bot.local.fake_slack
+import bot.local.fake_slack_api
 from bench.indexed_workspace import IndexedWorkspace
-from bot.fakes.fake_forest import FakeForest
-from bot.fakes.fake_forest_records import Actor
-from bot.fakes.fake_forest_world import ForestWorld
-from bot.fakes.fake_slack import FakeSlack
-from bot.fakes.local_stack import (
+from bot.local.fake_forest import FakeForest
+from bot.local.fake_forest_records import Actor
+from bot.local.fake_forest_world import ForestWorld
+from bot.local.fake_slack import FakeSlack
+from bot.local.local_stack import (
     CHANNEL,
     ORGANISATION,
     PROJECT,
@@ -40,8 +40,8 @@ from bot.fakes.local_stack import (
     approve_login,
     seed,
 )
-from bot.fakes.nats_server import run_nats_server
-from bot.fakes.slack_signing import post_signed, slash_command_payload
+from bot.local.nats_server import run_nats_server
+from bot.local.slack_signing import post_signed, slash_command_payload
 
 AUTHOR = "alice"
 # Click phases vote here: the policy asks for more approvals than there are reviewers, so every
@@ -278,8 +278,8 @@ def make_the_fake_slack_cheap() -> None:
     that check). The fakes then use a small share of the machine, and the bot and the floors
     face the same fake."""
     # The fake Slack builds its workspace, and checks blocks, by these module-level names.
-    bot.fakes.fake_slack.SlackWorkspace = IndexedWorkspace  # type: ignore[misc]
-    bot.fakes.fake_slack_api.block_problems = _no_block_problems
+    bot.local.fake_slack.SlackWorkspace = IndexedWorkspace  # type: ignore[misc]
+    bot.local.fake_slack_api.block_problems = _no_block_problems
 
 
 def _no_block_problems(blocks: object, limit: int = 0) -> list[str]:

@@ -12,7 +12,7 @@ from .replies import WHEN
 from .text import escape, slack_date, truncate
 
 if TYPE_CHECKING:
-    from bot.pending import PendingApproval
+    from bot.approvals.pending import PendingApproval
 
 # A Home tab holds 100 blocks; six of them frame the list.
 LISTED_AT_HOME = 90

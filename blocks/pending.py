@@ -24,7 +24,7 @@ from .replies import LINK_ACTION_ID, WHEN, reminder_reply
 from .text import clip, fit, link, one_line, sanitize, slack_date, truncate
 
 if TYPE_CHECKING:
-    from bot.pending import PendingApproval
+    from bot.approvals.pending import PendingApproval
 
 # A message holds 50 blocks; the Home tab shows the whole list.
 LISTED_IN_MESSAGE = 40

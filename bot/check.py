@@ -16,12 +16,12 @@ import nats.errors
 import nats.js.errors
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals.routing import load_router
 from bot.config import ConfigError, Settings, load_settings
-from bot.forest_client import ForestClient
-from bot.forest_errors import ForestUnauthenticated, ForestUnavailable
-from bot.routing import load_router
-from bot.slack_client import build_web_client
-from bot.store import APPROVALS_BUCKET
+from bot.forest.client import ForestClient
+from bot.forest.errors import ForestUnauthenticated, ForestUnavailable
+from bot.slack.client import build_web_client
+from bot.state.approval_store import APPROVALS_BUCKET
 
 CHECK_TIMEOUT = 10.0
 NATS_CONNECT_TIMEOUT = 5.0

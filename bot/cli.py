@@ -7,11 +7,10 @@ import asyncio
 import os
 import sys
 
-from bot import event_loop
 from bot.check import run_checks
-from bot.demo import DemoError, run_demo
-from bot.logs import SecretFilter, configure_logging
 from bot.run import run_bot, until_signalled
+from bot.runtime import event_loop
+from bot.runtime.logs import SecretFilter, configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
+        # The demo's fakes are not the product: `run` and `check` never import them.
+        from bot.local.demo.command import DemoError, run_demo
+
         configure_logging(args.log_format, SecretFilter())
         try:
             return event_loop.run(

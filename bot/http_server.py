@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
-from bot.metrics import Metrics
-from bot.slack_request import bolt_request
+from bot.runtime.metrics import Metrics
+from bot.slack.request import bolt_request
 
 SLACK_PATH = "/slack/events"
 # Slack's own payloads are far smaller; this keeps a hostile body from costing memory.

@@ -7,9 +7,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 
-from bot import event_loop
 from bot.config import ConfigError, load_settings
-from bot.logs import SecretFilter, configure_logging
+from bot.runtime import event_loop
+from bot.runtime.logs import SecretFilter, configure_logging
 from bot.wiring import Bot, Tuning, run_until_stopped
 
 

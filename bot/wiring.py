@@ -22,29 +22,29 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
-from bot.answers import Answers
+from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
+from bot.approvals.keeper import Keeper
+from bot.approvals.open_approvals import OpenApprovals
+from bot.approvals.pending import PendingApprovals, Permalinks
+from bot.approvals.presenter import Presenter
+from bot.approvals.reminders import ReminderMarks, Reminders
+from bot.approvals.routing import Router, load_router
+from bot.approvals.voting import VoteService
 from bot.config import Settings
-from bot.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
-from bot.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
-from bot.forest_client import ForestClient
+from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
+from bot.events.nudges import Coalescer, NudgeListener, Reconciler
+from bot.forest.client import ForestClient
 from bot.http_server import build_http_app
-from bot.keeper import Keeper
-from bot.linking import LinkService
-from bot.links import LinkStore
-from bot.metrics import Metrics
-from bot.nudges import Coalescer, NudgeListener, Reconciler
-from bot.open_approvals import OpenApprovals
-from bot.pending import PendingApprovals, Permalinks
-from bot.people import People
-from bot.presenter import Presenter
-from bot.reminders import ReminderMarks, Reminders
-from bot.routing import Router, load_router
-from bot.slack_client import build_web_client
-from bot.store import APPROVALS_BUCKET, ApprovalStore, open_bucket
-from bot.tasks import TaskSet
-from bot.token_cipher import TokenCipher
-from bot.voting import VoteService
+from bot.identity.link_store import LinkStore
+from bot.identity.linking import LinkService
+from bot.identity.people import People
+from bot.identity.token_cipher import TokenCipher
+from bot.runtime.metrics import Metrics
+from bot.runtime.tasks import TaskSet
+from bot.slack.answers import Answers
+from bot.slack.client import build_web_client
+from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
+from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from handlers import register
 from handlers.deps import HandlerDeps
 

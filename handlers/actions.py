@@ -12,7 +12,7 @@ from blocks.approval_message import APPROVE_ACTION_ID, BYPASS_ACTION_ID, REJECT_
 from blocks.linking import RESUME_ACTION_ID
 from blocks.modals import bypass_modal, notice_modal, reject_modal
 from blocks.replies import LINK_ACTION_ID, notice
-from bot.voting import Ballot, VoteKind
+from bot.approvals.voting import Ballot, VoteKind
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import (

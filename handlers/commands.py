@@ -11,8 +11,8 @@ from slack_bolt.async_app import AsyncApp
 from blocks import linking as linking_blocks
 from blocks.pending import pending_list, pending_not_linked
 from blocks.replies import notice
-from bot.forest_errors import ForestError
-from bot.linking import NeedsLogin
+from bot.forest.errors import ForestError
+from bot.identity.linking import NeedsLogin
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import Actor, PayloadError

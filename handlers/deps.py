@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answers import Answers
-from bot.dedup import Dedup
-from bot.linking import LinkService
-from bot.pending import PendingApprovals
-from bot.tasks import TaskSet
-from bot.voting import VoteService
+from bot.approvals.pending import PendingApprovals
+from bot.approvals.voting import VoteService
+from bot.identity.linking import LinkService
+from bot.runtime.tasks import TaskSet
+from bot.slack.answers import Answers
+from bot.state.dedup import Dedup
 
 
 @dataclass(frozen=True)

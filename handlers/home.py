@@ -9,8 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks.home import home_not_linked, home_unavailable, home_view
-from bot.forest_errors import ForestError
-from bot.linking import NeedsLogin
+from bot.forest.errors import ForestError
+from bot.identity.linking import NeedsLogin
 from handlers.deps import HandlerDeps, tracked
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import logging
 
 from blocks import linking as linking_blocks
 from blocks.replies import notice
-from bot.forest_errors import ForestError
-from bot.linking import LoginEnd, LoginResult, SlackPerson
+from bot.forest.errors import ForestError
+from bot.identity.linking import LoginEnd, LoginResult, SlackPerson
 from handlers.deps import HandlerDeps
 from handlers.payloads import Actor
 

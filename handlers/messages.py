@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks.replies import notice
-from bot.voting import Ballot, Verdict, VoteKind
+from bot.approvals.voting import Ballot, Verdict, VoteKind
 from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, thread_vote
 from handlers.verdicts import private_answer

@@ -13,7 +13,7 @@ from typing import Any
 
 from blocks.text import valid_text
 from bot.approval import ApprovalKey
-from bot.voting import VoteKind
+from bot.approvals.voting import VoteKind
 
 _VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blocks.elements import SlackMessage
 from blocks.replies import not_linked, notice, vote_failed
-from bot.voting import Verdict, VoteResult
+from bot.approvals.voting import Verdict, VoteResult
 from handlers.payloads import PendingVote
 
 RETRY_ACTION_ID = "vote_resume"

@@ -15,7 +15,7 @@ from blocks.modals import (
     key_token_of,
     reason_of,
 )
-from bot.voting import Ballot, VoteKind
+from bot.approvals.voting import Ballot, VoteKind
 from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, actor_of, approval_key, modal_place
 from handlers.verdicts import private_answer

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.fakes.local_stack import LocalStack, local_stack
-from bot.fakes.nats_server import NatsServer, run_nats_server
+from bot.local.local_stack import LocalStack, local_stack
+from bot.local.nats_server import NatsServer, run_nats_server
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -4,7 +4,7 @@ import asyncio
 
 from tests_support import all_text, buttons, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 async def test_an_approval_event_posts_one_message_with_buttons_and_facts(stack: LocalStack):

@@ -5,8 +5,8 @@ import uuid
 
 from tests_support import wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
-from bot.fakes.slack_signing import event_callback_body
+from bot.local.local_stack import CHANNEL, LocalStack
+from bot.local.slack_signing import event_callback_body
 
 
 async def open_home(stack: LocalStack, username: str, tab: str = "home") -> None:

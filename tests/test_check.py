@@ -5,7 +5,7 @@ import os
 import sys
 
 from bot.check import run_checks
-from bot.fakes.local_stack import LocalStack
+from bot.local.local_stack import LocalStack
 
 
 async def test_everything_reachable_passes(stack: LocalStack):

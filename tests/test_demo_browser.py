@@ -13,8 +13,8 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from slack_sdk.web.async_client import AsyncWebClient
 from tests_support import wait_until
 
-from bot.demo import RunningDemo, running_demo
-from bot.fakes.local_stack import CHANNEL, FAST
+from bot.local.demo.command import RunningDemo, running_demo
+from bot.local.local_stack import CHANNEL, FAST
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the networking flags Chromium keeps dialling Google's hosts, which a closed network

@@ -7,7 +7,7 @@ import signal
 import aiohttp
 from tests_support import approvals_bot
 
-from bot.fakes.nats_server import free_port
+from bot.local.nats_server import free_port
 
 START_TIMEOUT = 60.0
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from bot import event_loop
+from bot.runtime import event_loop
 
 
 def test_the_bot_runs_on_uvloop():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bot.events import PoisonEvent, parse_approval_required
+from bot.events.approval_required import PoisonEvent, parse_approval_required
 
 EVENT = {
     "event_id": "5b0c6a1e-8d6f-4f57-9d8e-0f6f1b0d9a11",

@@ -24,8 +24,8 @@ from forest.v1 import (
     users_pb2_grpc,
 )
 
-from bot.fakes.fake_forest import FakeForest, ForestError, ManualClock
-from bot.fakes.nats_server import NatsServer, run_nats_server
+from bot.local.fake_forest import FakeForest, ForestError, ManualClock
+from bot.local.nats_server import NatsServer, run_nats_server
 
 ORG = "acme"
 PROJECT = "payments-api"

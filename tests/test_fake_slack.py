@@ -22,8 +22,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.fakes.fake_slack import FakeSlack
-from bot.fakes.slack_signing import (
+from bot.local.fake_slack import FakeSlack
+from bot.local.slack_signing import (
     block_action_body,
     event_callback_body,
     post_signed,

@@ -5,7 +5,7 @@ import asyncio
 import grpc
 from tests_support import all_text, buttons, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 async def test_an_unavailable_forest_tells_the_voter_and_lets_them_try_again(stack: LocalStack):
@@ -27,7 +27,7 @@ async def test_an_unavailable_forest_tells_the_voter_and_lets_them_try_again(sta
     assert stack.slack.thread(CHANNEL, ts) == []
 
     retry = buttons(failed)["vote_resume"]
-    from bot.fakes.slack_signing import block_action_payload, form_payload
+    from bot.local.slack_signing import block_action_payload, form_payload
 
     payload = block_action_payload(
         stack.slack.identity.team_id,

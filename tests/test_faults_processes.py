@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from tests_support import all_text, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 from bot.wiring import Tuning
 
 # Short takeover times, so a test sees a crash recovered in seconds rather than a minute.
@@ -136,7 +136,7 @@ async def test_sigterm_finishes_the_vote_in_flight_and_exits_quickly(stack: Loca
     assert delivery.status == 200  # acknowledged to the person
     await asyncio.sleep(0.2)
     code, took = await bot.terminate()
-    assert code == 0, bot.logs()
+    assert code == 0, bot.runtime.logs()
     assert took < 10
     assert [c.actor for c in stack.forest.calls_to("ExternalApproveRelease")] == ["bob"]
     assert "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tests_support import wait_until
 
-from bot.consumer import DURABLE, STREAM
-from bot.fakes.local_stack import CHANNEL, FAST, LocalStack
+from bot.events.consumer import DURABLE, STREAM
+from bot.local.local_stack import CHANNEL, FAST, LocalStack
 
 
 async def test_a_rate_limited_post_is_waited_out_and_posted_once(stack: LocalStack):

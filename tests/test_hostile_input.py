@@ -31,10 +31,10 @@ from bot.approval import (
     Release,
     Vote,
 )
-from bot.events import PoisonEvent, parse_approval_required
-from bot.fakes.fake_slack_checks import block_problems, view_problems
-from bot.fakes.local_stack import CHANNEL, LocalStack
-from bot.voting import VoteKind
+from bot.approvals.voting import VoteKind
+from bot.events.approval_required import PoisonEvent, parse_approval_required
+from bot.local.fake_slack_checks import block_problems, view_problems
+from bot.local.local_stack import CHANNEL, LocalStack
 from handlers.payloads import (
     PayloadError,
     PendingVote,

@@ -16,10 +16,10 @@ import nats.js.errors
 from tests_support import all_text, buttons, wait_until
 
 from bot.config import load_settings
-from bot.fakes.fake_forest import IssuedTokens
-from bot.fakes.local_stack import CHANNEL, ORGANISATION, LocalStack
-from bot.fakes.slack_signing import event_callback_body, form_payload, slash_command_payload
-from bot.logs import SecretFilter, configure_logging
+from bot.local.fake_forest import IssuedTokens
+from bot.local.local_stack import CHANNEL, ORGANISATION, LocalStack
+from bot.local.slack_signing import event_callback_body, form_payload, slash_command_payload
+from bot.runtime.logs import SecretFilter, configure_logging
 from bot.wiring import LINKS_BUCKET
 
 VOTES = ("ExternalApproveRelease", "ExternalRejectRelease", "ListMyOrganisations")

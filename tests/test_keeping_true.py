@@ -5,7 +5,7 @@ import time
 
 from tests_support import all_text, buttons, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 async def posted_message(stack: LocalStack, intent: str):

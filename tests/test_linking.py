@@ -9,10 +9,10 @@ import nats.js.errors
 import pytest
 from tests_support import all_text, buttons, wait_until
 
-import bot.linking
-from bot.fakes.fake_forest import IssuedTokens
-from bot.fakes.local_stack import CHANNEL, LocalStack
-from bot.fakes.slack_signing import slash_command_payload
+import bot.identity.linking
+from bot.local.fake_forest import IssuedTokens
+from bot.local.local_stack import CHANNEL, LocalStack
+from bot.local.slack_signing import slash_command_payload
 from bot.wiring import LINKS_BUCKET
 
 
@@ -130,7 +130,7 @@ async def test_an_expired_device_login_says_so(stack: LocalStack):
 async def test_slow_down_makes_the_bot_poll_more_slowly(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(bot.linking, "SLOW_DOWN_STEP_SECONDS", 0.5)
+    monkeypatch.setattr(bot.identity.linking, "SLOW_DOWN_STEP_SECONDS", 0.5)
     await stack.start_bot()  # forest asks for no interval: the bot polls every 0.05 s
     response_url = await stack.command("bob", "login")
     grant = await stack.pending_login("bob")

@@ -8,8 +8,8 @@ import sys
 
 from tests_support import wait_until
 
-from bot.fakes.local_stack import LocalStack
-from bot.logs import JsonFormatter, SecretFilter, TextFormatter
+from bot.local.local_stack import LocalStack
+from bot.runtime.logs import JsonFormatter, SecretFilter, TextFormatter
 
 
 def capture(
@@ -34,19 +34,19 @@ async def test_each_event_and_vote_is_one_json_line_with_its_facts(stack: LocalS
         intent, ts = await stack.open_approval()
         await stack.click("bob", ts, "approval_approve")
         await stack.slack.wait_for("chat.update", ok=True)
-        await wait_until(lambda: '"bot.voting"' in stream.getvalue())
+        await wait_until(lambda: '"bot.approvals.voting"' in stream.getvalue())
     finally:
         logging.getLogger().removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     posted = [
         line
         for line in lines
-        if line.get("release_intent_id") == intent and line["logger"] == "bot.consumer"
+        if line.get("release_intent_id") == intent and line["logger"] == "bot.events.consumer"
     ]
     assert len(posted) == 1
     assert posted[0]["environment"] == "production"
     assert posted[0]["outcome"] == "posted"
-    [vote] = [line for line in lines if line["logger"] == "bot.voting"]
+    [vote] = [line for line in lines if line["logger"] == "bot.approvals.voting"]
     assert vote["release_intent_id"] == intent
     assert vote["slack_user"] == "U0BOB"
     assert vote["outcome"] == "recorded"
@@ -74,7 +74,7 @@ def test_the_slack_web_client_does_not_format_a_debug_line_per_request():
     script = (
         "import logging\n"
         "from slack_sdk.web.async_client import AsyncWebClient\n"
-        "from bot.logs import SecretFilter, configure_logging\n"
+        "from bot.runtime.logs import SecretFilter, configure_logging\n"
         "configure_logging('json', SecretFilter())\n"
         "print(AsyncWebClient(token='xoxb-x').logger.level)\n"
     )

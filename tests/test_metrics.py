@@ -3,7 +3,7 @@
 import grpc
 from tests_support import all_text, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 def sample(text: str, name: str, **labels: str) -> float:

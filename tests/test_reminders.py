@@ -10,11 +10,11 @@ import pytest
 from tests_support import all_text, wait_until
 
 from bot.approval import ApprovalKey
+from bot.approvals.reminders import ReminderMarks
 from bot.config import ConfigError, load_settings
-from bot.fakes.local_stack import CHANNEL, FAST, LocalStack
-from bot.fakes.nats_server import NatsServer
-from bot.reminders import ReminderMarks
-from bot.store import open_bucket
+from bot.local.local_stack import CHANNEL, FAST, LocalStack
+from bot.local.nats_server import NatsServer
+from bot.state.approval_store import open_bucket
 
 REMINDING = replace(FAST, reminder_check_interval=0.1)
 

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 from tests_support import wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
-from bot.fakes.slack_signing import (
+from bot.local.local_stack import CHANNEL, LocalStack
+from bot.local.slack_signing import (
     Delivery,
     event_callback_body,
     form_payload,

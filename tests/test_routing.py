@@ -1,8 +1,8 @@
 import pytest
 
 from bot.approval import ApprovalRequest
+from bot.approvals.routing import Router, parse_routes
 from bot.config import ConfigError
-from bot.routing import Router, parse_routes
 
 ROUTES = """
 routes:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_bolt.request.internals import parse_body
 
-from bot.slack_request import decode_body
+from bot.slack.request import decode_body
 
 FORM = "application/x-www-form-urlencoded"
 texts = st.text(st.characters(codec="utf-8"), max_size=60)

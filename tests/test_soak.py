@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bot.fakes.soak import soak
+from bot.local.soak import soak
 
 
 async def test_a_small_soak_keeps_every_promise(tmp_path: Path):

@@ -2,7 +2,7 @@
 
 from tests_support import all_text, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 async def test_the_approve_flow_works_over_socket_mode(stack: LocalStack):

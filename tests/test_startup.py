@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tests_support import approvals_bot
 
-from bot.fakes.local_stack import LocalStack
+from bot.local.local_stack import LocalStack
 
 
 async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list[str]]:

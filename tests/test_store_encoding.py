@@ -4,9 +4,9 @@ import dataclasses
 import json
 
 from bot.approval import Outcome, Release
-from bot.events import parse_approval_required
-from bot.fakes.local_stack import approval_event
-from bot.store import ApprovalRecord, Phase, _decode, _encode, _summary
+from bot.events.approval_required import parse_approval_required
+from bot.local.local_stack import approval_event
+from bot.state.approval_store import ApprovalRecord, Phase, _decode, _encode, _summary
 
 # Forest's sample event, with a title that JSON has to escape.
 EVENT = approval_event(

@@ -4,7 +4,7 @@ import asyncio
 
 from tests_support import all_text, wait_until
 
-from bot.fakes.local_stack import CHANNEL, LocalStack
+from bot.local.local_stack import CHANNEL, LocalStack
 
 
 async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):

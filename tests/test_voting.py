@@ -5,8 +5,8 @@ import dataclasses
 
 from tests_support import all_text, buttons, wait_until
 
-from bot.fakes.fake_forest_records import Actor
-from bot.fakes.local_stack import CHANNEL, FAST, ORGANISATION, PROJECT, LocalStack
+from bot.local.fake_forest_records import Actor
+from bot.local.local_stack import CHANNEL, FAST, ORGANISATION, PROJECT, LocalStack
 
 
 def votes_line(stack: LocalStack, ts: str) -> str:
@@ -171,7 +171,7 @@ async def test_an_unlinked_reviewer_links_and_finishes_the_vote(stack: LocalStac
 
 
 def stack_click_on_ephemeral(stack, username, ephemeral, button, response_url) -> bytes:
-    from bot.fakes.slack_signing import block_action_payload, form_payload
+    from bot.local.slack_signing import block_action_payload, form_payload
 
     user = stack.person(username).slack_user_id
     payload = block_action_payload(
@@ -187,7 +187,7 @@ def stack_click_on_ephemeral(stack, username, ephemeral, button, response_url) -
 
 
 def stack_click_value(stack, username, action_id, value, ts) -> bytes:
-    from bot.fakes.slack_signing import block_action_payload, form_payload
+    from bot.local.slack_signing import block_action_payload, form_payload
 
     user = stack.person(username).slack_user_id
     payload = block_action_payload(

@@ -15,7 +15,7 @@ from blocks.pending import (
     reminder_dm,
 )
 from bot.approval import ApprovalRequest, ApprovalState, ApprovalView, Author, Release
-from bot.pending import PendingApproval
+from bot.approvals.pending import PendingApproval
 
 NOW = datetime(2026, 11, 26, 12, 15, tzinfo=UTC)
 BLOCKED = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)

@@ -1,0 +1,95 @@
+"""The approvals still open (claimed or posted), kept current from the KV bucket by a watch.
+
+Every replica sees every record this way, so any replica can act on a nudge for an approval
+another replica posted, and an untracked intent is ignored with one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.approval import ApprovalKey
+from bot.state.approval_store import ApprovalStore
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 1.0
+
+
+class OpenApprovals:
+    def __init__(self, store: ApprovalStore) -> None:
+        self._store = store
+        self._by_intent: dict[str, set[ApprovalKey]] = {}
+        self._approved: set[ApprovalKey] = set()
+        self.loaded = asyncio.Event()
+        self._resubscribe = asyncio.Event()
+
+    def keys_for(self, release_intent_id: str) -> list[ApprovalKey]:
+        return sorted(self._by_intent.get(release_intent_id, ()), key=lambda k: k.token)
+
+    def is_approved(self, key: ApprovalKey) -> bool:
+        return key in self._approved
+
+    def all(self) -> list[ApprovalKey]:
+        return [key for keys in self._by_intent.values() for key in keys]
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._by_intent.values())
+
+    async def follow(self) -> None:
+        """Mirror the bucket until cancelled; ``loaded`` is set once a full pass is in.
+
+        A watch does not survive every NATS outage, so ``resubscribe`` (called on reconnect)
+        starts a fresh one, which rebuilds the index from a new snapshot.
+        """
+        while True:
+            self._resubscribe.clear()
+            mirroring = asyncio.create_task(self._mirror())
+            asked = asyncio.create_task(self._resubscribe.wait())
+            done, pending = await asyncio.wait(
+                {mirroring, asked}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if mirroring in done:
+                error = mirroring.exception()
+                log.warning("the approvals watch ended (%s); watching again",
+                            type(error).__name__ if error else "closed")
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def resubscribe(self) -> None:
+        self.loaded.clear()
+        self._resubscribe.set()
+
+    async def _mirror(self) -> None:
+        by_intent: dict[str, set[ApprovalKey]] = {}
+        approved: set[ApprovalKey] = set()
+        async for change in self._store.watch():
+            if change is None:
+                # The snapshot is complete: from now on, changes go to the live index.
+                self._by_intent, self._approved = by_intent, approved
+                self.loaded.set()
+                continue
+            summary = change.summary
+            # Claimed approvals are tracked too: a vote can come in while the message is posted.
+            if summary is not None and summary.open:
+                by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)
+                if summary.approved:
+                    approved.add(change.key)
+                else:
+                    approved.discard(change.key)
+            else:
+                _forget(by_intent, approved, change.key)
+
+
+def _forget(
+    by_intent: dict[str, set[ApprovalKey]], approved: set[ApprovalKey], key: ApprovalKey
+) -> None:
+    keys = by_intent.get(key.release_intent_id)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del by_intent[key.release_intent_id]
+    approved.discard(key)

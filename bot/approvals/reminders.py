@@ -1,0 +1,186 @@
+"""Reminders for approvals that wait too long for votes.
+
+An approval still short of votes a whole period after the bot took it up gets one reply in its
+thread, and its author the same in a direct message; again after each further period. Every
+replica checks. A mark per approval, moved forward with compare-and-swap, decides which replica
+sends a period's reminder, so there is one whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import aiohttp
+import nats.js.errors
+from nats.js.kv import KeyValue
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.pending import reminder_dm
+from blocks.replies import reminder_reply
+from bot.approval import ApprovalKey, ApprovalView
+from bot.approvals.open_approvals import OpenApprovals
+from bot.approvals.pending import Permalinks, waiting_since
+from bot.approvals.presenter import Presenter
+from bot.forest.errors import ForestError
+from bot.identity.people import People
+from bot.slack.thread_replies import reply_in_thread
+from bot.state.approval_store import ApprovalRecord, ApprovalStore
+
+log = logging.getLogger(__name__)
+
+_REMINDED_PREFIX = "reminded."
+
+
+class ReminderMarks:
+    """``reminded.<approval key token>`` in the approvals bucket: the last period reminded.
+
+    One key per approval (not one per period), so a long wait does not pile up keys.
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def last_reminded(self, key: ApprovalKey) -> int:
+        period, _ = await self._read(key)
+        return period
+
+    async def claim(self, key: ApprovalKey, period: int) -> bool:
+        """True for the one caller that moves the mark up to ``period``; False for the rest."""
+        last, revision = await self._read(key)
+        if last >= period:
+            return False
+        value = str(period).encode()
+        try:
+            if revision is None:
+                await self._kv.create(_mark_key(key), value)
+            else:
+                await self._kv.update(_mark_key(key), value, last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def _read(self, key: ApprovalKey) -> tuple[int, int | None]:
+        try:
+            entry = await self._kv.get(_mark_key(key))
+        except nats.js.errors.KeyNotFoundError:
+            return 0, None
+        try:
+            period = int((entry.value or b"0").decode())
+        except ValueError:
+            period = 0
+        return period, entry.revision
+
+
+class Reminders:
+    def __init__(
+        self,
+        open_approvals: OpenApprovals,
+        store: ApprovalStore,
+        marks: ReminderMarks,
+        presenter: Presenter,
+        people: People,
+        permalinks: Permalinks,
+        web: AsyncWebClient,
+        period: float,
+        check_interval: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._open = open_approvals
+        self._store = store
+        self._marks = marks
+        self._presenter = presenter
+        self._people = people
+        self._permalinks = permalinks
+        self._web = web
+        self._period = period
+        self._check_interval = check_interval
+        self._clock = clock
+
+    async def run(self) -> None:
+        """Check until cancelled; a period of 0 means reminders are off."""
+        if self._period <= 0:
+            return
+        await self._open.loaded.wait()
+        while True:
+            await self.check()
+            await asyncio.sleep(self._check_interval)
+
+    async def check(self) -> None:
+        now = self._clock()
+        for key in self._open.all():
+            if self._open.is_approved(key):
+                continue
+            try:
+                await self._remind_if_due(key, now)
+            except Exception:
+                # Whatever failed (NATS, Slack), the other approvals still get their reminders.
+                log.exception("reminder check failed", extra=key.log_fields)
+
+    async def _remind_if_due(self, key: ApprovalKey, now: float) -> None:
+        stored = await self._store.get(key)
+        if stored is None or not stored.record.open or stored.record.approved:
+            return
+        record = stored.record
+        # Counted from when the bot took the approval up: every replica reads the same record,
+        # so they agree on the period, and nobody is reminded about a message just posted.
+        period = int((now - record.claimed_at) // self._period)
+        if period < 1 or await self._marks.last_reminded(key) >= period:
+            return
+        try:
+            state = await self._presenter.read_state(record.request)
+        except ForestError as error:
+            # Without the votes the reminder could be wrong; the next check tries again.
+            log.warning("no reminder yet, votes unknown: %s", error.sentence, extra=key.log_fields)
+            return
+        if state.approved:
+            return
+        if not await self._marks.claim(key, period):
+            return
+        view = ApprovalView(
+            # The reminder says since when the release waits; the bot's own start stands in
+            # when forest did not say when it blocked the release.
+            request=replace(record.request, blocked_at=waiting_since(record).isoformat()),
+            state=state,
+            web_url=self._presenter.web_url(record.request),
+        )
+        moment = datetime.fromtimestamp(now, UTC)
+        await reply_in_thread(self._web, record, reminder_reply(view, moment), "a reminder")
+        await self._tell_author(record, view, moment)
+        log.info("reminded", extra={**key.log_fields, "period": period})
+
+    async def _tell_author(self, record: ApprovalRecord, view: ApprovalView, now: datetime) -> None:
+        author = record.request.release.author
+        if author is None:
+            return
+        slack_user = await self._people.slack_user(author.user_id, author.email)
+        if slack_user is None:
+            log.info("the author has no known Slack account; reminded in the thread only")
+            return
+        message = reminder_dm(view, now, await self._permalinks.of(record.channel, record.ts))
+        try:
+            opened = await self._web.conversations_open(users=slack_user)
+            await self._web.chat_postMessage(
+                channel=opened["channel"]["id"], unfurl_links=False, **message.as_kwargs()
+            )
+        except (SlackApiError, aiohttp.ClientError) as error:
+            log.warning(
+                "could not remind the author directly: %s",
+                _slack_error(error),
+                extra=record.key.log_fields,
+            )
+
+
+def _mark_key(key: ApprovalKey) -> str:
+    return _REMINDED_PREFIX + key.token
+
+
+def _slack_error(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error"))
+    return type(error).__name__

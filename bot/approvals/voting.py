@@ -1,0 +1,281 @@
+"""Casting a vote in forest as the person who asked in Slack, under the gate's rules.
+
+The acting identity is always the Slack user of the verified request. What is voted on comes from
+our own record of the approval message, and a request naming another message is refused. The
+admin check for a bypass happens here because forest does not make it: forest never sees
+``force_bypass`` for anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from dataclasses import dataclass
+
+from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
+from bot.approvals.keeper import Keeper, VoteContext, thread_reported
+from bot.forest.client import ForestClient, ProjectRef
+from bot.forest.errors import ForestError
+from bot.identity.link_store import Link
+from bot.identity.linking import LinkService, NeedsLogin
+from bot.runtime.keyed_locks import KeyedLocks
+from bot.runtime.metrics import Metrics
+from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase
+
+log = logging.getLogger(__name__)
+
+MAX_COMMENT_CHARS = 2000
+POSTING_WAIT_STEPS = 40
+POSTING_WAIT_STEP_SECONDS = 0.05
+
+
+class VoteKind(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    BYPASS = "bypass"
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One person's request to vote, as the verified Slack request states it."""
+
+    team_id: str
+    slack_user_id: str
+    key: ApprovalKey
+    kind: VoteKind
+    comment: str | None = None
+    # Where the person clicked or replied; must be our message for ``key``.
+    channel: str | None = None
+    message_ts: str | None = None
+
+
+class Verdict(enum.StrEnum):
+    RECORDED = "recorded"
+    UNCHANGED = "unchanged"  # forest already had exactly this vote from this person
+    NOT_LINKED = "not_linked"
+    REFUSED = "refused"  # our rules or forest's said no; the sentence says why
+    FAILED = "failed"  # forest could not be reached: nothing was recorded, try again
+    IN_FLIGHT = "in_flight"  # the same person's vote is being recorded right now
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    verdict: Verdict
+    sentence: str = ""
+    record: ApprovalRecord | None = None
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    record: ApprovalRecord
+    link: Link
+
+
+class VoteService:
+    def __init__(
+        self,
+        store: ApprovalStore,
+        forest: ForestClient,
+        linking: LinkService,
+        keeper: Keeper,
+        metrics: Metrics,
+        concurrency: int = 8,
+    ) -> None:
+        self._store = store
+        self._forest = forest
+        self._linking = linking
+        self._keeper = keeper
+        self._metrics = metrics
+        self._in_flight = KeyedLocks()
+        self._in_turn = KeyedLocks()
+        # Votes are cast a few at a time. Under a burst of clicks the event loop then stays
+        # free to acknowledge new requests well within Slack's 3 seconds; the rest wait here.
+        self._casting = asyncio.Semaphore(concurrency)
+
+    async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
+        """Our record of the approval; waits a moment for one whose message is being posted
+        (a click can arrive before the poster has recorded the message's ts)."""
+        for _ in range(POSTING_WAIT_STEPS):
+            stored = await self._store.get(key)
+            if stored is None or stored.record.phase == Phase.POSTED:
+                break
+            await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
+        return stored.record if stored else None
+
+    async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
+        return await self._store.approval_of_message(channel, ts)
+
+    async def check(self, ballot: Ballot) -> VoteResult | None:
+        """Everything that refuses a ballot before any vote reaches forest; None when it may go.
+
+        Used to answer at once when a modal opens, and again when the vote is cast.
+        """
+        admitted = await self._admit(ballot)
+        return admitted if isinstance(admitted, VoteResult) else None
+
+    async def _admit(self, ballot: Ballot) -> VoteResult | _Admitted:
+        """A refusal, or the record and the person's fresh link that the vote goes ahead with."""
+        record = await self.find(ballot.key)
+        refusal = _refusal_for_message(record, ballot)
+        if refusal is not None:
+            return refusal
+        assert record is not None
+        try:
+            link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
+        except NeedsLogin as needs:
+            return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
+        except ForestError as error:
+            return VoteResult(Verdict.FAILED, error.sentence, record)
+        if ballot.kind == VoteKind.BYPASS:
+            refusal = await self._bypass_refusal(record, link)
+            if refusal is not None:
+                return refusal
+        return _Admitted(record, link)
+
+    async def cast(self, ballot: Ballot) -> VoteResult:
+        result = await self._cast(ballot)
+        self._metrics.votes.labels(kind=ballot.kind.value, outcome=result.verdict.value).inc()
+        log.info(
+            "vote %s",
+            result.verdict.value,
+            extra={
+                **ballot.key.log_fields,
+                "slack_user": ballot.slack_user_id,
+                "kind": ballot.kind.value,
+                "outcome": result.verdict.value,
+            },
+        )
+        return result
+
+    async def _cast(self, ballot: Ballot) -> VoteResult:
+        comment = (ballot.comment or "").strip()[:MAX_COMMENT_CHARS] or None
+        if ballot.kind in (VoteKind.REJECT, VoteKind.BYPASS) and not comment:
+            what = "A rejection" if ballot.kind == VoteKind.REJECT else "A bypass"
+            return VoteResult(Verdict.REFUSED, f"{what} needs a reason.")
+        person = (ballot.key, ballot.team_id, ballot.slack_user_id)
+        # The same vote again while it is being recorded is a double click: drop it. A
+        # different vote by the same person (a reject right after an approve) waits its turn.
+        same_vote = (*person, ballot.kind)
+        if self._in_flight.busy(same_vote):
+            return VoteResult(Verdict.IN_FLIGHT, "Your vote is already being recorded.")
+        async with self._in_flight.hold(same_vote), self._in_turn.hold(person), self._casting:
+            admitted = await self._admit(ballot)
+            if isinstance(admitted, VoteResult):
+                return admitted
+            return await self._send(ballot, admitted.record, admitted.link, comment)
+
+    async def _send(
+        self, ballot: Ballot, record: ApprovalRecord, link: Link, comment: str | None
+    ) -> VoteResult:
+        wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
+        if await self._already_voted(record, link, wanted, comment):
+            return VoteResult(
+                Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
+            )
+        try:
+            link, state = await self._linking.as_person(
+                link, lambda current: self._vote(record.request, current, ballot.kind, comment)
+            )
+        except NeedsLogin as needs:
+            return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
+        except ForestError as error:
+            return _failure(error, record)
+        await self._keeper.apply(
+            ballot.key,
+            state,
+            VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
+        )
+        return VoteResult(Verdict.RECORDED, record=record)
+
+    async def _vote(
+        self, request: ApprovalRequest, link: Link, kind: VoteKind, comment: str | None
+    ):
+        project = ProjectRef(request.organisation, request.project)
+        if kind == VoteKind.REJECT:
+            return await self._forest.reject(link.access_token, project, request.key, comment)
+        return await self._forest.approve(
+            link.access_token, project, request.key, comment, force_bypass=kind == VoteKind.BYPASS
+        )
+
+    async def _already_voted(
+        self, record: ApprovalRecord, link: Link, wanted: Vote, comment: str | None
+    ) -> bool:
+        """A repeat of the person's current vote (a double click, a retried request).
+
+        Only a vote the thread already reported is checked with forest: the person may have
+        changed it in forage since. Any other vote goes straight to forest, which replaces the
+        person's earlier decision, so a new vote costs no read.
+        """
+        if not thread_reported(record, link.forest_user_id, wanted, comment):
+            return False
+        try:
+            state = await self._forest.approval_state(
+                ProjectRef(record.request.organisation, record.request.project), record.key
+            )
+        except ForestError:
+            return False  # unknown: let forest decide, it replaces votes anyway
+        current = state.decision_of(link.forest_user_id)
+        return (
+            current is not None
+            and current.decision == wanted
+            and (comment is None or current.comment == comment)
+        )
+
+    async def _bypass_refusal(self, record: ApprovalRecord, link: Link) -> VoteResult | None:
+        request = record.request
+        author = request.release.author
+        if author is not None and author.user_id and author.user_id != link.forest_user_id:
+            return VoteResult(
+                Verdict.REFUSED,
+                "Bypass is only for the release's author. Use Approve to vote for it.",
+                record,
+            )
+        try:
+            memberships = await self._forest.memberships(link.access_token)
+        except ForestError as error:
+            return _failure(error, record)
+        roles = {m.organisation: m.role for m in memberships}
+        if roles.get(request.organisation) == "admin":
+            return None
+        role = roles.get(request.organisation)
+        where = (
+            f"You are a {role} of {request.organisation}."
+            if role
+            else f"You are not a member of {request.organisation}."
+        )
+        return VoteResult(Verdict.REFUSED, f"Only org admins can bypass. {where}", record)
+
+
+def _refusal_for_message(record: ApprovalRecord | None, ballot: Ballot) -> VoteResult | None:
+    if record is None or not record.ts:
+        return VoteResult(Verdict.REFUSED, "This approval is not one the bot is tracking.")
+    if (
+        ballot.channel is not None
+        and ballot.message_ts is not None
+        and (ballot.channel != record.channel or ballot.message_ts != record.ts)
+    ):
+        log.warning(
+            "refused a vote naming another message",
+            extra={"slack_user": ballot.slack_user_id, "channel": ballot.channel},
+        )
+        return VoteResult(Verdict.REFUSED, "That button does not belong to this release.")
+    if record.outcome is not None:
+        return VoteResult(Verdict.REFUSED, _closed_sentence(record.outcome), record)
+    if record.approved:
+        return VoteResult(Verdict.REFUSED, "This release has already been approved.", record)
+    return None
+
+
+def _closed_sentence(outcome: Outcome) -> str:
+    return {
+        Outcome.SUCCEEDED: "This release has already been deployed.",
+        Outcome.FAILED: "This release has already finished (its deploy failed).",
+        Outcome.CANCELLED: "This release was cancelled.",
+        Outcome.TIMED_OUT: "This release timed out.",
+    }[outcome]
+
+
+def _failure(error: ForestError, record: ApprovalRecord) -> VoteResult:
+    verdict = Verdict.FAILED if error.retryable else Verdict.REFUSED
+    return VoteResult(verdict, error.sentence, record)

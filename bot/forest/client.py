@@ -1,0 +1,361 @@
+"""The forest gRPC client: the only module that touches generated protobuf types.
+
+One channel per process, a deadline on every call, the caller's token as bearer metadata, TLS
+when the URL says https. Failures leave as ``ForestError`` subclasses with a readable sentence.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+from forest.v1 import (
+    organisations_pb2,
+    organisations_pb2_grpc,
+    policies_pb2,
+    policies_pb2_grpc,
+    users_pb2,
+    users_pb2_grpc,
+)
+
+from bot.approval import ApprovalKey, ApprovalState, Decision, Vote
+from bot.forest.errors import (
+    Action,
+    Context,
+    ForestError,
+    ForestUnauthenticated,
+    ForestUnavailable,
+    translate,
+)
+from bot.runtime.metrics import Metrics
+
+DEFAULT_TIMEOUT = 5.0
+
+# Reads are idempotent, so the channel retries them itself when forest is briefly unreachable.
+_RETRY_READS = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": "forest.v1.PolicyService", "method": "GetExternalApprovalState"},
+                    {"service": "forest.v1.OrganisationService"},
+                    {"service": "forest.v1.UsersService", "method": "TokenInfo"},
+                    {"service": "forest.v1.UsersService", "method": "GetUser"},
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    organisation: str
+    project: str
+
+
+@dataclass(frozen=True)
+class ForestUser:
+    user_id: str
+    username: str
+    emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in_seconds: int
+
+
+@dataclass(frozen=True)
+class DeviceLogin:
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in_seconds: int
+    interval_seconds: int
+
+
+class DeviceLoginStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    SLOW_DOWN = "slow_down"
+
+
+@dataclass(frozen=True)
+class DevicePoll:
+    status: DeviceLoginStatus
+    user: ForestUser | None = None
+    tokens: Tokens | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    organisation: str
+    role: str
+
+
+_STATUS = {
+    users_pb2.DEVICE_LOGIN_STATUS_PENDING: DeviceLoginStatus.PENDING,
+    users_pb2.DEVICE_LOGIN_STATUS_APPROVED: DeviceLoginStatus.APPROVED,
+    users_pb2.DEVICE_LOGIN_STATUS_DENIED: DeviceLoginStatus.DENIED,
+    users_pb2.DEVICE_LOGIN_STATUS_EXPIRED: DeviceLoginStatus.EXPIRED,
+    users_pb2.DEVICE_LOGIN_STATUS_SLOW_DOWN: DeviceLoginStatus.SLOW_DOWN,
+}
+
+Reply = TypeVar("Reply")
+
+
+class ForestClient:
+    def __init__(
+        self,
+        url: str,
+        app_token: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._url = url
+        self._app_token = app_token
+        self._timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+
+    async def open(self) -> None:
+        """Create the channel; must run inside the event loop that will use it."""
+        parts = urlsplit(self._url)
+        target = parts.netloc
+        options = [("grpc.service_config", _RETRY_READS), ("grpc.enable_retries", 1)]
+        if parts.scheme == "https":
+            if parts.port is None:
+                target = f"{parts.hostname}:443"
+            self._channel = grpc.aio.secure_channel(
+                target, grpc.ssl_channel_credentials(), options=options
+            )
+        else:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        self._policies = policies_pb2_grpc.PolicyServiceStub(self._channel)
+        self._users = users_pb2_grpc.UsersServiceStub(self._channel)
+        self._organisations = organisations_pb2_grpc.OrganisationServiceStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def _call(
+        self,
+        rpc: Callable[..., Awaitable[Reply]],
+        request: object,
+        token: str | None,
+        context: Context,
+        measured: bool = True,
+    ) -> Reply:
+        if self._channel is None:
+            raise RuntimeError("ForestClient.open() was not awaited")
+        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        method = type(request).__name__.removesuffix("Request")
+        metrics = self._metrics if measured else None
+        started = time.perf_counter()
+        try:
+            return await rpc(request, timeout=self._timeout, metadata=metadata)
+        except grpc.aio.AioRpcError as error:
+            if metrics is not None:
+                metrics.forest_errors.labels(code=error.code().name).inc()
+            raise translate(error, context) from None
+        finally:
+            if metrics is not None:
+                metrics.forest_latency.labels(method=method).observe(
+                    time.perf_counter() - started
+                )
+
+    # Policies
+
+    async def approval_state(self, project: ProjectRef, key: ApprovalKey) -> ApprovalState:
+        """Read the votes with the bot's app token."""
+        request = policies_pb2.GetExternalApprovalStateRequest(
+            project=_project(project),
+            release_intent_id=key.release_intent_id,
+            target_environment=key.target_environment,
+        )
+        context = _context(Action.READ, project, key)
+        reply = await self._call(
+            self._policies.GetExternalApprovalState, request, self._app_token, context
+        )
+        return _state(reply.state)
+
+    async def approve(
+        self,
+        token: str,
+        project: ProjectRef,
+        key: ApprovalKey,
+        comment: str | None,
+        force_bypass: bool = False,
+    ) -> ApprovalState:
+        request = policies_pb2.ExternalApproveReleaseRequest(
+            project=_project(project),
+            release_intent_id=key.release_intent_id,
+            target_environment=key.target_environment,
+            force_bypass=force_bypass,
+        )
+        if comment:
+            request.comment = comment
+        context = _context(Action.VOTE, project, key)
+        reply = await self._call(self._policies.ExternalApproveRelease, request, token, context)
+        return _state(reply.state)
+
+    async def reject(
+        self, token: str, project: ProjectRef, key: ApprovalKey, comment: str | None
+    ) -> ApprovalState:
+        request = policies_pb2.ExternalRejectReleaseRequest(
+            project=_project(project),
+            release_intent_id=key.release_intent_id,
+            target_environment=key.target_environment,
+        )
+        if comment:
+            request.comment = comment
+        context = _context(Action.VOTE, project, key)
+        reply = await self._call(self._policies.ExternalRejectRelease, request, token, context)
+        return _state(reply.state)
+
+    # Users
+
+    async def initiate_device_login(self, client_name: str, client_version: str) -> DeviceLogin:
+        request = users_pb2.InitiateDeviceLoginRequest(
+            client_name=client_name, client_version=client_version
+        )
+        reply = await self._call(
+            self._users.InitiateDeviceLogin, request, None, Context(Action.LOGIN)
+        )
+        return DeviceLogin(
+            device_code=reply.device_code,
+            user_code=reply.user_code,
+            verification_uri=reply.verification_uri,
+            verification_uri_complete=reply.verification_uri_complete,
+            expires_in_seconds=reply.expires_in_seconds,
+            interval_seconds=reply.interval_seconds,
+        )
+
+    async def poll_device_login(self, device_code: str) -> DevicePoll:
+        request = users_pb2.PollDeviceLoginRequest(device_code=device_code)
+        reply = await self._call(self._users.PollDeviceLogin, request, None, Context(Action.LOGIN))
+        status = _STATUS.get(reply.status, DeviceLoginStatus.PENDING)
+        if status != DeviceLoginStatus.APPROVED:
+            return DevicePoll(status)
+        return DevicePoll(status, _user(reply.user), _tokens(reply.tokens))
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        request = users_pb2.RefreshTokenRequest(refresh_token=refresh_token)
+        reply = await self._call(self._users.RefreshToken, request, None, Context(Action.REFRESH))
+        return _tokens(reply.tokens)
+
+    async def memberships(self, token: str, role: str = "") -> list[Membership]:
+        """The caller's organisations with their role; ``role="admin"`` lists only admin ones."""
+        request = organisations_pb2.ListMyOrganisationsRequest(role=role)
+        reply = await self._call(
+            self._organisations.ListMyOrganisations, request, token, Context(Action.ROLES)
+        )
+        roles = list(reply.roles) + [""] * (len(reply.organisations) - len(reply.roles))
+        return [
+            Membership(org.name, role_name or role)
+            for org, role_name in zip(reply.organisations, roles, strict=False)
+        ]
+
+    async def token_check(self) -> None:
+        """A cheap authenticated call with the app token.
+
+        Raises ForestUnavailable when forest does not answer and ForestUnauthenticated when it
+        refuses the token. App tokens carry no user, so forest may answer this user call with
+        another error: that still shows the token was accepted.
+        """
+        try:
+            # A probe (readiness asks every few seconds), answered with an error by design:
+            # not a forest call or error worth counting.
+            await self._call(
+                self._users.TokenInfo,
+                users_pb2.TokenInfoRequest(),
+                self._app_token,
+                Context(Action.READ),
+                measured=False,
+            )
+        except (ForestUnavailable, ForestUnauthenticated):
+            raise
+        except ForestError:
+            return
+
+    async def reachable(self) -> bool:
+        """Whether forest answers at all; any answer but "unavailable" counts."""
+        try:
+            await self.token_check()
+        except ForestUnavailable:
+            return False
+        except ForestError:
+            return True
+        return True
+
+
+def _context(action: Action, project: ProjectRef, key: ApprovalKey) -> Context:
+    return Context(action, project.organisation, project.project, key.target_environment)
+
+
+def _project(project: ProjectRef) -> policies_pb2.Project:
+    return policies_pb2.Project(organisation=project.organisation, project=project.project)
+
+
+def _state(message: policies_pb2.ExternalApprovalState) -> ApprovalState:
+    return ApprovalState(
+        required_approvals=message.required_approvals,
+        current_approvals=message.current_approvals,
+        decisions=tuple(_decision(entry) for entry in message.decisions),
+    )
+
+
+def _decision(entry: policies_pb2.ExternalApprovalDecisionEntry) -> Decision:
+    vote = Vote.APPROVED if entry.decision == Vote.APPROVED else Vote.REJECTED
+    return Decision(
+        user_id=entry.user_id,
+        username=entry.username,
+        decision=vote,
+        decided_at=_parse_time(entry.decided_at),
+        comment=entry.comment if entry.HasField("comment") else None,
+    )
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _user(message: users_pb2.User) -> ForestUser:
+    return ForestUser(
+        user_id=message.user_id,
+        username=message.username,
+        emails=tuple(email.email for email in message.emails),
+    )
+
+
+def _tokens(message: users_pb2.AuthTokens) -> Tokens:
+    return Tokens(
+        access_token=message.access_token,
+        refresh_token=message.refresh_token,
+        expires_in_seconds=message.expires_in_seconds,
+    )

@@ -1,0 +1,96 @@
+"""Finding the Slack account of a forest user, so messages can mention people."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.identity.link_store import LinkStore
+
+log = logging.getLogger(__name__)
+
+# users.lookupByEmail is rate limited (Tier 3), so answers, misses included, are kept a while.
+EMAIL_CACHE_SECONDS = 600.0
+# Every render looks up every voter and the author, one key-value read each, which made these
+# reads most of the bot's NATS traffic under load. Links change rarely, so answers (misses
+# included) are kept briefly: a new link or a logout shows in messages within this time.
+LINK_CACHE_SECONDS = 10.0
+# Bounds each cache in an organisation of any size; clearing one only costs a few lookups.
+MAX_CACHED_PEOPLE = 10_000
+
+
+class _Answers:
+    """Answers (misses, None, included) kept for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._kept: dict[str, tuple[float, str | None]] = {}
+
+    def get(self, key: str) -> tuple[bool, str | None]:
+        """Whether a fresh answer is kept, and the answer."""
+        kept = self._kept.get(key)
+        if kept is None or self._clock() - kept[0] >= self._ttl:
+            return False, None
+        return True, kept[1]
+
+    def keep(self, key: str, answer: str | None) -> None:
+        if len(self._kept) >= MAX_CACHED_PEOPLE:
+            self._kept.clear()
+        self._kept[key] = (self._clock(), answer)
+
+
+class People:
+    def __init__(
+        self,
+        links: LinkStore,
+        web: AsyncWebClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._links = links
+        self._web = web
+        self._by_email = _Answers(EMAIL_CACHE_SECONDS, clock)
+        self._by_forest_user = _Answers(LINK_CACHE_SECONDS, clock)
+
+    async def slack_user(self, forest_user_id: str, email: str = "") -> str | None:
+        """The Slack user id from our link table, else by email, else None."""
+        linked = await self._linked(forest_user_id)
+        if linked:
+            return linked
+        if email:
+            return await self._lookup_email(email)
+        return None
+
+    async def slack_users(self, forest_user_ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for user_id in set(forest_user_ids):
+            slack_id = await self._linked(user_id)
+            if slack_id:
+                found[user_id] = slack_id
+        return found
+
+    async def _linked(self, forest_user_id: str) -> str | None:
+        known, slack_id = self._by_forest_user.get(forest_user_id)
+        if not known:
+            slack_id = await self._links.slack_user_of(forest_user_id)
+            self._by_forest_user.keep(forest_user_id, slack_id)
+        return slack_id
+
+    async def _lookup_email(self, email: str) -> str | None:
+        known, slack_id = self._by_email.get(email)
+        if known:
+            return slack_id
+        try:
+            reply = await self._web.users_lookupByEmail(email=email)
+            user_id: str | None = reply["user"]["id"]
+        except SlackApiError as error:
+            if error.response.get("error") != "users_not_found":
+                log.warning("users.lookupByEmail failed: %s", error.response.get("error"))
+                return None
+            user_id = None
+        self._by_email.keep(email, user_id)
+        return user_id

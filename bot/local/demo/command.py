@@ -1,0 +1,105 @@
+"""``approvals-bot demo``: the real bot against local stand-ins, on a machine with nothing else.
+
+It starts an embedded nats-server, the fake forest (seeded with an org, a project, a policy that
+needs two approvals and a few people) and the fake Slack, runs the bot against them, publishes a
+blocked release, and serves a Slack-like page where you act as each person in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.local.demo.releases import SampleReleases
+from bot.local.demo.server import address_of, listen, serve_demo_page
+from bot.local.local_stack import CHANNEL, LocalStack, local_stack
+from bot.wiring import Tuning
+
+log = logging.getLogger(__name__)
+
+PAGE_HOST = "127.0.0.1"
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RunningDemo:
+    stack: LocalStack
+    page_url: str
+
+
+@asynccontextmanager
+async def running_demo(
+    store: Path, *, bot_port: int = 0, page_port: int = 0, tuning: Tuning | None = None
+) -> AsyncIterator[RunningDemo]:
+    """The whole demo, with the first blocked release already announced."""
+    try:
+        listener = listen(PAGE_HOST, page_port)
+    except OSError as error:
+        raise DemoError(
+            f"cannot serve the demo page on {PAGE_HOST}:{page_port} ({error.strerror}); "
+            "pick another port with --ui-port"
+        ) from None
+    page_url = address_of(listener)
+    forage_url = f"{page_url}/forage"
+    try:
+        async with local_stack(store) as stack:
+            # Forage's links (device login, releases) open the demo's own forage pages.
+            stack.forest.web_url = forage_url
+            await stack.start_bot(
+                tuning or Tuning(), HOST="127.0.0.1", PORT=str(bot_port), FOREST_WEB_URL=forage_url
+            )
+            releases = SampleReleases(stack)
+            async with serve_demo_page(stack, releases, listener):
+                await releases.publish("alice")
+                yield RunningDemo(stack, page_url)
+    finally:
+        listener.close()
+
+
+async def run_demo(port: int, ui_port: int, stop: asyncio.Event) -> None:
+    with tempfile.TemporaryDirectory(prefix="approvals-demo-") as store:
+        async with running_demo(Path(store), bot_port=port, page_port=ui_port) as demo:
+            stack = demo.stack
+            log.info(
+                "demo running",
+                extra={
+                    "page": demo.page_url,
+                    "bot": stack.bot_url(),
+                    "fake_slack": stack.slack.base_url,
+                    "fake_forest": stack.forest.url,
+                    "nats": stack.nats_server.url,
+                },
+            )
+            print(
+                f"\n  The demo is running: open {demo.page_url} in your browser."
+                "\n  Pick who you are at the top, link with /forest login, and vote."
+                "\n  Ctrl-C stops it.\n",
+                flush=True,
+            )
+            await _show_slack(stack, stop)
+
+
+async def _show_slack(stack: LocalStack, stop: asyncio.Event) -> None:
+    """Log what the approval channel shows whenever it changes, until stopped."""
+    shown: list[str] = []
+    while not stop.is_set():
+        current = [message.text or "" for message in stack.slack.messages(CHANNEL)]
+        for message in stack.slack.messages(CHANNEL):
+            current += [reply.text or "" for reply in stack.slack.thread(CHANNEL, message.ts)]
+        if current != shown:
+            for line in current:
+                if line not in shown:
+                    log.info("slack shows: %s", line)
+            shown = current
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
+        except TimeoutError:
+            continue
