@@ -210,10 +210,15 @@ def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
 
 
 def vote_failed(
-    retry_action_id: str, retry_value: str, *, now: datetime | None = None
+    retry_action_id: str,
+    retry_value: str,
+    *,
+    now: datetime | None = None,
+    silent: str = "Forest didn't answer",
 ) -> SlackMessage:
-    """Forest did not answer: say plainly that nothing was recorded, and offer to try again."""
+    """Something the vote needs did not answer (``silent`` says what): say plainly that
+    nothing was recorded, and offer to try again."""
     blocks: list[dict[str, Any]] = [actions(button("Try again", retry_action_id, retry_value))]
     if now is not None:
         blocks.append(context(f"Tried {slack_date(now, fmt=WHEN)}"))
-    return answer("Forest didn't answer, so your vote was *NOT* recorded.", *blocks)
+    return answer(f"{silent}, so your vote was *NOT* recorded.", *blocks)

@@ -10,12 +10,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_FOREST_GRPC_URL = "http://127.0.0.1:4040"
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_REMIND_AFTER_SECONDS = 4 * 3600.0
+MAX_NATS_REPLICAS = 5  # JetStream's own limit for a stream's replicas
+_NATS_SCHEMES = ("nats", "tls", "ws", "wss")
 # 4h, 30m, 90s, or a combination in that order such as 1h30m.
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -45,6 +47,8 @@ class Settings:
     port: int
     # How long an approval waits for votes before a reminder; 0 turns reminders off.
     approvals_remind_after: float = DEFAULT_REMIND_AFTER_SECONDS
+    # Copies JetStream keeps of every stream and bucket the bot creates (3 on a 3-node cluster).
+    nats_replicas: int = 1
 
     @property
     def socket_mode(self) -> bool:
@@ -58,6 +62,7 @@ class Settings:
             self.slack_app_token,
             self.forest_app_token,
             self.bot_secret_key,
+            *_url_credentials(self.nats_url),
         ]
         return [value for value in candidates if value]
 
@@ -81,7 +86,7 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         ),
         slack_app_token=app_token,
         slack_api_url=reader.url("SLACK_API_URL", None, ("http", "https"), trailing_slash=True),
-        nats_url=reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss")),
+        nats_url=reader.url_list("NATS_URL", DEFAULT_NATS_URL, _NATS_SCHEMES),
         forest_grpc_url=reader.url("FOREST_GRPC_URL", DEFAULT_FOREST_GRPC_URL, ("http", "https")),
         forest_app_token=reader.required("FOREST_APP_TOKEN", "forest's app token for reads"),
         forest_web_url=reader.url("FOREST_WEB_URL", "", ("http", "https")) or "",
@@ -93,7 +98,34 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         approvals_remind_after=reader.duration(
             "APPROVALS_REMIND_AFTER", DEFAULT_REMIND_AFTER_SECONDS
         ),
+        nats_replicas=reader.count("NATS_REPLICAS", 1, MAX_NATS_REPLICAS),
     )
+
+
+def nats_servers(nats_url: str) -> list[str]:
+    """The servers of ``NATS_URL``: one URL, or several separated by commas (a cluster)."""
+    return [part.strip() for part in nats_url.split(",") if part.strip()]
+
+
+def redacted_servers(nats_url: str) -> str:
+    """``NATS_URL`` for a log line: each server without its user, password or token."""
+    return ",".join(_without_credentials(url) for url in nats_servers(nats_url))
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _url_credentials(nats_url: str) -> list[str]:
+    found: list[str] = []
+    for url in nats_servers(nats_url):
+        parts = urlsplit(url)
+        found += [value for value in (parts.username, parts.password) if value]
+    return found
 
 
 class _Reader:
@@ -134,6 +166,34 @@ class _Reader:
         if trailing_slash and not value.endswith("/"):
             value += "/"
         return value
+
+    def url_list(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        """One URL or several separated by commas, each checked like ``url``."""
+        value = self.optional(name)
+        if value is None:
+            return default
+        servers = nats_servers(value)
+        if not servers:
+            raise ConfigError(name, f"must list at least one URL, got {value!r}")
+        for server in servers:
+            parts = urlsplit(server)
+            if parts.scheme not in schemes or not parts.netloc:
+                allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+                shown = _without_credentials(server)
+                raise ConfigError(
+                    name,
+                    f"must be a URL starting with {allowed} (several: separated by commas), "
+                    f"got {shown!r}",
+                )
+        return ",".join(servers)
+
+    def count(self, name: str, default: int, highest: int) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not 1 <= int(value) <= highest:
+            raise ConfigError(name, f"must be a whole number from 1 to {highest}, got {value!r}")
+        return int(value)
 
     def path(self, name: str) -> Path | None:
         value = self.optional(name)

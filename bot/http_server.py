@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,13 +21,26 @@ MAX_BODY_BYTES = 1024 * 1024
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 
+@dataclass
+class SlackEntry:
+    """Bolt, once start-up has built it: the listener starts before, so that health and
+    readiness answer while NATS or Slack cannot be reached yet."""
+
+    bolt: AsyncApp | None = None
+
+
 def build_http_app(
-    bolt: AsyncApp | None, readiness: ReadinessCheck, metrics: Metrics
+    slack: SlackEntry | None, readiness: ReadinessCheck, metrics: Metrics
 ) -> web.Application:
+    """``slack`` None: no Slack route (Socket Mode)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def slack_events(request: web.Request) -> web.Response:
-        assert bolt is not None
+        assert slack is not None
+        bolt = slack.bolt
+        if bolt is None:
+            # Slack retries events; a person clicking now sees Slack's own error.
+            return web.Response(status=503, text="starting")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         if not (timestamp.isascii() and timestamp.isdigit()):
             return web.Response(status=401, text="unsigned request")
@@ -55,7 +69,7 @@ def build_http_app(
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    if bolt is not None:
+    if slack is not None:
         app.router.add_post(SLACK_PATH, slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

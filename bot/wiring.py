@@ -14,7 +14,6 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import aiohttp
-import nats
 from aiohttp import web
 from nats.aio.client import Client as NATS
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -30,11 +29,11 @@ from bot.approvals.presenter import Presenter
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
-from bot.config import Settings
+from bot.config import ConfigError, Settings, nats_servers, redacted_servers
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
-from bot.http_server import build_http_app
+from bot.http_server import SlackEntry, build_http_app
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
@@ -42,9 +41,10 @@ from bot.identity.token_cipher import TokenCipher
 from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
-from bot.slack.client import build_web_client
+from bot.slack.client import REQUEST_TIMEOUT_SECONDS, build_session, build_web_client
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
+from bot.state.health import JetStreamProbe
 from handlers import register
 from handlers.deps import HandlerDeps
 
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 LINKS_BUCKET = "forest_links"
 SHUTDOWN_GRACE_SECONDS = 8.0
 STARTUP_RETRY_SECONDS = 2.0
+STARTUP_LOG_EVERY_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # How long one Slack Web API call may take before it counts as failed.
+    slack_timeout: float = REQUEST_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Bot:
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
         self._closing = False
+        self._jetstream: JetStreamProbe | None = None
         self._on_reconnect: list[Callable[[], None]] = []
 
     async def start(self) -> None:
@@ -106,7 +110,7 @@ class Bot:
         router = load_router(settings.approvals_channel, settings.approvals_routes)
         stack = self._stack
 
-        session = aiohttp.ClientSession()
+        session = build_session(self.tuning.slack_timeout)
         stack.push_async_callback(session.close)
         web_client = build_web_client(
             settings.slack_bot_token, settings.slack_api_url, session, self.metrics
@@ -119,17 +123,33 @@ class Bot:
         stack.push_async_callback(forest.close)
         self._forest = forest
 
-        nc = await self._connect_nats()
-        self._nc = nc
+        # The listener comes first: while NATS or Slack cannot be reached yet, /healthz
+        # answers and /readyz says what start-up waits for.
+        slack_entry = None if settings.socket_mode else SlackEntry()
+        http = build_http_app(slack_entry, self._readiness, self.metrics)
+        runner = web.AppRunner(http, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        self._site = site
+        self.port = _bound_port(site)
+        log.info("listening", extra={"port": self.port})
+
         stack.push_async_callback(self._close_nats)
+        nc = await self._connect_nats()
         js = nc.jetstream()
         # Direct gets (allow_direct) answer a read without the JSON and base64 envelope of the
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
-        approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
+        replicas = settings.nats_replicas
+        approvals_bucket = await open_bucket(
+            js, APPROVALS_BUCKET, history=1, direct=True, replicas=replicas
+        )
         store = ApprovalStore(approvals_bucket)
         links = LinkStore(
-            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
+            await open_bucket(js, LINKS_BUCKET, history=1, replicas=replicas),
+            TokenCipher(settings.bot_secret_key),
         )
 
         people = People(links, web_client)
@@ -151,7 +171,11 @@ class Bot:
         stack.push_async_callback(self.tasks.cancel)
         stack.push_async_callback(self._loops.cancel)
 
-        dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
+        dedup_bucket = await open_bucket(
+            js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS, replicas=replicas
+        )
+        dedup = Dedup(dedup_bucket)
+        self._jetstream = JetStreamProbe(dedup_bucket, self.owner)
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
         linking = LinkService(forest, links, self._loops, self.tuning.device_poll_floor)
         votes = VoteService(
@@ -187,15 +211,6 @@ class Bot:
             ),
         )
 
-        http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)
-        runner = web.AppRunner(http, access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        self._site = site
-        self.port = _bound_port(site)
-
         if settings.socket_mode:
             assert settings.slack_app_token is not None
             self._socket_mode = AsyncSocketModeHandler(
@@ -212,10 +227,12 @@ class Bot:
         # Nudges sent during a NATS outage are lost, and the watch may be too.
         self._on_reconnect += [open_approvals.resubscribe, reconciler.soon]
         self._consumer = ApprovalConsumer(
-            js, announcer, self.metrics, ack_wait=self.tuning.ack_wait
+            js, announcer, self.metrics, ack_wait=self.tuning.ack_wait, replicas=replicas
         )
         await self._consumer.open()
         self._loops.spawn(self._consumer.run(), name="consumer")
+        if slack_entry is not None:
+            slack_entry.bolt = bolt
         self.ready.set()
         log.info(
             "approvals bot started",
@@ -244,25 +261,42 @@ class Bot:
             await handler.close_async()
 
     async def _connect_nats(self) -> NATS:
-        while True:
-            try:
-                return await nats.connect(
-                    self.settings.nats_url,
-                    name="forest-approvals-bot",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    connect_timeout=3,
-                    error_cb=_nats_error,
-                    disconnected_cb=self._nats_disconnected,
-                    reconnected_cb=self._nats_reconnected,
-                )
-            except (OSError, nats.errors.NoServersError, TimeoutError) as error:
+        """Connect, trying again until NATS answers; cancelling start-up ends the attempts."""
+        nc = NATS()
+        self._nc = nc
+        where = f"{redacted_servers(self.settings.nats_url)} (NATS_URL)"
+        failures = 0
+        last_logged = -STARTUP_LOG_EVERY_SECONDS
+        loop = asyncio.get_running_loop()
+
+        async def on_error(error: Exception) -> None:
+            nonlocal failures, last_logged
+            if nc.is_connected:
+                log.warning("NATS error at %s: %s", where, type(error).__name__)
+                return
+            failures += 1
+            # nats-py tries again every second; say so the first time and now and then.
+            if loop.time() - last_logged >= STARTUP_LOG_EVERY_SECONDS:
+                last_logged = loop.time()
                 log.warning(
-                    "NATS at %s is not reachable yet (%s); retrying",
-                    self.settings.nats_url,
-                    type(error).__name__,
+                    "NATS at %s is not reachable (%s), %d attempt(s) so far; retrying",
+                    where,
+                    _describe(error),
+                    failures,
                 )
-                await asyncio.sleep(STARTUP_RETRY_SECONDS)
+
+        await nc.connect(
+            servers=nats_servers(self.settings.nats_url),
+            name="forest-approvals-bot",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=3,
+            error_cb=on_error,
+            disconnected_cb=self._nats_disconnected,
+            reconnected_cb=self._nats_reconnected,
+        )
+        log.info("connected to NATS at %s", where)
+        return nc
 
     async def _nats_reconnected(self) -> None:
         log.info("reconnected to NATS")
@@ -275,9 +309,16 @@ class Bot:
 
     async def _close_nats(self) -> None:
         self._closing = True
-        if self._nc is not None and not self._nc.is_closed:
+        nc = self._nc
+        if nc is None:
+            return
+        if nc.is_connected:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await nc.drain()
+        if not nc.is_closed:
+            # Still trying to connect (start-up was stopped), or the drain failed.
+            with contextlib.suppress(Exception):
+                await nc.close()
 
     async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
         while True:
@@ -287,7 +328,7 @@ class Bot:
             except SlackApiError as error:
                 code = error.response.get("error")
                 if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
-                    raise SystemExit(f"SLACK_BOT_TOKEN was refused by Slack ({code})") from None
+                    raise ConfigError("SLACK_BOT_TOKEN", f"was refused by Slack ({code})") from None
                 log.warning("Slack auth.test failed (%s); retrying", code)
             except aiohttp.ClientError as error:
                 log.warning("Slack is not reachable yet (%s); retrying", type(error).__name__)
@@ -305,23 +346,42 @@ class Bot:
         )
 
     async def _readiness(self) -> dict[str, str]:
-        checks = {"nats": "ok" if self._nc is not None and self._nc.is_connected else "down"}
-        assert self._forest is not None
-        checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            checks = {"nats": "connecting" if not self.ready.is_set() else "down"}
+        else:
+            checks = {"nats": "ok"}
+            if self._jetstream is not None:
+                checks["jetstream"] = await self._jetstream.check()
+        if self._forest is not None:
+            checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"
+        if not self.ready.is_set():
+            checks["startup"] = "starting"
         return checks
 
 
 async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
-    await bot.start()
-    # What start-up built lives as long as the process: keep it out of every collection, so
-    # the rare full collection under load walks only what the work itself allocated.
-    gc.freeze()
+    """Start, run until ``stop`` is set, stop; a stop during start-up ends start-up at once."""
+    starting = asyncio.create_task(bot.start(), name="start-up")
+    stopping = asyncio.create_task(stop.wait(), name="stop signal")
     try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("stopping during start-up")
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return
+        starting.result()  # a start-up failure (a refused token, a bad routes file) ends here
+        # What start-up built lives as long as the process: keep it out of every collection,
+        # so the rare full collection under load walks only what the work itself allocated.
+        gc.freeze()
         await stop.wait()
     finally:
+        stopping.cancel()
         await bot.stop()
 
 
@@ -331,8 +391,9 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def _nats_error(error: Exception) -> None:
-    log.warning("NATS error: %s", type(error).__name__)
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

@@ -13,6 +13,7 @@ from blocks.linking import RESUME_ACTION_ID
 from blocks.modals import bypass_modal, notice_modal, reject_modal
 from blocks.replies import LINK_ACTION_ID, notice
 from bot.approvals.voting import Ballot, VoteKind
+from bot.state.errors import StoreUnavailable
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import (
@@ -108,7 +109,10 @@ class ApprovalButtons:
     async def open_reason_modal(self, click: ButtonClick, pending: PendingVote) -> None:
         """Open the modal at once (the trigger expires in 3 s), then check the person may vote
         and turn the modal into the reason why not when they may not."""
-        record = await self._deps.votes.find(pending.key)
+        try:
+            record = await self._deps.votes.find(pending.key)
+        except StoreUnavailable:
+            record = None  # the modal opens without the title; the check below says why
         title = record.request.release.title if record else ""
         place = ModalPlace(pending.channel_id, pending.message_ts).encode()
         build = reject_modal if pending.kind == VoteKind.REJECT else bypass_modal

@@ -8,11 +8,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from blocks.replies import notice
-from bot.approvals.voting import Ballot, Verdict, VoteKind
+from blocks.replies import notice, vote_failed
+from bot.approvals.voting import STORE_SILENT, Ballot, Verdict, VoteKind
+from bot.state.errors import StoreUnavailable
 from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, thread_vote
-from handlers.verdicts import private_answer
+from handlers.verdicts import RETRY_ACTION_ID, private_answer
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,37 @@ class ThreadVotes:
             return
         if vote is None or vote.actor.user_id == self._deps.bot_user_id:
             return
-        key = await self._deps.votes.approval_of_message(vote.channel_id, vote.thread_ts)
+        try:
+            key = await self._deps.votes.approval_of_message(vote.channel_id, vote.thread_ts)
+        except StoreUnavailable as error:
+            # Which approval this thread is under is unknown, so no button can name it.
+            log.warning("thread vote not cast: %s", error)
+            await self._deps.answers.ephemeral(
+                vote.channel_id,
+                vote.actor.user_id,
+                notice(f"{STORE_SILENT}, so your vote was *NOT* recorded. Reply again shortly."),
+                thread_ts=vote.thread_ts,
+            )
+            return
         if key is None:
             return  # a thread under some other message
+        pending = PendingVote(vote.kind, key, vote.channel_id, vote.thread_ts)
         # Slack redelivers events it thinks were lost; the reply's own ts identifies it.
         mark = f"thread.{vote.channel_id}.{vote.message_ts.replace('.', '_')}"
-        if not await self._deps.dedup.first_time(mark):
+        try:
+            first = await self._deps.dedup.first_time(mark)
+        except StoreUnavailable as error:
+            # Without the mark a redelivery would vote again: refuse, and say so.
+            log.warning("thread vote not cast: %s", error, extra=key.log_fields)
+            await self._deps.answers.ephemeral(
+                vote.channel_id,
+                vote.actor.user_id,
+                vote_failed(RETRY_ACTION_ID, pending.encode(), silent=STORE_SILENT),
+                thread_ts=vote.thread_ts,
+            )
             return
-        pending = PendingVote(vote.kind, key, vote.channel_id, vote.thread_ts)
+        if not first:
+            return
         if vote.kind in (VoteKind.REJECT, VoteKind.BYPASS) and not vote.comment:
             word = vote.kind.value
             await self._deps.answers.ephemeral(
@@ -62,9 +86,8 @@ class ThreadVotes:
             message_ts=vote.thread_ts,
         )
         result = await self._deps.votes.cast(ballot)
-        if result.verdict == Verdict.RECORDED:
+        if result.verdict in (Verdict.RECORDED, Verdict.RECORDED_UNSHOWN):
             await self._deps.answers.react(vote.channel_id, vote.message_ts, REACTIONS[vote.kind])
-            return
         answer = private_answer(result, pending)
         if answer is not None:
             await self._deps.answers.ephemeral(

@@ -18,6 +18,7 @@ def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | N
         case Verdict.NOT_LINKED:
             return not_linked(pending.encode(), result.sentence)
         case Verdict.FAILED:
-            return vote_failed(RETRY_ACTION_ID, pending.encode())
+            return vote_failed(RETRY_ACTION_ID, pending.encode(), silent=result.silent)
         case _:
+            # REFUSED, UNCHANGED, and RECORDED_UNSHOWN (the message does not show the vote yet).
             return notice(result.sentence)

@@ -1,11 +1,15 @@
 """A bad configuration stops start-up with one clear line naming what is wrong."""
 
 import asyncio
+import signal
 from pathlib import Path
 
+import aiohttp
+import pytest
 from tests_support import approvals_bot
 
 from bot.local.local_stack import LocalStack
+from bot.local.nats_server import free_port, run_nats_server
 
 
 async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list[str]]:
@@ -35,3 +39,70 @@ async def test_a_bad_routing_file_stops_startup_naming_the_line(stack: LocalStac
         "expected one of organisation, project, environment, channel"
     )
     assert len([line for line in lines if "APPROVALS_ROUTES" in line]) == 1
+
+
+async def wait_for_answer(session: aiohttp.ClientSession, url: str, timeout: float = 15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            async with session.get(url) as reply:
+                return reply.status, await reply.json()
+        except aiohttp.ClientError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_unreachable_nats_at_start_is_reported_and_a_signal_stops_it(
+    stack: LocalStack, tmp_path: Path, signum: int
+):
+    nats_port, http_port = free_port(), free_port()
+    env = stack.env(NATS_URL=f"nats://bot:s3cr3t-pw@127.0.0.1:{nats_port}", PORT=str(http_port))
+    process = await approvals_bot("run", env=env, merge_stderr=True)
+    try:
+        base = f"http://127.0.0.1:{http_port}"
+        async with aiohttp.ClientSession() as session:
+            # The listener answers while NATS cannot be reached.
+            status, body = await wait_for_answer(session, f"{base}/healthz")
+            assert status == 200
+            status, body = await wait_for_answer(session, f"{base}/readyz")
+            assert status == 503
+            assert body["checks"]["nats"] == "connecting"
+            assert body["checks"]["startup"] == "starting"
+            await asyncio.sleep(1.5)  # a few attempts
+        process.send_signal(signum)
+        output, _ = await asyncio.wait_for(process.communicate(), 5.0)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    log = output.decode()
+    assert f"nats://127.0.0.1:{nats_port} (NATS_URL) is not reachable" in log
+    assert "s3cr3t-pw" not in log
+    # Said once, not once a second.
+    assert log.count("is not reachable") == 1
+
+
+async def test_the_bot_becomes_ready_when_nats_comes_up_after_it(stack: LocalStack, tmp_path: Path):
+    nats_port, http_port = free_port(), free_port()
+    env = stack.env(NATS_URL=f"nats://127.0.0.1:{nats_port}", PORT=str(http_port))
+    process = await approvals_bot("run", env=env, merge_stderr=True)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, _ = await wait_for_answer(session, f"{base}/readyz")
+            assert status == 503
+            async with run_nats_server(tmp_path / "late-nats", port=nats_port):
+                deadline = asyncio.get_running_loop().time() + 15
+                while (await wait_for_answer(session, f"{base}/readyz"))[0] != 200:
+                    assert asyncio.get_running_loop().time() < deadline, "never ready"
+                    await asyncio.sleep(0.2)
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 15.0)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -51,6 +52,10 @@ class NotPostedYet(Exception):
     """The approval is claimed but its message is not recorded yet: try again shortly."""
 
 
+class MessageNotShown(Exception):
+    """Slack did not take the message's update (refused, or too slow); try again later."""
+
+
 class OutcomeNotShown(Exception):
     """Slack refused to show a release's outcome; nothing was recorded: try again later.
 
@@ -77,12 +82,16 @@ class Keeper:
         self._locks = KeyedLocks()
 
     async def refresh(self, key: ApprovalKey) -> None:
-        """Re-read forest's votes and bring the message up to date. Raises ForestError."""
-        await self._update(key, state=None, outcome=None, vote=None)
+        """Re-read forest's votes and bring the message up to date.
 
-    async def apply(self, key: ApprovalKey, state: ApprovalState, vote: VoteContext) -> None:
-        """Show the state forest returned for a vote the bot just cast."""
-        await self._update(key, state=state, outcome=None, vote=vote)
+        Raises ForestError, StoreUnavailable, or MessageNotShown when Slack did not take it."""
+        if not await self._update(key, state=None, outcome=None, vote=None):
+            raise MessageNotShown(key)
+
+    async def apply(self, key: ApprovalKey, state: ApprovalState, vote: VoteContext) -> bool:
+        """Show the state forest returned for a vote the bot just cast; False when Slack did
+        not take the update. Raises StoreUnavailable when the record could not be written."""
+        return await self._update(key, state=state, outcome=None, vote=vote)
 
     async def finish(self, key: ApprovalKey, outcome: Outcome) -> None:
         """The release intent ended: show the outcome, remove the buttons.
@@ -96,7 +105,8 @@ class Keeper:
         state: ApprovalState | None,
         outcome: Outcome | None,
         vote: VoteContext | None,
-    ) -> None:
+    ) -> bool:
+        """False when Slack did not take the message's update (nothing was recorded)."""
         async with self._locks.hold(key):
             for _ in range(MAX_SWAP_ATTEMPTS):
                 # Read under the lock, never earlier: a record read before a finish would
@@ -105,11 +115,13 @@ class Keeper:
                 if stored is not None and stored.record.phase == Phase.CLAIMED:
                     raise NotPostedYet(key)
                 if stored is None or not stored.record.open:
-                    return
+                    return True
                 try:
                     change = await self._change(stored, state, outcome)
                 except _Unchanged:
-                    return
+                    return True
+                except _NotShown:
+                    return False
                 try:
                     await self._store.replace(stored, change.record)
                 except StaleRevision:
@@ -118,8 +130,9 @@ class Keeper:
                     state = None
                     continue
                 await self._tell_thread(change, vote)
-                return
+                return True
             log.warning("gave up updating after repeated concurrent writes", extra=key.log_fields)
+            return True
 
     async def _change(
         self, stored: Stored, state: ApprovalState | None, outcome: Outcome | None
@@ -149,7 +162,7 @@ class Keeper:
         if rendered.digest != record.digest and not await self._show(record, rendered):
             if outcome is not None:
                 raise OutcomeNotShown(record.key)
-            raise _Unchanged
+            raise _NotShown
         record = replace(
             record,
             digest=rendered.digest,
@@ -159,7 +172,7 @@ class Keeper:
         return _Change(record, rendered, newly_approved, new_decisions)
 
     async def _show(self, record: ApprovalRecord, rendered: Rendered) -> bool:
-        """Update the message; False when Slack refused (the next refresh tries again)."""
+        """Update the message; False when Slack refused or did not answer in time."""
         try:
             await self._web.chat_update(
                 channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
@@ -168,6 +181,13 @@ class Keeper:
             log.warning(
                 "could not update the approval message: %s",
                 error.response.get("error"),
+                extra=record.key.log_fields,
+            )
+            return False
+        except aiohttp.ClientError as error:
+            log.warning(
+                "could not update the approval message: %s",
+                type(error).__name__,
                 extra=record.key.log_fields,
             )
             return False
@@ -200,6 +220,10 @@ class Keeper:
 
 
 class _Unchanged(Exception):
+    pass
+
+
+class _NotShown(Exception):
     pass
 
 

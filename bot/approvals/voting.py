@@ -13,7 +13,7 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
+from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError
@@ -22,12 +22,24 @@ from bot.identity.linking import LinkService, NeedsLogin
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase
+from bot.state.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 2000
 POSTING_WAIT_STEPS = 40
 POSTING_WAIT_STEP_SECONDS = 0.05
+# A vote call that timed out may still have been recorded: forest's state is read this many
+# times, this far apart, before the person is told it was not.
+CONFIRM_READS = 2
+CONFIRM_READ_SPACING_SECONDS = 1.0
+
+FOREST_SILENT = "Forest didn't answer"
+STORE_SILENT = "The bot could not reach its storage"
+SHOWN_LATER = (
+    "Your vote was recorded in forest. The approval message could not be updated yet; "
+    "it will catch up shortly."
+)
 
 
 class VoteKind(enum.StrEnum):
@@ -52,10 +64,13 @@ class Ballot:
 
 class Verdict(enum.StrEnum):
     RECORDED = "recorded"
+    # Recorded in forest, but the message or our record of it could not be updated yet: the
+    # person is told it counts, since the message does not say so.
+    RECORDED_UNSHOWN = "recorded_unshown"
     UNCHANGED = "unchanged"  # forest already had exactly this vote from this person
     NOT_LINKED = "not_linked"
     REFUSED = "refused"  # our rules or forest's said no; the sentence says why
-    FAILED = "failed"  # forest could not be reached: nothing was recorded, try again
+    FAILED = "failed"  # forest or the bot's storage did not answer: NOT recorded, try again
     IN_FLIGHT = "in_flight"  # the same person's vote is being recorded right now
 
 
@@ -64,6 +79,8 @@ class VoteResult:
     verdict: Verdict
     sentence: str = ""
     record: ApprovalRecord | None = None
+    # For FAILED: what did not answer, said before "so your vote was NOT recorded".
+    silent: str = FOREST_SILENT
 
 
 @dataclass(frozen=True)
@@ -134,7 +151,16 @@ class VoteService:
         return _Admitted(record, link)
 
     async def cast(self, ballot: Ballot) -> VoteResult:
-        result = await self._cast(ballot)
+        """Every ballot ends in a result to tell the person: never an exception."""
+        try:
+            result = await self._cast(ballot)
+        except StoreUnavailable as error:
+            log.warning("vote not cast: %s", error, extra=ballot.key.log_fields)
+            result = _store_failure()
+        except Exception:
+            # Everything after forest took the vote is handled in _show; this is before it.
+            log.exception("vote not cast", extra=ballot.key.log_fields)
+            result = VoteResult(Verdict.FAILED, silent="Something went wrong")
         self._metrics.votes.labels(kind=ballot.kind.value, outcome=result.verdict.value).inc()
         log.info(
             "vote %s",
@@ -159,34 +185,87 @@ class VoteService:
         same_vote = (*person, ballot.kind)
         if self._in_flight.busy(same_vote):
             return VoteResult(Verdict.IN_FLIGHT, "Your vote is already being recorded.")
-        async with self._in_flight.hold(same_vote), self._in_turn.hold(person), self._casting:
-            admitted = await self._admit(ballot)
-            if isinstance(admitted, VoteResult):
-                return admitted
-            return await self._send(ballot, admitted.record, admitted.link, comment)
+        async with self._in_flight.hold(same_vote), self._in_turn.hold(person):
+            # The slot is held only until forest answers: showing the vote waits on Slack,
+            # whose slowness must not keep other people's votes from forest.
+            async with self._casting:
+                admitted = await self._admit(ballot)
+                if isinstance(admitted, VoteResult):
+                    return admitted
+                sent = await self._send(ballot, admitted.record, admitted.link, comment)
+            if isinstance(sent, VoteResult):
+                return sent
+            return await self._show(ballot, admitted.record, *sent)
 
     async def _send(
         self, ballot: Ballot, record: ApprovalRecord, link: Link, comment: str | None
-    ) -> VoteResult:
+    ) -> VoteResult | tuple[Link, ApprovalState]:
+        """Forest's state with the vote in it, or the result to tell the person."""
         wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
         if await self._already_voted(record, link, wanted, comment):
             return VoteResult(
                 Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
             )
         try:
-            link, state = await self._linking.as_person(
+            return await self._linking.as_person(
                 link, lambda current: self._vote(record.request, current, ballot.kind, comment)
             )
         except NeedsLogin as needs:
             return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
         except ForestError as error:
-            return _failure(error, record)
-        await self._keeper.apply(
-            ballot.key,
-            state,
-            VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
+            if not error.retryable:
+                return _failure(error, record)
+            # A vote whose answer was lost (a deadline, a dropped connection) may have been
+            # recorded all the same: ask forest before telling the person it was not.
+            state = await self._state_with(record, link.forest_user_id, wanted, comment)
+            if state is None:
+                return _failure(error, record)
+            log.info("a vote forest did not answer was recorded", extra=ballot.key.log_fields)
+            return link, state
+
+    async def _show(
+        self, ballot: Ballot, record: ApprovalRecord, link: Link, state: ApprovalState
+    ) -> VoteResult:
+        """Forest has the vote: show it. From here on the person is never told "NOT recorded"."""
+        vote = VoteContext(
+            link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS
         )
+        try:
+            shown = await self._keeper.apply(ballot.key, state, vote)
+        except Exception as error:
+            # The record could not be written (JetStream down or full) or Slack failed in a way
+            # the keeper does not expect; the next refresh of the approval catches up.
+            log.warning(
+                "a recorded vote is not shown yet: %s",
+                _describe(error),
+                extra=ballot.key.log_fields,
+            )
+            shown = False
+        if not shown:
+            return VoteResult(Verdict.RECORDED_UNSHOWN, SHOWN_LATER, record)
         return VoteResult(Verdict.RECORDED, record=record)
+
+    async def _state_with(
+        self, record: ApprovalRecord, forest_user_id: str, wanted: Vote, comment: str | None
+    ) -> ApprovalState | None:
+        """Forest's state if it holds this person's ``wanted`` vote (with ``comment``), else
+        None, also when forest cannot say."""
+        project = ProjectRef(record.request.organisation, record.request.project)
+        for attempt in range(CONFIRM_READS):
+            if attempt:
+                await asyncio.sleep(CONFIRM_READ_SPACING_SECONDS)
+            try:
+                state = await self._forest.approval_state(project, record.key)
+            except ForestError:
+                continue
+            current = state.decision_of(forest_user_id)
+            if (
+                current is not None
+                and current.decision == wanted
+                and (comment is None or current.comment == comment)
+            ):
+                return state
+        return None
 
     async def _vote(
         self, request: ApprovalRequest, link: Link, kind: VoteKind, comment: str | None
@@ -279,3 +358,13 @@ def _closed_sentence(outcome: Outcome) -> str:
 def _failure(error: ForestError, record: ApprovalRecord) -> VoteResult:
     verdict = Verdict.FAILED if error.retryable else Verdict.REFUSED
     return VoteResult(verdict, error.sentence, record)
+
+
+def _store_failure() -> VoteResult:
+    return VoteResult(
+        Verdict.FAILED, f"{STORE_SILENT}, so your vote was NOT recorded.", silent=STORE_SILENT
+    )
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"

@@ -42,13 +42,18 @@ def redelivery_delay(num_delivered: int) -> float:
     return min(2.0 ** max(num_delivered - 1, 0), MAX_REDELIVERY_DELAY)
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
     """Create the stream when it is missing; an existing one is the operator's to configure."""
     try:
         await js.stream_info(STREAM)
     except nats.js.errors.NotFoundError:
         await js.add_stream(
-            StreamConfig(name=STREAM, subjects=STREAM_SUBJECTS, duplicate_window=120.0)
+            StreamConfig(
+                name=STREAM,
+                subjects=STREAM_SUBJECTS,
+                duplicate_window=120.0,
+                num_replicas=replicas,
+            )
         )
 
 
@@ -61,7 +66,9 @@ class ApprovalConsumer:
         batch: int = 32,
         fetch_timeout: float = 1.0,
         ack_wait: float = ACK_WAIT_SECONDS,
+        replicas: int = 1,
     ) -> None:
+        self._replicas = replicas
         self._ack_wait = ack_wait
         # Well inside the ack wait, so that one late heartbeat does not cause a redelivery.
         self._heartbeat_seconds = min(HEARTBEAT_SECONDS, ack_wait / 3)
@@ -78,7 +85,7 @@ class ApprovalConsumer:
         self._stopped = asyncio.Event()
 
     async def open(self) -> None:
-        await ensure_stream(self._js)
+        await ensure_stream(self._js, self._replicas)
         config = ConsumerConfig(
             durable_name=DURABLE,
             filter_subject=SUBJECT,

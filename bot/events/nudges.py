@@ -19,10 +19,11 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from bot.approval import ApprovalKey, Outcome
-from bot.approvals.keeper import Keeper, NotPostedYet, OutcomeNotShown
+from bot.approvals.keeper import Keeper, MessageNotShown, NotPostedYet, OutcomeNotShown
 from bot.approvals.open_approvals import OpenApprovals
 from bot.forest.errors import ForestError
 from bot.runtime.tasks import TaskSet
+from bot.state.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ RETRY_AFTER_FAILURE_SECONDS = 5.0
 # A claimed approval is normally posted within a second; one never posted was abandoned by a
 # process that died, and the announcement's redelivery takes care of it.
 NOT_POSTED_RETRIES = 20
+# A message Slack did not take (refused, or too slow) is tried again this many times, a few
+# seconds apart; a vote in it would otherwise wait for the next nudge or reconciliation.
+NOT_SHOWN_RETRIES = 24
 # Outcomes shown at once. A release train ends many intents together; unbounded, thousands of
 # finishes at once made the key-value reads time out and their outcomes were never shown.
 FINISH_CONCURRENCY = 16
@@ -84,6 +88,12 @@ class Coalescer:
                     "refresh failed, retrying later: %s", error.sentence, extra=key.log_fields
                 )
                 self.nudge(key, RETRY_AFTER_FAILURE_SECONDS)
+            except StoreUnavailable as error:
+                log.warning("refresh failed, retrying later: %s", error, extra=key.log_fields)
+                self.nudge(key, RETRY_AFTER_FAILURE_SECONDS)
+            except MessageNotShown:
+                if attempt < NOT_SHOWN_RETRIES:
+                    self.nudge(key, RETRY_AFTER_FAILURE_SECONDS, attempt=attempt + 1)
 
 
 def outcome_of(payload: dict, approved: bool) -> Outcome | None:

@@ -14,6 +14,7 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from bot.identity.token_cipher import TokenCipher, UndecryptableValue
+from bot.state.errors import store_call
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,11 @@ class LinkStore:
 
     async def get(self, team_id: str, slack_user_id: str) -> Link | None:
         key = _link_key(team_id, slack_user_id)
-        try:
-            entry = await self._kv.get(key)
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
-            return None
+        with store_call("read a link"):
+            try:
+                entry = await self._kv.get(key)
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
+                return None
         if not entry.value:
             return None
         try:
@@ -64,23 +66,26 @@ class LinkStore:
     async def save(self, link: Link) -> None:
         key = _link_key(link.team_id, link.slack_user_id)
         sealed = self._cipher.seal(json.dumps(asdict(link)).encode(), key)
-        await self._kv.put(key, sealed)
-        await self._kv.put(_person_key(link.forest_user_id), link.slack_user_id.encode())
+        with store_call("save a link"):
+            await self._kv.put(key, sealed)
+            await self._kv.put(_person_key(link.forest_user_id), link.slack_user_id.encode())
 
     async def forget(self, team_id: str, slack_user_id: str) -> Link | None:
         link = await self.get(team_id, slack_user_id)
-        await self._kv.delete(_link_key(team_id, slack_user_id))
-        if link is not None:
-            await self._kv.delete(_person_key(link.forest_user_id))
+        with store_call("forget a link"):
+            await self._kv.delete(_link_key(team_id, slack_user_id))
+            if link is not None:
+                await self._kv.delete(_person_key(link.forest_user_id))
         return link
 
     async def slack_user_of(self, forest_user_id: str) -> str | None:
         if not forest_user_id:
             return None
-        try:
-            entry = await self._kv.get(_person_key(forest_user_id))
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
-            return None
+        with store_call("read a person"):
+            try:
+                entry = await self._kv.get(_person_key(forest_user_id))
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
+                return None
         return entry.value.decode() if entry.value else None
 
 

@@ -2,7 +2,8 @@
 
 ``python -m bot.local.bot_process '<tuning as JSON>'`` runs the bot exactly as ``approvals-bot
 run`` does (settings from the environment, JSON logs, SIGTERM for a graceful stop), with the
-given timings; ``BotProcess`` starts one and waits until it answers ``/healthz``.
+given timings; ``BotProcess`` starts one and waits until ``/readyz`` says it is ready (its
+listener answers ``/healthz`` from the start, before NATS and Slack are reached).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class BotProcess:
                 if self.process is not None and self.process.returncode is not None:
                     raise RuntimeError(f"bot exited at start:\n{self.logs()}")
                 try:
-                    async with session.get(f"{self.url}/healthz") as reply:
+                    async with session.get(f"{self.url}/readyz") as reply:
                         if reply.status == 200:
                             return
                 except aiohttp.ClientError:

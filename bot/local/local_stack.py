@@ -414,8 +414,13 @@ async def _ignore_connection_errors(error: Exception) -> None:
 
 
 @asynccontextmanager
-async def local_stack(store_dir: Path) -> AsyncIterator[LocalStack]:
-    async with run_nats_server(store_dir / "nats") as nats_server:
+async def local_stack(
+    store_dir: Path, nats_max_file_store: str | None = None
+) -> AsyncIterator[LocalStack]:
+    """``nats_max_file_store`` limits JetStream's store (e.g. "8MB"), to fill it on purpose."""
+    async with run_nats_server(
+        store_dir / "nats", max_file_store=nats_max_file_store
+    ) as nats_server:
         forest = FakeForest(
             web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
         )

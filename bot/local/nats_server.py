@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import sys
@@ -27,6 +28,9 @@ class NatsServer:
     host: str = HOST
     binary: str = field(default_factory=lambda: find_binary())
     process: asyncio.subprocess.Process | None = None
+    # JetStream's file store limit, such as "8MB": beyond it every write is refused
+    # ("insufficient resources"), the way a full disk or a too-small limit looks to clients.
+    max_file_store: str | None = None
 
     @property
     def url(self) -> str:
@@ -46,16 +50,34 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.process = await asyncio.create_subprocess_exec(
             self.binary,
-            "-a", self.host,
-            "-p", str(self.port),
-            "-js",
-            "-sd", str(self.store_dir),
-            "-l", str(self.log_file),
+            *self._arguments(),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         await self._wait_until_listening()
+
+    def _arguments(self) -> list[str]:
+        arguments = ["-a", self.host, "-p", str(self.port), "-l", str(self.log_file)]
+        if self.max_file_store is None:
+            return [*arguments, "-js", "-sd", str(self.store_dir)]
+        # The store limit has no command-line flag; the rest stays on the command line.
+        config = self.store_dir / "nats-server.conf"
+        config.write_text(
+            f"jetstream {{\n  store_dir: {json.dumps(str(self.store_dir))}\n"
+            f"  max_file_store: {self.max_file_store}\n}}\n"
+        )
+        return [*arguments, "-c", str(config)]
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill: no goodbye to clients or to cluster peers."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+
+    async def wait_killed(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            await process.wait()
 
     async def stop(self) -> None:
         process, self.process = self.process, None
@@ -87,9 +109,11 @@ class NatsServer:
 
 @contextlib.asynccontextmanager
 async def run_nats_server(
-    store_dir: Path, port: int | None = None, host: str = HOST
+    store_dir: Path, port: int | None = None, host: str = HOST, max_file_store: str | None = None
 ) -> AsyncIterator[NatsServer]:
-    server = NatsServer(Path(store_dir), port or free_port(host), host)
+    server = NatsServer(
+        Path(store_dir), port or free_port(host), host, max_file_store=max_file_store
+    )
     await server.start()
     try:
         yield server

@@ -5,7 +5,8 @@
 - ``message.<channel>.<ts>``: which approval a Slack message belongs to (for clicks and threads).
 
 Writes after the claim are compare-and-swap on the revision, so replicas never overwrite each
-other's newer state.
+other's newer state. Every read and write that JetStream does not answer raises
+``StoreUnavailable`` (bot/state/errors.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from bot.approval import ApprovalKey, ApprovalRequest, Author, Outcome, Release
+from bot.state.errors import store_call
 
 APPROVALS_BUCKET = "forest_approvals"
 _APPROVAL_PREFIX = "approval."
@@ -85,39 +87,44 @@ class ApprovalStore:
 
     async def claim(self, record: ApprovalRecord) -> Stored | None:
         """Create the record if no process has; None when it already exists."""
-        try:
-            revision = await self._kv.create(_approval_key(record.key), _encode(record))
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return None
+        with store_call("claim an approval"):
+            try:
+                revision = await self._kv.create(_approval_key(record.key), _encode(record))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
         return Stored(record, revision)
 
     async def get(self, key: ApprovalKey) -> Stored | None:
-        try:
-            entry = await self._kv.get(_approval_key(key))
-        except nats.js.errors.KeyNotFoundError:
-            return None
+        with store_call("read an approval"):
+            try:
+                entry = await self._kv.get(_approval_key(key))
+            except nats.js.errors.KeyNotFoundError:
+                return None
         if entry.value is None or entry.revision is None:
             return None
         return Stored(_decode(entry.value), entry.revision)
 
     async def replace(self, stored: Stored, record: ApprovalRecord) -> Stored:
         """Write ``record`` only if nobody wrote since ``stored`` was read."""
-        try:
-            revision = await self._kv.update(
-                _approval_key(record.key), _encode(record), last=stored.revision
-            )
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise StaleRevision(record.key) from None
+        with store_call("update an approval"):
+            try:
+                revision = await self._kv.update(
+                    _approval_key(record.key), _encode(record), last=stored.revision
+                )
+            except nats.js.errors.KeyWrongLastSequenceError:
+                raise StaleRevision(record.key) from None
         return Stored(record, revision)
 
     async def remember_message(self, channel: str, ts: str, key: ApprovalKey) -> None:
-        await self._kv.put(_message_key(channel, ts), key.token.encode())
+        with store_call("remember a message"):
+            await self._kv.put(_message_key(channel, ts), key.token.encode())
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
-        try:
-            entry = await self._kv.get(_message_key(channel, ts))
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
-            return None
+        with store_call("find a message's approval"):
+            try:
+                entry = await self._kv.get(_message_key(channel, ts))
+            except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
+                return None
         if not entry.value:
             return None
         return ApprovalKey.from_token(entry.value.decode())

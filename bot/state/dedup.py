@@ -5,6 +5,8 @@ from __future__ import annotations
 import nats.js.errors
 from nats.js.kv import KeyValue
 
+from bot.state.errors import store_call
+
 DEDUP_BUCKET = "forest_dedup"
 # Slack retries within minutes; an hour covers every retry and replay we know of.
 DEDUP_TTL_SECONDS = 3600.0
@@ -15,9 +17,12 @@ class Dedup:
         self._kv = kv
 
     async def first_time(self, mark: str) -> bool:
-        """True for the first caller with ``mark``, False for every later one (within the TTL)."""
-        try:
-            await self._kv.create(mark, b"1")
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False
+        """True for the first caller with ``mark``, False for every later one (within the TTL).
+
+        Raises StoreUnavailable when JetStream cannot say: the caller must not guess."""
+        with store_call("mark a request as seen"):
+            try:
+                await self._kv.create(mark, b"1")
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return False
         return True

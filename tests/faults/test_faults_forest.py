@@ -72,7 +72,11 @@ async def test_forest_down_at_start_is_not_ready_and_recovers(stack: LocalStack)
     bot = await stack.start_bot()
     ready = await stack.session.get(f"{stack.bot_url(bot)}/readyz")
     assert ready.status == 503
-    assert (await ready.json())["checks"] == {"nats": "ok", "forest": "unreachable"}
+    assert (await ready.json())["checks"] == {
+        "nats": "ok",
+        "jetstream": "ok",
+        "forest": "unreachable",
+    }
 
     await stack.forest.start(port=port)
     await asyncio.sleep(0.2)
@@ -82,3 +86,36 @@ async def test_forest_down_at_start_is_not_ready_and_recovers(stack: LocalStack)
     intent = stack.new_release()
     await stack.announce(intent)
     await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
+
+
+async def test_a_vote_forest_recorded_after_the_deadline_is_not_called_not_recorded(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("bob")
+    intent, ts = await stack.open_approval()
+    # Forest records the vote, then answers after the bot's deadline has passed.
+    stack.forest.delay("ExternalApproveRelease", 6.0, after_processing=True)
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts)), timeout=12)
+    await wait_until(lambda: len(stack.slack.thread(CHANNEL, ts)) == 1)
+    assert "approved" in stack.slack.thread(CHANNEL, ts)[0].text
+    assert stack.forest.approval_state(intent, "production").current_approvals == 1
+    await asyncio.sleep(0.5)
+    assert not any("NOT" in all_text(e) for e in stack.slack.ephemerals(CHANNEL, "U0BOB"))
+
+
+async def test_a_vote_forest_did_not_record_before_the_deadline_is_not_recorded(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    # Forest holds the call past the deadline and never records it.
+    stack.forest.delay("ExternalApproveRelease", 6.0)
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(
+        lambda: any("NOT" in all_text(e) for e in stack.slack.ephemerals(CHANNEL, "U0BOB")),
+        timeout=12,
+    )
+    assert "0 of 2" in all_text(stack.slack.message(CHANNEL, ts))

@@ -1,10 +1,12 @@
 """Slack faults: rate limits are waited out, errors retried, refusals set aside, nothing doubled."""
 
 import asyncio
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from tests_support import wait_until
+import pytest
+from tests_support import all_text, wait_until
 
 from bot.events.consumer import DURABLE, STREAM
 from bot.local.local_stack import CHANNEL, FAST, LocalStack
@@ -86,3 +88,39 @@ async def test_a_post_slower_than_the_ack_wait_is_not_redelivered(stack: LocalSt
     assert consumer.num_ack_pending == 0
     assert consumer.delivered.consumer_seq == 1  # one event, handed out once
     assert len(stack.slack.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize("slowness", ["hanging chat.update", "429 with Retry-After 30"])
+async def test_a_slow_slack_holds_no_vote_back_once_forest_has_it(stack: LocalStack, slowness):
+    # One vote at a time: a vote waiting on Slack would hold every later one.
+    await stack.start_bot(replace(FAST, vote_concurrency=1, slack_timeout=4.0))
+    await stack.link("bob")
+    await stack.link("carol")
+    intent_a, ts_a = await stack.open_approval()
+    intent_b, ts_b = await stack.open_approval()
+    if slowness == "hanging chat.update":
+        stack.slack.delay("chat.update", 60)
+    else:
+        stack.slack.fail_next("chat.update", status=429, retry_after=30)
+
+    await stack.click("bob", ts_a, "approval_approve")
+    await wait_until(lambda: stack.forest.calls_to("ExternalApproveRelease"))
+    clicked = time.monotonic()
+    await stack.click("carol", ts_b, "approval_approve")
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 2)
+    assert time.monotonic() - clicked < 2.0
+    assert stack.forest.approval_state(intent_b, "production").current_approvals == 1
+    if slowness == "429 with Retry-After 30":
+        return
+    # Slack's deadline ends bob's update; he is told his vote counts, and the message catches
+    # up once Slack answers again.
+    await wait_until(
+        lambda: any(
+            "recorded in forest" in e.text for e in stack.slack.ephemerals(CHANNEL, "U0BOB")
+        ),
+        timeout=8,
+    )
+    stack.slack.delay("chat.update", 0)
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts_a)), timeout=15)
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts_b)), timeout=15)
+    assert stack.forest.approval_state(intent_a, "production").current_approvals == 1
