@@ -1,6 +1,6 @@
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, load_settings, nats_servers, redacted_servers
 
 VALID = {
     "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
@@ -29,6 +29,10 @@ def test_defaults_serve_a_local_setup():
         ("APPROVALS_CHANNEL", None, "APPROVALS_CHANNEL is not set"),
         ("BOT_SECRET_KEY", "short", "BOT_SECRET_KEY is too short"),
         ("NATS_URL", "localhost:4222", "NATS_URL must be a URL starting with nats://"),
+        ("NATS_URL", "nats://a:4222,b:4222", "NATS_URL must be a URL starting with nats://"),
+        ("NATS_REPLICAS", "0", "NATS_REPLICAS must be a whole number from 1 to 5"),
+        ("NATS_REPLICAS", "three", "NATS_REPLICAS must be a whole number from 1 to 5"),
+        ("NATS_REPLICAS", "7", "NATS_REPLICAS must be a whole number from 1 to 5"),
         ("FOREST_GRPC_URL", "grpc://forest", "FOREST_GRPC_URL must be a URL starting with http://"),
         ("PORT", "eighty", "PORT must be a TCP port number"),
         ("PORT", "70000", "PORT must be a TCP port number"),
@@ -70,3 +74,19 @@ def test_secrets_lists_every_secret_value():
         "forest-app-token",
         "k" * 40,
     }
+
+
+def test_a_nats_cluster_is_several_urls_and_a_replica_count():
+    settings = load_settings(
+        {
+            **VALID,
+            "NATS_URL": "nats://a:4222, nats://bot:pw-1234@b:4222",
+            "NATS_REPLICAS": "3",
+        }
+    )
+    assert nats_servers(settings.nats_url) == ["nats://a:4222", "nats://bot:pw-1234@b:4222"]
+    assert settings.nats_replicas == 3
+    assert load_settings(VALID).nats_replicas == 1
+    # Logged without credentials, and the password is scrubbed from every log line.
+    assert redacted_servers(settings.nats_url) == "nats://a:4222,nats://b:4222"
+    assert "pw-1234" in settings.secrets()
