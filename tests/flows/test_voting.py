@@ -113,7 +113,8 @@ async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
     assert call.request.force_bypass is True
     assert call.request.comment == "hotfix for the outage"
     assert thread_texts(stack, ts)[0] == (
-        "⚠️ <@U0DAVE> approved their own release as an org admin (bypass); it counts as one approval: hotfix for the outage"
+        "⚠️ <@U0DAVE> approved their own release as an org admin (bypass);"
+        " it counts as one approval: hotfix for the outage"
     )
     shown = votes_line(stack, ts)
     assert "1 of 2 (1 by the author's bypass)" in shown

@@ -206,7 +206,11 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await shows(page.get_by_role("dialog"), "This records your own approval")
     await submit_modal(page, "Bypass approval", "Reason", "hotfix for the outage", "Bypass")
     await shows(hotfix_message, "1 of 2 (1 by the author's bypass)", "⚠️ @dave bypassed as author")
-    await shows(thread_of(hotfix), "⚠️ @dave approved their own release as an org admin (bypass); it counts as one approval: hotfix for the outage")
+    await shows(
+        thread_of(hotfix),
+        "⚠️ @dave approved their own release as an org admin (bypass);"
+        " it counts as one approval: hotfix for the outage",
+    )
 
     # bob approves it by replying in its thread; the bot reacts to his reply.
     await act_as(page, "bob")
@@ -293,10 +297,13 @@ async def test_the_page_is_told_why_slack_would_refuse_what_it_asked(demo: Runni
     # A click on a button the message does not show (a page left open on an old message).
     await wait_until(lambda: bool(demo.stack.slack.messages(CHANNEL)))
     message = demo.stack.slack.messages(CHANNEL)[0]
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{demo.page_url}/api/click",
-        json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
-    ) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{demo.page_url}/api/click",
+            json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
+        ) as reply,
+    ):
         assert reply.status == 409
         assert await reply.json() == {
             "ok": False,
