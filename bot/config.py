@@ -23,6 +23,25 @@ DEFAULT_REMIND_AFTER_SECONDS = 4 * 3600.0
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
+# Every variable the bot reads, for `--help` and the README: (name, when it is required, meaning).
+VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("SLACK_BOT_TOKEN", "required", "the bot token, xoxb-…"),
+    ("SLACK_SIGNING_SECRET", "in HTTP mode", "verifies Slack's requests"),
+    ("SLACK_APP_TOKEN", "optional", "an app-level token xapp-…; when set, Socket Mode"),
+    ("SLACK_API_URL", "optional", "base URL of the Slack Web API"),
+    ("NATS_URL", "optional", f"the bot's NATS, with JetStream (default {DEFAULT_NATS_URL})"),
+    ("FOREST_GRPC_URL", "optional", f"forest's gRPC address (default {DEFAULT_FOREST_GRPC_URL})"),
+    ("FOREST_APP_TOKEN", "required", "forest app token of the organisation, for reads"),
+    ("FOREST_WEB_URL", "optional", "forage's address, for links"),
+    ("APPROVALS_CHANNEL", "required", "the default Slack channel id for approval messages"),
+    ("APPROVALS_ROUTES", "optional", "path of the routing file"),
+    ("APPROVALS_REMIND_AFTER", "optional", "wait before one reminder: 4h (default), 30m, 0 off"),
+    ("BOT_SECRET_KEY", "required", "at least 32 random characters; encrypts stored tokens"),
+    ("HOST", "optional", "the HTTP listener's address (default 0.0.0.0)"),
+    ("PORT", "optional", "the HTTP listener's port (default 3000)"),
+)
+
+
 class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
 
