@@ -84,7 +84,7 @@ def plan_headline(view: PlanView) -> str:
         return f"❌ Plan for {_gate(view)} rejected"
     if end == StageEnd.FAILED:
         return f"💥 Plan for {_gate(view)} failed"
-    if decision is not None or end == StageEnd.DEPLOYING:
+    if decision is not None or end in (StageEnd.DEPLOYING, StageEnd.APPROVED):
         return f"✅ Plan for {_gate(view)} approved"
     return f"📋 Plan for {_gate(view)} needs approval"
 
@@ -339,6 +339,7 @@ def _context(view: PlanView) -> dict[str, Any]:
     parts = {
         None: f"Approving lets the release go on to {env}; rejecting stops it.",
         StageEnd.DEPLOYING: f"Deploying to {env}…",
+        StageEnd.APPROVED: f"Plan approved{at}.",
         StageEnd.DEPLOYED: f"Deployed{at}",
         StageEnd.DEPLOY_FAILED: f"The deploy failed{at}",
         StageEnd.REJECTED: "Plan rejected: the release stops here.",
@@ -426,12 +427,61 @@ def _modal(title: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-__all__ = [
-    "APPROVE_PLAN_ACTION_ID",
-    "REJECT_PLAN_ACTION_ID",
-    "VIEW_PLAN_ACTION_ID",
-    "plan_headline",
-    "plan_loading_modal",
-    "plan_message",
-    "plan_modal",
-]
+
+
+# Thread replies under the plan message
+
+
+def _author(view: PlanView) -> str:
+    author = view.stage.release.author
+    if author is None:
+        return ""
+    slack_id = view.slack_users.get(author.user_id) if author.user_id else None
+    name = one_line(author.username)
+    return person(slack_id, name) if slack_id or name else ""
+
+
+def plan_decision_reply(view: PlanView) -> str:
+    """✅ <@B> approved the plan. <@A>, your release goes on to production. Or the rejection,
+    with its reason, and that the release stops."""
+    decision = view.decision
+    if decision is None:
+        return ""
+    env = clip(_env(view), 60)
+    decider = (
+        person(decision.slack_user_id or None, decision.username)
+        if decision.slack_user_id or decision.username
+        else ""
+    )
+    author = _author(view)
+    if decision.decided == Decided.APPROVED:
+        first = (
+            f"✅ {decider} approved the plan." if decider else "✅ The plan was approved in forage."
+        )
+        second = f"{author}, your release goes on to {env}." if author else ""
+    else:
+        first = (
+            f"❌ {decider} rejected the plan" if decider else "❌ The plan was rejected in forage"
+        )
+        reason = (decision.reason or "").strip()
+        first += f": {clip(reason, REASON_CHARS)}" if reason else "."
+        second = f"{author}, your release to {env} stops here." if author else ""
+    return fit(first + ("\n" + second if second else ""), MAX_TEXT)
+
+
+def plan_end_reply(view: PlanView) -> str:
+    """The stage's end once the deploy after it finished (or the stage ended otherwise); ""
+    when the decision reply already says it all."""
+    env = clip(_env(view), 60)
+    at = f" · {slack_date(view.end_at, fmt=WHEN)}" if view.end_at is not None else ""
+    forage = f" · {link(view.web_url, 'View in forage')}" if safe_url(view.web_url) else ""
+    return (
+        {
+            StageEnd.DEPLOYED: f"🚀 Deployed to {env}{at}",
+            StageEnd.DEPLOY_FAILED: f"💥 Deploy to {env} failed{at}{forage}",
+            StageEnd.CANCELLED: f"⏹ Cancelled{at}{forage}",
+            StageEnd.FAILED: f"💥 The plan stage failed{at}{forage}",
+        }.get(view.end, "")
+        if view.end
+        else ""
+    )

@@ -39,6 +39,7 @@ from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
+from bot.plans.assembly import Plans, build_plans
 from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
@@ -100,6 +101,7 @@ class Bot:
         self._nudges: NudgeListener | None = None
         self._closing = False
         self._on_reconnect: list[Callable[[], None]] = []
+        self.plans: Plans | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -159,6 +161,18 @@ class Bot:
         )
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
+        plans = build_plans(
+            approvals_bucket,
+            forest,
+            people,
+            linking,
+            router,
+            web_client,
+            self.owner,
+            settings.forest_web_url,
+            self.tuning.claim_timeout,
+        )
+        self.plans = plans
         permalinks = Permalinks(web_client)
         pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
         reminders = Reminders(
@@ -184,6 +198,7 @@ class Bot:
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                plans=plans.decisions,
             ),
         )
 
@@ -210,12 +225,13 @@ class Bot:
             stack.push_async_callback(self._close_socket_mode)
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
+        self._loops.spawn(plans.open.follow(), name="open plans")
         self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
         await self._nudges.start()
         reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
         self._loops.spawn(reconciler.run(), name="reconcile")
         # Nudges sent during a NATS outage are lost, and the watch may be too.
-        self._on_reconnect += [open_approvals.resubscribe, reconciler.soon]
+        self._on_reconnect += [open_approvals.resubscribe, reconciler.soon, plans.open.resubscribe]
         self._consumer = ApprovalConsumer(
             js, announcer, self.metrics, ack_wait=self.tuning.ack_wait
         )

@@ -95,6 +95,7 @@ class StageEnd(enum.StrEnum):
     """What came of the plan once it was decided."""
 
     DEPLOYING = "deploying"  # approved; the deploy that follows runs (or waits to)
+    APPROVED = "approved"  # approved, and no deploy stage follows it
     DEPLOYED = "deployed"
     DEPLOY_FAILED = "deploy_failed"
     REJECTED = "rejected"  # the stage failed: "plan rejected"
@@ -104,6 +105,7 @@ class StageEnd(enum.StrEnum):
 
 FINAL_ENDS = frozenset(
     {
+        StageEnd.APPROVED,
         StageEnd.DEPLOYED,
         StageEnd.DEPLOY_FAILED,
         StageEnd.REJECTED,
