@@ -13,6 +13,7 @@ from bot.approvals.voting import VoteService
 from bot.identity.linking import LinkService
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
+from bot.slack.names import SlackNames
 from bot.state.dedup import Dedup
 
 
@@ -21,6 +22,7 @@ class HandlerDeps:
     votes: VoteService
     linking: LinkService
     answers: Answers
+    names: SlackNames
     dedup: Dedup
     pending: PendingApprovals
     tasks: TaskSet
