@@ -17,6 +17,8 @@ DEFAULT_FOREST_GRPC_URL = "http://127.0.0.1:4040"
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_REMIND_AFTER_SECONDS = 4 * 3600.0
 # 4h, 30m, 90s, or a combination in that order such as 1h30m.
+# Forest's organisation names; also a NATS subject token (forest.events.<organisation>).
+_ORGANISATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -45,6 +47,14 @@ class Settings:
     port: int
     # How long an approval waits for votes before a reminder; 0 turns reminders off.
     approvals_remind_after: float = DEFAULT_REMIND_AFTER_SECONDS
+    # Forest's own NATS (core subjects only, often without JetStream); NATS_URL when unset.
+    forest_nats_url: str = ""
+    # The organisation of FOREST_APP_TOKEN; when set, the bot watches it in forest itself.
+    forest_organisation: str | None = None
+
+    @property
+    def forest_nats(self) -> str:
+        return self.forest_nats_url or self.nats_url
 
     @property
     def socket_mode(self) -> bool:
@@ -71,6 +81,8 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
     app_token = reader.optional("SLACK_APP_TOKEN")
     if app_token is not None and not app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with 'xapp-'")
+    nats_url = reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss"))
+    assert nats_url is not None
     return Settings(
         slack_bot_token=reader.prefixed("SLACK_BOT_TOKEN", "xoxb-", "a Slack bot token"),
         # Socket Mode authenticates over the websocket, so only HTTP mode needs the secret.
@@ -81,7 +93,11 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         ),
         slack_app_token=app_token,
         slack_api_url=reader.url("SLACK_API_URL", None, ("http", "https"), trailing_slash=True),
-        nats_url=reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss")),
+        nats_url=nats_url,
+        forest_nats_url=(
+            reader.url("FOREST_NATS_URL", nats_url, ("nats", "tls", "ws", "wss")) or nats_url
+        ),
+        forest_organisation=reader.organisation("FOREST_ORGANISATION"),
         forest_grpc_url=reader.url("FOREST_GRPC_URL", DEFAULT_FOREST_GRPC_URL, ("http", "https")),
         forest_app_token=reader.required("FOREST_APP_TOKEN", "forest's app token for reads"),
         forest_web_url=reader.url("FOREST_WEB_URL", "", ("http", "https")) or "",
@@ -133,6 +149,16 @@ class _Reader:
             raise ConfigError(name, f"must be a URL starting with {allowed}, got {value!r}")
         if trailing_slash and not value.endswith("/"):
             value += "/"
+        return value
+
+    def organisation(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not _ORGANISATION.fullmatch(value):
+            raise ConfigError(
+                name,
+                f"must be the name of a forest organisation (letters, digits, '-' or '_'), "
+                f"got {value!r}",
+            )
         return value
 
     def path(self, name: str) -> Path | None:
