@@ -35,6 +35,7 @@ from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
+from bot.plans.assembly import Plans, build_plans
 from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
@@ -96,6 +97,7 @@ class Bot:
         self._site: web.TCPSite | None = None
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
+        self.plans: Plans | None = None
 
     async def start(self) -> None:
         try:
@@ -167,6 +169,18 @@ class Bot:
         )
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
+        plans = build_plans(
+            approvals_bucket,
+            forest,
+            people,
+            linking,
+            router,
+            web_client,
+            self.owner,
+            settings.forest_web_url,
+            self.tuning.claim_timeout,
+        )
+        self.plans = plans
         permalinks = Permalinks(web_client)
         pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
         reminders = Reminders(
@@ -192,6 +206,7 @@ class Bot:
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                plans=plans.decisions,
             ),
         )
 
@@ -218,10 +233,11 @@ class Bot:
             stack.push_async_callback(self._close_socket_mode)
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
+        self._loops.spawn(plans.open.follow(), name="open plans")
         reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
         self._loops.spawn(reconciler.run(), name="reconcile")
         # A KV watch may not survive an outage of the bot's NATS.
-        bot_nats.on_reconnect.append(open_approvals.resubscribe)
+        bot_nats.on_reconnect += [open_approvals.resubscribe, plans.open.resubscribe]
         self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
         await self._listen_to_forest_nats(bot_nats, stack, reconciler)
         consumer = ApprovalConsumer(js, announcer, self.metrics, ack_wait=self.tuning.ack_wait)
