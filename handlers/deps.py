@@ -11,6 +11,7 @@ from typing import Any
 from bot.approvals.pending import PendingApprovals
 from bot.approvals.voting import VoteService
 from bot.identity.linking import LinkService
+from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
@@ -28,6 +29,7 @@ class HandlerDeps:
     tasks: TaskSet
     team_id: str
     bot_user_id: str
+    metrics: Metrics
 
 
 Listener = Callable[..., Awaitable[Any]]
