@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from handlers import actions, commands, home, messages, unasked, views
+from handlers import actions, commands, home, messages, plans, unasked, views
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
 
     app.middleware(only_our_workspace)
     actions.register(app, deps)
+    plans.register(app, deps)
     views.register(app, deps)
     commands.register(app, deps)
     messages.register(app, deps)
