@@ -208,6 +208,7 @@ class Bot:
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                metrics=self.metrics,
                 plans=plans.decisions,
             ),
         )

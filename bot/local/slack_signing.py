@@ -287,6 +287,22 @@ def event_callback_body(
     return json.dumps(payload).encode()
 
 
+def app_rate_limited_body(
+    team_id: str, minute_rate_limited: int | None = None, *, api_app_id: str = "A0APP"
+) -> bytes:
+    """What Slack posts, unasked, when it dropped events for the app: more than 30,000 in an
+    hour. ``minute_rate_limited`` is the start of the minute it dropped them in."""
+    minute = int(time.time()) // 60 * 60 if minute_rate_limited is None else minute_rate_limited
+    payload = {
+        "token": VERIFICATION_TOKEN,
+        "type": "app_rate_limited",
+        "team_id": team_id,
+        "minute_rate_limited": minute,
+        "api_app_id": api_app_id,
+    }
+    return json.dumps(payload).encode()
+
+
 def message_event(
     team_id: str,
     channel_id: str,
