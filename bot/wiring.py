@@ -140,7 +140,7 @@ class Bot:
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
         store = ApprovalStore(approvals_bucket)
         links = LinkStore(
-            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
+            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_keys)
         )
 
         people = People(links, web_client)
