@@ -20,6 +20,8 @@ DEFAULT_FOREST_GRPC_URL = "http://127.0.0.1:4040"
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_REMIND_AFTER_SECONDS = 4 * 3600.0
 # 4h, 30m, 90s, or a combination in that order such as 1h30m.
+# Forest's organisation names; also a NATS subject token (forest.events.<organisation>).
+_ORGANISATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -98,11 +100,21 @@ class Settings:
     forest_web_url: str
     approvals_channel: str
     approvals_routes: Path | None
-    bot_secret_key: str
+    # The first seals stored tokens, every one opens them: a new key goes first, the old one
+    # stays listed until every replica runs with the new one.
+    bot_secret_keys: tuple[str, ...]
     host: str
     port: int
     # How long an approval waits for votes before a reminder; 0 turns reminders off.
     approvals_remind_after: float = DEFAULT_REMIND_AFTER_SECONDS
+    # Forest's own NATS (core subjects only, often without JetStream); NATS_URL when unset.
+    forest_nats_url: str = ""
+    # The organisation of FOREST_APP_TOKEN; when set, the bot watches it in forest itself.
+    forest_organisation: str | None = None
+
+    @property
+    def forest_nats(self) -> str:
+        return self.forest_nats_url or self.nats_url
 
     @property
     def socket_mode(self) -> bool:
@@ -115,7 +127,7 @@ class Settings:
             self.slack_signing_secret,
             self.slack_app_token,
             self.forest_app_token,
-            self.bot_secret_key,
+            *self.bot_secret_keys,
         ]
         return [value for value in candidates if value]
 
@@ -143,12 +155,14 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         slack_app_token=app_token,
         slack_api_url=reader.url("SLACK_API_URL", None, ("http", "https"), trailing_slash=True),
         nats_url=reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss")),
+        forest_nats_url=reader.url("FOREST_NATS_URL", "", ("nats", "tls", "ws", "wss")) or "",
+        forest_organisation=reader.organisation("FOREST_ORGANISATION"),
         forest_grpc_url=reader.url("FOREST_GRPC_URL", DEFAULT_FOREST_GRPC_URL, ("http", "https")),
         forest_app_token=reader.required("FOREST_APP_TOKEN", "forest's app token for reads"),
         forest_web_url=reader.url("FOREST_WEB_URL", "", ("http", "https")) or "",
         approvals_channel=reader.required("APPROVALS_CHANNEL", "a Slack channel id, e.g. C0123ABC"),
         approvals_routes=reader.path("APPROVALS_ROUTES"),
-        bot_secret_key=reader.secret_key("BOT_SECRET_KEY"),
+        bot_secret_keys=reader.secret_keys("BOT_SECRET_KEY") or (),
         host=reader.optional("HOST") or "0.0.0.0",
         port=reader.port("PORT", 3000),
         approvals_remind_after=reader.duration(
@@ -205,6 +219,16 @@ class _Reader:
             value += "/"
         return value
 
+    def _organisation(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not _ORGANISATION.fullmatch(value):
+            raise ConfigError(
+                name,
+                f"must be the name of a forest organisation (letters, digits, '-' or '_'), "
+                f"got {value!r}",
+            )
+        return value
+
     def _path(self, name: str) -> Path | None:
         value = self.optional(name)
         if value is None:
@@ -214,17 +238,24 @@ class _Reader:
             raise ConfigError(name, f"must name a readable routing file; {value!r} does not exist")
         return path
 
-    def _secret_key(self, name: str) -> str:
+    def _secret_keys(self, name: str) -> tuple[str, ...]:
+        """One key, or several separated by commas (the first seals, all open)."""
         value = self._required(
             name, f"a random secret of at least {MIN_SECRET_KEY_LENGTH} characters"
         )
-        if len(value) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError(
-                name,
-                f"is too short: expected at least {MIN_SECRET_KEY_LENGTH} characters "
-                "(e.g. the output of `openssl rand -hex 32`)",
-            )
-        return value
+        keys = tuple(key.strip() for key in value.split(",") if key.strip())
+        if not keys:
+            raise ConfigError(name, "lists no key between its commas")
+        for position, key in enumerate(keys, start=1):
+            if len(key) < MIN_SECRET_KEY_LENGTH:
+                # Which one, by position: the value itself is a secret.
+                which = f"key {position} of {len(keys)}" if len(keys) > 1 else "the key"
+                raise ConfigError(
+                    name,
+                    f"is too short: {which} has fewer than {MIN_SECRET_KEY_LENGTH} characters "
+                    "(e.g. the output of `openssl rand -hex 32`)",
+                )
+        return keys
 
     def _duration(self, name: str, default: float) -> float:
         """Seconds from ``4h``, ``30m``, ``90s`` or ``1h30m``; ``0`` is zero."""
@@ -254,6 +285,7 @@ class _Reader:
     prefixed = _collecting(_prefixed)
     url = _collecting(_url)
     path = _collecting(_path)
-    secret_key = _collecting(_secret_key)
+    organisation = _collecting(_organisation)
+    secret_keys = _collecting(_secret_keys)
     duration = _collecting(_duration)
     port = _collecting(_port)
