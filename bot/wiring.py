@@ -184,7 +184,12 @@ class Bot:
             ),
         )
 
-        http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)
+        http = build_http_app(
+            None if settings.socket_mode else bolt,
+            self._readiness,
+            self.metrics,
+            settings.slack_signing_secret,
+        )
         runner = web.AppRunner(http, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

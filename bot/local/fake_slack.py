@@ -2,7 +2,9 @@
 
 Point `AsyncWebClient(token=..., base_url=fake.api_url)` at it. It records every call, keeps
 what people would see (messages, threads, ephemerals, modals, reactions), refuses what Slack
-refuses (bad tokens, invalid blocks, unknown messages), and can fail on purpose.
+refuses (bad tokens, invalid blocks, unknown messages), and can fail on purpose. With
+``rate_limits=True`` (or ``fake.rate_limits.enabled = True``) it also answers 429 past Slack's
+rate limits (bot/local/fake_slack_limits.py).
 
     async with FakeSlack() as fake:
         client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
@@ -25,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.local.fake_slack_api import APP_TOKEN_METHODS, FakeWebApi
+from bot.local.fake_slack_limits import SlackRateLimits
 from bot.local.fake_slack_model import (
     Clock,
     JsonDict,
@@ -85,6 +88,7 @@ class FakeSlack:
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
         app_id: str = "A0APP",
+        rate_limits: bool = False,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
@@ -94,6 +98,8 @@ class FakeSlack:
         )
         self.workspace = SlackWorkspace(self.identity, Clock())
         self.calls: list[SlackCall] = []
+        # Slack's per-method and per-channel limits; off unless asked for (``rate_limits``).
+        self.rate_limits = SlackRateLimits(enabled=rate_limits)
         self._socket = SocketModeHub(app_id)
         self._api = FakeWebApi(self.workspace, self._issue_socket_url)
         self._faults: dict[str, deque[_Fault]] = {}
@@ -177,6 +183,9 @@ class FakeSlack:
             return fault.status, {"ok": False, "error": fault.error}, headers
         try:
             self._authenticate(method, token)
+            retry_after = self.rate_limits.admit(method, args)
+            if retry_after is not None:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
             return 200, self._api.call(method, args), {}
         except SlackApiFailure as failure:
             return 200, failure.to_body(), {}
@@ -202,6 +211,11 @@ class FakeSlack:
 
     def calls_to(self, method: str) -> list[SlackCall]:
         return [c for c in self.calls if c.method == method]
+
+    @property
+    def rate_limited_calls(self) -> list[SlackCall]:
+        """Calls answered 429, whether by the rate limits or by ``fail_next``."""
+        return [c for c in self.calls if c.status == 429]
 
     async def wait_for(
         self,
