@@ -1,17 +1,36 @@
-"""Replies in the thread of an approval message, where its author and reviewers follow it."""
+"""Replies in the thread of an approval (or plan) message, where its author and reviewers
+follow it."""
 
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from bot.slack.web import SlackError, SlackWeb
-from bot.state.approval_store import ApprovalRecord
 
 log = logging.getLogger(__name__)
 
 
+class _Key(Protocol):
+    @property
+    def log_fields(self) -> dict[str, str]: ...
+
+
+class Threaded(Protocol):
+    """A record of a posted message: an approval's or a plan's."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def ts(self) -> str: ...
+
+    @property
+    def key(self) -> _Key: ...
+
+
 async def reply_in_thread(
-    web: SlackWeb, record: ApprovalRecord, text: str, what: str = "a thread reply"
+    web: SlackWeb, record: Threaded, text: str, what: str = "a thread reply"
 ) -> None:
     """Post ``text`` under the approval message. A reply Slack refuses is logged, not raised:
     what it reports has happened already."""

@@ -240,6 +240,12 @@ class SlackWeb:
             raise
         return str(reply["user"]["id"])
 
+    async def user_info(self, user_id: str) -> dict[str, Any] | None:
+        """Slack's profile of ``user_id`` (``users.info``)."""
+        reply = await self._call("users.info", None, user=user_id)
+        user = reply.get("user")
+        return user if isinstance(user, dict) else None
+
     async def identity(self) -> SlackIdentity:
         """Who the bot token belongs to (``auth.test``)."""
         reply = await self._call("auth.test", None)
