@@ -137,7 +137,7 @@ class Bot:
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
         store = ApprovalStore(approvals_bucket)
         links = LinkStore(
-            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
+            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_keys)
         )
 
         people = People(links, slack)
@@ -205,6 +205,7 @@ class Bot:
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                metrics=self.metrics,
                 plans=plans.decisions,
             ),
         )
