@@ -6,6 +6,7 @@ payload is trusted to say who acts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -187,3 +188,29 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
         thread_ts=str(thread_ts),
         message_ts=str(ts),
     )
+
+
+def replay_mark(body: dict[str, Any]) -> str | None:
+    """A key naming this one delivery of an interaction, so that a captured request replayed
+    inside Slack's five minutes is recognised; None for what is not an interaction.
+
+    Slack gives every click, submission and command its own ``trigger_id``; a click also has
+    its ``action_ts``, a submission its view's id and ``hash``. A replay repeats them all.
+    """
+    kind = body.get("type")
+    trigger = _optional(body, "trigger_id")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions else {}
+        parts = ["click", trigger, _optional(first, "action_ts")]
+    elif kind == "view_submission":
+        parts = ["view", _optional(body, "view", "id"), _optional(body, "view", "hash"), trigger]
+    elif "command" in body:
+        parts = ["command", trigger]
+    else:
+        return None
+    if not any(parts[1:]):
+        return None
+    # Hashed: the parts are Slack's strings, the key must be a plain NATS key.
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return f"interaction.{parts[0]}.{digest}"
