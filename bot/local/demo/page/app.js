@@ -283,9 +283,30 @@ function blockElement(block, place) {
       return inputElement(block);
     case "image":
       return element("div", "block image", escapeHtml(`[image: ${block.alt_text || ""}]`));
+    case "rich_text":
+      return element("div", "block rich-text", richTextHtml(block));
     default:
       return element("div", "block unsupported", escapeHtml(`[${block.type} block]`));
   }
+}
+
+// What a person typed, as Slack sends it beside the text: its elements are not escaped.
+function richTextHtml(block) {
+  const parts = [];
+  for (const section of block.elements || []) {
+    for (const part of section.elements || []) {
+      if (part.type === "text") parts.push(escapeHtml(part.text || ""));
+      else if (part.type === "link") {
+        parts.push(`<a href="${escapeHtml(part.url || "")}" target="_blank" rel="noopener">${escapeHtml(part.text || part.url || "")}</a>`);
+      } else if (part.type === "user") {
+        const mine = part.user_id === viewerId() ? " me" : "";
+        parts.push(`<span class="mention${mine}">@${escapeHtml(nameOf(part.user_id) || part.user_id)}</span>`);
+      } else if (part.type === "channel") parts.push(`<span class="mention">#${escapeHtml(part.channel_id || "")}</span>`);
+      else if (part.type === "broadcast") parts.push(`<span class="mention">@${escapeHtml(part.range || "")}</span>`);
+      else if (part.type === "emoji") parts.push(escapeHtml(part.unicode ? String.fromCodePoint(...part.unicode.split("-").map((hex) => parseInt(hex, 16))) : `:${part.name}:`));
+    }
+  }
+  return parts.join("");
 }
 
 function inputElement(block) {
