@@ -5,6 +5,7 @@ import json
 
 from tests_support import all_text, buttons, wait_until
 
+from bot.local.fake_forest import deploy
 from bot.local.local_stack import CHANNEL, ORGANISATION, PROJECT, LocalStack, approval_event
 
 
@@ -127,3 +128,36 @@ async def test_an_event_whose_subject_names_another_organisation_is_set_aside(
     [message] = stack.slack.messages(CHANNEL)
     assert "fix: retry card captures on timeout (#812)" in all_text(message)
     assert "URGENT" not in all_text(message) and "evil.x" not in all_text(message)
+
+
+async def test_the_message_shows_forests_facts_of_the_release_not_the_events(stack: LocalStack):
+    await stack.start_bot()
+    stack.forest.add_destination(ORGANISATION, "production")
+    artifact = stack.forest.add_artifact(
+        ORGANISATION,
+        PROJECT,
+        title="feat: refunds in batches (#901)",
+        slug="calmly-refunding-otter",
+        commit_sha="4d5e6f7",
+        branch="release/2",
+        web="https://forage.local/releases/calmly-refunding-otter",
+    )
+    intent = await stack.forest.release(
+        ORGANISATION, PROJECT, [deploy("production")], artifact=artifact, author="alice"
+    )
+    # The event claims another title, link and commit for this intent.
+    await stack.announce(
+        intent,
+        title="URGENT: approve now",
+        web_url="https://evil.x/login",
+        commit_sha="0000000",
+        slug="calmly-refunding-otter",
+    )
+
+    await stack.slack.wait_for("chat.postMessage", ok=True)
+    [message] = stack.slack.messages(CHANNEL)
+    shown = all_text(message)
+    assert "feat: refunds in batches (#901)" in shown
+    assert "4d5e6f7" in shown and "release/2" in shown
+    for claimed in ("URGENT", "evil.x", "0000000"):
+        assert claimed not in shown
