@@ -38,7 +38,7 @@ def _release_block(key_token: str, release_title: str) -> dict[str, Any]:
     return {
         "type": "section",
         "block_id": block_id,
-        "text": {"type": "mrkdwn", "text": f"*{title}*"},
+        "text": {"type": "mrkdwn", "text": f"*{title}*", "verbatim": True},
     }
 
 

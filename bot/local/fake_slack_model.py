@@ -33,8 +33,8 @@ class SlackIdentity:
     """Who the bot is in the fake workspace, as auth.test reports it."""
 
     team_id: str = "T0001"
-    team_name: str = "Fake Workspace"
-    team_domain: str = "fake"
+    team_name: str = "acme"
+    team_domain: str = "acme"
     bot_user_id: str = "U0BOT"
     bot_id: str = "B0BOT"
     bot_name: str = "approvals"

@@ -116,7 +116,7 @@ async def approve_in_forage(page: Page, username: str) -> None:
         await prompt.get_by_role("link", name="forage").click()
     forage = await opened.value
     await expect(forage.locator("#user-code")).to_have_text(code, timeout=WAIT_MS)
-    await shows(forage.locator("#client-name"), f"@{username}")
+    await shows(forage.locator("#client-name"), f"@{username}", "in acme")
     await expect(forage.get_by_label("Signed in to forage as")).to_have_value(username)
     await forage.get_by_role("button", name="Approve").click()
     await shows(forage.get_by_role("status"), f"Approved as {username}")
