@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime.metrics import Metrics
-from bot.slack.request import bolt_request
+from bot.slack.request import bolt_request, signature_is_valid
 
 SLACK_PATH = "/slack/events"
 # Slack's own payloads are far smaller; this keeps a hostile body from costing memory.
@@ -30,25 +31,30 @@ class SlackEntry:
 
 
 def build_http_app(
-    slack: SlackEntry | None, readiness: ReadinessCheck, metrics: Metrics
+    slack: SlackEntry | None,
+    readiness: ReadinessCheck,
+    metrics: Metrics,
+    signing_secret: str = "",
 ) -> web.Application:
-    """``slack`` None: no Slack route (Socket Mode)."""
+    """The listener's routes; ``slack`` (its Bolt checks ``signing_secret``) serves Slack's
+    requests over HTTP once start-up has built Bolt, None in Socket Mode."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def slack_events(request: web.Request) -> web.Response:
         assert slack is not None
         bolt = slack.bolt
         if bolt is None:
-            # Slack retries events; a person clicking now sees Slack's own error.
+            # Start-up is not done: Slack retries events; a person clicking sees Slack's error.
             return web.Response(status=503, text="starting")
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        if not (timestamp.isascii() and timestamp.isdigit()):
+        raw = await request.read()
+        # Verified before anything parses the body: an unsigned body costs one HMAC.
+        if not signature_is_valid(signing_secret, raw, request.headers, time.time()):
             return web.Response(status=401, text="unsigned request")
         try:
-            slack_request = await bolt_request(request)
+            slack_request = bolt_request(raw, request.query_string, request.headers)
         except (ValueError, TypeError, AttributeError, RecursionError):
-            # Not UTF-8, a payload that is not JSON, or JSON not shaped like Slack's: Bolt
-            # cannot read it (nor check its signature), and Slack never sends it.
+            # Signed, yet not UTF-8, a payload that is not JSON, or JSON not shaped like
+            # Slack's: Bolt cannot read it, and Slack never sends it.
             return web.Response(status=400, text="malformed request")
         if not _slack_shaped(slack_request.body):
             return web.Response(status=400, text="malformed request")

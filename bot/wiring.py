@@ -9,27 +9,23 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
-from nats.aio.client import Client as NATS
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
 from bot.approvals.keeper import Keeper
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
+from bot.approvals.release_facts import ReleaseFacts
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
-from bot.config import ConfigError, Settings, nats_servers, redacted_servers
+from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
@@ -38,10 +34,22 @@ from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
+from bot.plans.assembly import Plans, build_plans
 from bot.runtime.metrics import Metrics
+from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
-from bot.slack.client import REQUEST_TIMEOUT_SECONDS, build_session, build_web_client
+from bot.slack.names import SlackNames
+from bot.slack.web import (
+    REQUEST_TIMEOUT_SECONDS,
+    TOKEN_REFUSED,
+    SlackIdentity,
+    SlackRefused,
+    SlackUnreachable,
+    SlackWeb,
+    build_session,
+    build_slack,
+)
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.health import JetStreamProbe
@@ -53,7 +61,6 @@ log = logging.getLogger(__name__)
 LINKS_BUCKET = "forest_links"
 SHUTDOWN_GRACE_SECONDS = 8.0
 STARTUP_RETRY_SECONDS = 2.0
-STARTUP_LOG_EVERY_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -77,12 +84,6 @@ class Tuning:
     slack_timeout: float = REQUEST_TIMEOUT_SECONDS
 
 
-@dataclass
-class SlackIdentity:
-    team_id: str
-    bot_user_id: str
-
-
 class Bot:
     def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
         self.settings = settings
@@ -95,26 +96,33 @@ class Bot:
         self.port: int | None = None
         self.ready = asyncio.Event()
         self._stack = AsyncExitStack()
-        self._nc: NATS | None = None
+        self._bot_nats: NatsLink | None = None
+        self._forest_nats: NatsLink | None = None
         self._forest: ForestClient | None = None
         self._socket_mode: AsyncSocketModeHandler | None = None
         self._site: web.TCPSite | None = None
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
-        self._closing = False
+        self.plans: Plans | None = None
         self._jetstream: JetStreamProbe | None = None
-        self._on_reconnect: list[Callable[[], None]] = []
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # A start-up that stops (a configuration error found on the way) closes what it
+            # opened, so the one line naming the error is all that is printed.
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         router = load_router(settings.approvals_channel, settings.approvals_routes)
         stack = self._stack
 
         session = build_session(self.tuning.slack_timeout)
         stack.push_async_callback(session.close)
-        web_client = build_web_client(
-            settings.slack_bot_token, settings.slack_api_url, session, self.metrics
-        )
+        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -126,7 +134,9 @@ class Bot:
         # The listener comes first: while NATS or Slack cannot be reached yet, /healthz
         # answers and /readyz says what start-up waits for.
         slack_entry = None if settings.socket_mode else SlackEntry()
-        http = build_http_app(slack_entry, self._readiness, self.metrics)
+        http = build_http_app(
+            slack_entry, self._readiness, self.metrics, settings.slack_signing_secret
+        )
         runner = web.AppRunner(http, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -136,8 +146,12 @@ class Bot:
         self.port = _bound_port(site)
         log.info("listening", extra={"port": self.port})
 
-        stack.push_async_callback(self._close_nats)
-        nc = await self._connect_nats()
+        # The bot's own NATS: its streams and buckets need JetStream.
+        bot_nats = NatsLink(settings.nats_url, "NATS_URL")
+        self._bot_nats = bot_nats
+        stack.push_async_callback(bot_nats.close)
+        nc = await bot_nats.connect()
+        await bot_nats.require_jetstream()
         js = nc.jetstream()
         # Direct gets (allow_direct) answer a read without the JSON and base64 envelope of the
         # stream API; every click and refresh reads this bucket. A stale read from a follower
@@ -149,19 +163,20 @@ class Bot:
         store = ApprovalStore(approvals_bucket)
         links = LinkStore(
             await open_bucket(js, LINKS_BUCKET, history=1, replicas=replicas),
-            TokenCipher(settings.bot_secret_key),
+            TokenCipher(settings.bot_secret_keys),
         )
 
-        people = People(links, web_client)
+        people = People(links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, web_client, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics)
         announcer = Announcer(
             store,
             router,
             presenter,
-            web_client,
+            slack,
             self.owner,
             claim_timeout=self.tuning.claim_timeout,
+            facts=ReleaseFacts(forest),
         )
         open_approvals = OpenApprovals(store)
         self.metrics.open_approvals.set_function(lambda: len(open_approvals))
@@ -181,9 +196,21 @@ class Bot:
         votes = VoteService(
             store, forest, linking, keeper, self.metrics, self.tuning.vote_concurrency
         )
-        identity = await self._slack_identity(web_client)
-        bolt = self._bolt(web_client)
-        permalinks = Permalinks(web_client)
+        identity = await self._slack_identity(slack)
+        bolt = self._bolt(slack)
+        plans = build_plans(
+            approvals_bucket,
+            forest,
+            people,
+            linking,
+            router,
+            slack,
+            self.owner,
+            settings.forest_web_url,
+            self.tuning.claim_timeout,
+        )
+        self.plans = plans
+        permalinks = Permalinks(slack)
         pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
         reminders = Reminders(
             open_approvals,
@@ -192,7 +219,7 @@ class Bot:
             presenter,
             people,
             permalinks,
-            web_client,
+            slack,
             settings.approvals_remind_after,
             self.tuning.reminder_check_interval,
         )
@@ -202,35 +229,40 @@ class Bot:
             HandlerDeps(
                 votes=votes,
                 linking=linking,
-                answers=Answers(web_client, session),
+                answers=Answers(slack),
+                names=SlackNames(slack),
                 dedup=dedup,
                 pending=pending,
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                metrics=self.metrics,
+                plans=plans.decisions,
             ),
         )
 
         if settings.socket_mode:
             assert settings.slack_app_token is not None
             self._socket_mode = AsyncSocketModeHandler(
-                bolt, settings.slack_app_token, web_client=web_client
+                bolt, settings.slack_app_token, web_client=slack.bolt_client
             )
             await self._socket_mode.connect_async()
             stack.push_async_callback(self._close_socket_mode)
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
-        self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
-        await self._nudges.start()
+        self._loops.spawn(plans.open.follow(), name="open plans")
         reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
         self._loops.spawn(reconciler.run(), name="reconcile")
-        # Nudges sent during a NATS outage are lost, and the watch may be too.
-        self._on_reconnect += [open_approvals.resubscribe, reconciler.soon]
-        self._consumer = ApprovalConsumer(
+        # A KV watch may not survive an outage of the bot's NATS.
+        bot_nats.on_reconnect += [open_approvals.resubscribe, plans.open.resubscribe]
+        self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
+        await self._listen_to_forest_nats(bot_nats, stack, reconciler)
+        consumer = ApprovalConsumer(
             js, announcer, self.metrics, ack_wait=self.tuning.ack_wait, replicas=replicas
         )
-        await self._consumer.open()
-        self._loops.spawn(self._consumer.run(), name="consumer")
+        await consumer.open()
+        self._loops.spawn(consumer.run(), name="consumer")
+        self._consumer = consumer
         if slack_entry is not None:
             slack_entry.bolt = bolt
         self.ready.set()
@@ -260,83 +292,50 @@ class Bot:
             handler, self._socket_mode = self._socket_mode, None
             await handler.close_async()
 
-    async def _connect_nats(self) -> NATS:
-        """Connect, trying again until NATS answers; cancelling start-up ends the attempts."""
-        nc = NATS()
-        self._nc = nc
-        where = f"{redacted_servers(self.settings.nats_url)} (NATS_URL)"
-        failures = 0
-        last_logged = -STARTUP_LOG_EVERY_SECONDS
-        loop = asyncio.get_running_loop()
+    async def _listen_to_forest_nats(
+        self, bot_nats: NatsLink, stack: AsyncExitStack, reconciler: Reconciler
+    ) -> None:
+        """Subscribe to forest's core subjects on its NATS, which may be the bot's own.
 
-        async def on_error(error: Exception) -> None:
-            nonlocal failures, last_logged
-            if nc.is_connected:
-                log.warning("NATS error at %s: %s", where, type(error).__name__)
-                return
-            failures += 1
-            # nats-py tries again every second; say so the first time and now and then.
-            if loop.time() - last_logged >= STARTUP_LOG_EVERY_SECONDS:
-                last_logged = loop.time()
-                log.warning(
-                    "NATS at %s is not reachable (%s), %d attempt(s) so far; retrying",
-                    where,
-                    _describe(error),
-                    failures,
-                )
+        A separate forest NATS that is down at start leaves the bot running and not ready; it
+        listens once that NATS answers.
+        """
+        assert self._nudges is not None
+        nudges = self._nudges
+        if self.settings.forest_nats == self.settings.nats_url:
+            self._forest_nats = bot_nats
+            await nudges.start(bot_nats.nc)
+        else:
+            forest_nats = NatsLink(self.settings.forest_nats, "FOREST_NATS_URL")
+            self._forest_nats = forest_nats
+            stack.push_async_callback(forest_nats.close)
 
-        await nc.connect(
-            servers=nats_servers(self.settings.nats_url),
-            name="forest-approvals-bot",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1,
-            connect_timeout=3,
-            error_cb=on_error,
-            disconnected_cb=self._nats_disconnected,
-            reconnected_cb=self._nats_reconnected,
-        )
-        log.info("connected to NATS at %s", where)
-        return nc
+            async def connect_then_listen() -> None:
+                await forest_nats.connect()
+                await nudges.start(forest_nats.nc)
+                reconciler.soon()
 
-    async def _nats_reconnected(self) -> None:
-        log.info("reconnected to NATS")
-        for hook in self._on_reconnect:
-            hook()
+            self._loops.spawn(connect_then_listen(), name="forest nats")
+        # Nudges sent while the bot was not connected are lost: re-read what is open.
+        self._forest_nats.on_reconnect.append(reconciler.soon)
 
-    async def _nats_disconnected(self) -> None:
-        if not self._closing:
-            log.warning("disconnected from NATS; reconnecting")
-
-    async def _close_nats(self) -> None:
-        self._closing = True
-        nc = self._nc
-        if nc is None:
-            return
-        if nc.is_connected:
-            with contextlib.suppress(Exception):
-                await nc.drain()
-        if not nc.is_closed:
-            # Still trying to connect (start-up was stopped), or the drain failed.
-            with contextlib.suppress(Exception):
-                await nc.close()
-
-    async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
+    async def _slack_identity(self, slack: SlackWeb) -> SlackIdentity:
         while True:
             try:
-                reply = await web_client.auth_test()
-                return SlackIdentity(team_id=reply["team_id"], bot_user_id=reply["user_id"])
-            except SlackApiError as error:
-                code = error.response.get("error")
-                if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
-                    raise ConfigError("SLACK_BOT_TOKEN", f"was refused by Slack ({code})") from None
-                log.warning("Slack auth.test failed (%s); retrying", code)
-            except aiohttp.ClientError as error:
-                log.warning("Slack is not reachable yet (%s); retrying", type(error).__name__)
+                return await slack.identity()
+            except SlackRefused as error:
+                if error.code in TOKEN_REFUSED:
+                    raise ConfigError(
+                        "SLACK_BOT_TOKEN", f"was refused by Slack ({error.code})"
+                    ) from None
+                log.warning("Slack auth.test failed (%s); retrying", error.code)
+            except SlackUnreachable as error:
+                log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, web_client: AsyncWebClient) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb) -> AsyncApp:
         return AsyncApp(
-            client=web_client,
+            client=slack.bolt_client,
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
@@ -346,25 +345,27 @@ class Bot:
         )
 
     async def _readiness(self) -> dict[str, str]:
-        nc = self._nc
-        if nc is None or not nc.is_connected:
-            checks = {"nats": "connecting" if not self.ready.is_set() else "down"}
-        else:
-            checks = {"nats": "ok"}
-            if self._jetstream is not None:
-                checks["jetstream"] = await self._jetstream.check()
+        starting = not self.ready.is_set()
+        checks = {"nats": _up(self._bot_nats, starting)}
+        if checks["nats"] == "ok" and self._jetstream is not None:
+            # Connected says nothing of a JetStream that refuses writes (a full store).
+            checks["jetstream"] = await self._jetstream.check()
+        if self._forest_nats is not self._bot_nats:
+            checks["forest_nats"] = _up(self._forest_nats, starting)
         if self._forest is not None:
             checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"
-        if not self.ready.is_set():
+        if starting:
             checks["startup"] = "starting"
         return checks
 
 
 async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
-    """Start, run until ``stop`` is set, stop; a stop during start-up ends start-up at once."""
+    """Start, run until ``stop`` is set, stop. A stop during start-up cancels start-up wherever
+    it waits (NATS or Slack unreachable); a start-up that fails or is cancelled closes what it
+    opened itself."""
     starting = asyncio.create_task(bot.start(), name="start-up")
     stopping = asyncio.create_task(stop.wait(), name="stop signal")
     try:
@@ -376,12 +377,14 @@ async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
                 await starting
             return
         starting.result()  # a start-up failure (a refused token, a bad routes file) ends here
-        # What start-up built lives as long as the process: keep it out of every collection,
-        # so the rare full collection under load walks only what the work itself allocated.
-        gc.freeze()
-        await stop.wait()
     finally:
         stopping.cancel()
+    # What start-up built lives as long as the process: keep it out of every collection, so
+    # the rare full collection under load walks only what the work itself allocated.
+    gc.freeze()
+    try:
+        await stop.wait()
+    finally:
         await bot.stop()
 
 
@@ -391,9 +394,10 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def _up(link: NatsLink | None, starting: bool) -> str:
+    if link is not None and link.connected:
+        return "ok"
+    return "connecting" if starting else "down"
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

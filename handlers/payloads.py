@@ -6,6 +6,7 @@ payload is trusted to say who acts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from bot.approval import ApprovalKey
 from bot.approvals.voting import VoteKind
 
 _VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
+# Message subtypes that carry what a person wrote in a thread.
+_PERSONS_WORDS = frozenset({None, "thread_broadcast", "file_share"})
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
 _THREAD_VOTE = re.compile(
     r"^\s*(approve|reject|bypass)\b[\s:,.!-]*(.*)\Z", re.IGNORECASE | re.DOTALL
@@ -159,8 +162,14 @@ def modal_place(private_metadata: str) -> ModalPlace:
 
 
 def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | None:
-    """A vote typed in a thread, or None for conversation (and for anything not a reply)."""
-    if event.get("subtype") or event.get("bot_id"):
+    """A vote typed in a thread, or None for conversation (and for anything not a reply).
+
+    A reply also sent to the channel (``thread_broadcast``) or sent with a file (``file_share``)
+    is the person's words like any other; edits, deletions and the rest are not votes. The
+    comment is left in Slack's wire encoding (see ``bot.slack.wire_text``).
+    """
+    subtype = event.get("subtype")
+    if not isinstance(subtype, str | None) or subtype not in _PERSONS_WORDS or event.get("bot_id"):
         return None
     thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
     if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:
@@ -180,3 +189,29 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
         thread_ts=str(thread_ts),
         message_ts=str(ts),
     )
+
+
+def replay_mark(body: dict[str, Any]) -> str | None:
+    """A key naming this one delivery of an interaction, so that a captured request replayed
+    inside Slack's five minutes is recognised; None for what is not an interaction.
+
+    Slack gives every click, submission and command its own ``trigger_id``; a click also has
+    its ``action_ts``, a submission its view's id and ``hash``. A replay repeats them all.
+    """
+    kind = body.get("type")
+    trigger = _optional(body, "trigger_id")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions else {}
+        parts = ["click", trigger, _optional(first, "action_ts")]
+    elif kind == "view_submission":
+        parts = ["view", _optional(body, "view", "id"), _optional(body, "view", "hash"), trigger]
+    elif "command" in body:
+        parts = ["command", trigger]
+    else:
+        return None
+    if not any(parts[1:]):
+        return None
+    # Hashed: the parts are Slack's strings, the key must be a plain NATS key.
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return f"interaction.{parts[0]}.{digest}"

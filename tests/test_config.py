@@ -53,6 +53,26 @@ def test_a_bad_value_names_the_variable(name, value, expected):
     assert "\n" not in str(caught.value)
 
 
+def test_every_bad_variable_is_named_at_once():
+    env = {"PORT": "eighty", "NATS_URL": "localhost:4222"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    lines = caught.value.lines()
+    assert str(caught.value).splitlines() == lines
+    named = [line.split(" ", 1)[0] for line in lines]
+    assert named == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "NATS_URL",
+        "FOREST_APP_TOKEN",
+        "APPROVALS_CHANNEL",
+        "BOT_SECRET_KEY",
+        "PORT",
+    ]
+    assert "SLACK_BOT_TOKEN is not set: expected a Slack bot token (xoxb-…)" in lines
+    assert "PORT must be a TCP port number from 1 to 65535, got 'eighty'" in lines
+
+
 def test_socket_mode_needs_no_signing_secret():
     env = {k: v for k, v in VALID.items() if k != "SLACK_SIGNING_SECRET"}
     env["SLACK_APP_TOKEN"] = "xapp-1-abc"
@@ -90,3 +110,24 @@ def test_a_nats_cluster_is_several_urls_and_a_replica_count():
     # Logged without credentials, and the password is scrubbed from every log line.
     assert redacted_servers(settings.nats_url) == "nats://a:4222,nats://b:4222"
     assert "pw-1234" in settings.secrets()
+
+
+def test_bot_secret_key_lists_keys_newest_first():
+    new, old = "n" * 40, "o" * 64
+    settings = load_settings({**VALID, "BOT_SECRET_KEY": f" {new} , {old},"})
+    assert settings.bot_secret_keys == (new, old)
+    assert new in settings.secrets() and old in settings.secrets()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("k" * 40 + ",short", "BOT_SECRET_KEY is too short: key 2 of 2 has fewer than 32"),
+        (" , ,", "BOT_SECRET_KEY lists no key between its commas"),
+    ],
+)
+def test_a_bad_key_in_the_list_is_named_by_position_not_shown(value, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**VALID, "BOT_SECRET_KEY": value})
+    assert str(caught.value).startswith(expected)
+    assert "k" * 32 not in str(caught.value)

@@ -13,10 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from blocks import replies
 from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
 from bot.approvals.presenter import Presenter, Rendered
@@ -24,6 +20,7 @@ from bot.forest.errors import ForestError
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.slack.thread_replies import reply_in_thread
+from bot.slack.web import SlackError, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
@@ -69,7 +66,7 @@ class Keeper:
         self,
         store: ApprovalStore,
         presenter: Presenter,
-        web: AsyncWebClient,
+        web: SlackWeb,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -117,7 +114,7 @@ class Keeper:
                 if stored is None or not stored.record.open:
                     return True
                 try:
-                    change = await self._change(stored, state, outcome)
+                    change = await self._change(stored, state, outcome, vote)
                 except _Unchanged:
                     return True
                 except _NotShown:
@@ -135,9 +132,15 @@ class Keeper:
             return True
 
     async def _change(
-        self, stored: Stored, state: ApprovalState | None, outcome: Outcome | None
+        self,
+        stored: Stored,
+        state: ApprovalState | None,
+        outcome: Outcome | None,
+        vote: VoteContext | None,
     ) -> _Change:
         record = stored.record
+        if vote is not None and vote.bypass and vote.forest_user_id not in record.bypassed:
+            record = replace(record, bypassed=(*record.bypassed, vote.forest_user_id))
         if outcome is not None:
             record = replace(record, outcome=outcome, outcome_at=self._clock())
         if state is None:
@@ -157,7 +160,12 @@ class Keeper:
             if previous != mark:
                 new_decisions.append((decision, previous))
                 reported[decision.user_id] = mark
-        if rendered.digest == record.digest and not new_decisions and outcome is None:
+        if (
+            rendered.digest == record.digest
+            and not new_decisions
+            and outcome is None
+            and record.bypassed == stored.record.bypassed
+        ):
             raise _Unchanged
         if rendered.digest != record.digest and not await self._show(record, rendered):
             if outcome is not None:
@@ -174,20 +182,13 @@ class Keeper:
     async def _show(self, record: ApprovalRecord, rendered: Rendered) -> bool:
         """Update the message; False when Slack refused or did not answer in time."""
         try:
-            await self._web.chat_update(
-                channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
+            await self._web.update_message(
+                record.channel, record.ts, rendered.text, rendered.blocks
             )
-        except SlackApiError as error:
+        except SlackError as error:  # refused, or no answer in time
             log.warning(
                 "could not update the approval message: %s",
-                error.response.get("error"),
-                extra=record.key.log_fields,
-            )
-            return False
-        except aiohttp.ClientError as error:
-            log.warning(
-                "could not update the approval message: %s",
-                type(error).__name__,
+                error.code,
                 extra=record.key.log_fields,
             )
             return False
@@ -202,6 +203,7 @@ class Keeper:
             web_url=self._presenter.web_url(record.request),
             outcome=record.outcome,
             slack_users=change.rendered.slack_users,
+            bypassed=frozenset(record.bypassed),
         )
         texts: list[str] = []
         for decision, previous in change.new_decisions:
@@ -265,10 +267,8 @@ def _decision_reply(
     slack_id = view.slack_users.get(decision.user_id)
     if vote is not None and vote.forest_user_id == decision.user_id:
         slack_id = vote.slack_user_id
-        if vote.bypass and decision.decision == Vote.APPROVED:
-            return replies.bypassed_reply(
-                slack_id, decision.comment or "", username=decision.username
-            )
+    if view.is_bypass(decision):
+        return replies.bypassed_reply(slack_id, decision.comment or "", username=decision.username)
     changed = previous is not None and not _marks_vote(previous, decision.decision)
     if changed:
         return replies.vote_changed_reply(

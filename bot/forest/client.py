@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -17,13 +17,18 @@ from urllib.parse import urlsplit
 
 import grpc
 from forest.v1 import (
+    events_pb2,
+    events_pb2_grpc,
     organisations_pb2,
     organisations_pb2_grpc,
     policies_pb2,
     policies_pb2_grpc,
+    releases_pb2,
+    releases_pb2_grpc,
     users_pb2,
     users_pb2_grpc,
 )
+from google.protobuf.message import Message
 
 from bot.approval import ApprovalKey, ApprovalState, Decision, Vote
 from bot.forest.errors import (
@@ -33,6 +38,20 @@ from bot.forest.errors import (
     ForestUnauthenticated,
     ForestUnavailable,
     translate,
+)
+from bot.forest.org_events import OrgEvent
+from bot.forest.releases import (
+    Artifact,
+    ArtifactRef,
+    ArtifactSource,
+    PipelineStage,
+    PlanApproval,
+    PlanDestinationOutput,
+    PlanOutput,
+    ReleaseIntent,
+    ReleaseStep,
+    StageStatus,
+    StageType,
 )
 from bot.runtime.metrics import Metrics
 
@@ -48,6 +67,10 @@ _RETRY_READS = json.dumps(
                     {"service": "forest.v1.OrganisationService"},
                     {"service": "forest.v1.UsersService", "method": "TokenInfo"},
                     {"service": "forest.v1.UsersService", "method": "GetUser"},
+                    {"service": "forest.v1.ReleaseService", "method": "GetReleaseIntentStates"},
+                    {"service": "forest.v1.ReleaseService", "method": "GetArtifactBySlug"},
+                    {"service": "forest.v1.ReleaseService", "method": "GetArtifactsByProject"},
+                    {"service": "forest.v1.ReleaseService", "method": "GetPlanOutput"},
                 ],
                 "retryPolicy": {
                     "maxAttempts": 4,
@@ -154,6 +177,8 @@ class ForestClient:
         self._policies = policies_pb2_grpc.PolicyServiceStub(self._channel)
         self._users = users_pb2_grpc.UsersServiceStub(self._channel)
         self._organisations = organisations_pb2_grpc.OrganisationServiceStub(self._channel)
+        self._releases = releases_pb2_grpc.ReleaseServiceStub(self._channel)
+        self._events = events_pb2_grpc.EventServiceStub(self._channel)
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -179,12 +204,10 @@ class ForestClient:
         except grpc.aio.AioRpcError as error:
             if metrics is not None:
                 metrics.forest_errors.labels(code=error.code().name).inc()
-            raise translate(error, context) from None
+            raise translate(error, context, logged=measured) from None
         finally:
             if metrics is not None:
-                metrics.forest_latency.labels(method=method).observe(
-                    time.perf_counter() - started
-                )
+                metrics.forest_latency.labels(method=method).observe(time.perf_counter() - started)
 
     # Policies
 
@@ -278,6 +301,129 @@ class ForestClient:
             for org, role_name in zip(reply.organisations, roles, strict=False)
         ]
 
+    # Releases: intents, artifacts, plan stages (reads with the app token)
+
+    async def release_intents(
+        self, organisation: str, project: str | None = None, include_completed: bool = False
+    ) -> list[ReleaseIntent]:
+        """The organisation's release intents, newest first; only ACTIVE ones unless
+        ``include_completed``. Forest answers with at most 50."""
+        request = releases_pb2.GetReleaseIntentStatesRequest(
+            organisation=organisation, include_completed=include_completed
+        )
+        if project is not None:
+            request.project = project
+        context = Context(Action.READ, organisation, project or "")
+        reply = await self._call(
+            self._releases.GetReleaseIntentStates, request, self._app_token, context
+        )
+        return [_intent(message) for message in reply.release_intents]
+
+    async def artifact_by_slug(self, slug: str) -> Artifact:
+        request = releases_pb2.GetArtifactBySlugRequest(slug=slug)
+        reply = await self._call(
+            self._releases.GetArtifactBySlug, request, self._app_token, Context(Action.READ)
+        )
+        return _artifact(reply.artifact)
+
+    async def artifacts_of_project(self, project: ProjectRef) -> list[Artifact]:
+        """Every artifact of the project (forest does not page this)."""
+        request = releases_pb2.GetArtifactsByProjectRequest(project=_project(project))
+        context = Context(Action.READ, project.organisation, project.project)
+        reply = await self._call(
+            self._releases.GetArtifactsByProject, request, self._app_token, context
+        )
+        return [_artifact(message) for message in reply.artifact]
+
+    async def plan_output(self, release_intent_id: str, stage_id: str) -> PlanOutput:
+        """What a plan stage's plan would change, per destination."""
+        request = releases_pb2.GetPlanOutputRequest(
+            release_intent_id=release_intent_id, stage_id=stage_id
+        )
+        reply = await self._call(
+            self._releases.GetPlanOutput, request, self._app_token, Context(Action.READ)
+        )
+        return PlanOutput(
+            status=reply.status,
+            outputs=tuple(
+                PlanDestinationOutput(
+                    destination_id=o.destination_id,
+                    destination_name=o.destination_name,
+                    plan_output=o.plan_output,
+                    status=o.status,
+                )
+                for o in reply.outputs
+            ),
+            plan_output=reply.plan_output,
+        )
+
+    async def approve_plan_stage(
+        self,
+        token: str,
+        release_intent_id: str,
+        stage_id: str,
+        project: ProjectRef | None = None,
+    ) -> None:
+        """Approve a plan stage as the person whose ``token`` this is (forest takes no comment).
+        ``project`` only makes an error's sentence name the place."""
+        request = releases_pb2.ApprovePlanStageRequest(
+            release_intent_id=release_intent_id, stage_id=stage_id
+        )
+        await self._call(
+            self._releases.ApprovePlanStage, request, token, _plan_context(project)
+        )
+
+    async def reject_plan_stage(
+        self,
+        token: str,
+        release_intent_id: str,
+        stage_id: str,
+        reason: str | None = None,
+        project: ProjectRef | None = None,
+    ) -> None:
+        request = releases_pb2.RejectPlanStageRequest(
+            release_intent_id=release_intent_id, stage_id=stage_id
+        )
+        if reason:
+            request.reason = reason
+        await self._call(self._releases.RejectPlanStage, request, token, _plan_context(project))
+
+    # Events: the organisation's durable event log
+
+    async def org_events(
+        self,
+        organisation: str,
+        *,
+        since_sequence: int = 0,
+        project: str = "",
+        resource_types: Iterable[str] = (),
+        actions: Iterable[str] = (),
+    ) -> AsyncIterator[OrgEvent]:
+        """Follow forest's event log: with ``since_sequence`` > 0 forest first replays every
+        later event (up to 1,000), with 0 only new ones come. The stream has no deadline and
+        lasts until forest ends it (the iterator then stops) or fails (a ForestError)."""
+        if self._channel is None:
+            raise RuntimeError("ForestClient.open() was not awaited")
+        request = events_pb2.SubscribeEventsRequest(
+            organisation=organisation,
+            project=project,
+            resource_types=list(resource_types),
+            actions=list(actions),
+            since_sequence=since_sequence,
+        )
+        metadata = (("authorization", f"Bearer {self._app_token}"),)
+        call = self._events.Subscribe(request, metadata=metadata)
+        try:
+            async for message in call:
+                yield _org_event(message)
+        except grpc.aio.AioRpcError as error:
+            if self._metrics is not None:
+                self._metrics.forest_errors.labels(code=error.code().name).inc()
+            raise translate(error, Context(Action.READ, organisation)) from None
+        finally:
+            # A consumer that stops early must not leave the stream open on forest.
+            call.cancel()
+
     async def token_check(self) -> None:
         """A cheap authenticated call with the app token.
 
@@ -358,4 +504,131 @@ def _tokens(message: users_pb2.AuthTokens) -> Tokens:
         access_token=message.access_token,
         refresh_token=message.refresh_token,
         expires_in_seconds=message.expires_in_seconds,
+    )
+
+
+def _plan_context(project: ProjectRef | None) -> Context:
+    if project is None:
+        return Context(Action.VOTE)
+    return Context(Action.VOTE, project.organisation, project.project)
+
+
+_STAGE_TYPE = {
+    releases_pb2.PIPELINE_RUN_STAGE_TYPE_DEPLOY: StageType.DEPLOY,
+    releases_pb2.PIPELINE_RUN_STAGE_TYPE_WAIT: StageType.WAIT,
+    releases_pb2.PIPELINE_RUN_STAGE_TYPE_PLAN: StageType.PLAN,
+}
+_STAGE_STATUS = {
+    releases_pb2.PIPELINE_RUN_STAGE_STATUS_PENDING: StageStatus.PENDING,
+    releases_pb2.PIPELINE_RUN_STAGE_STATUS_ACTIVE: StageStatus.ACTIVE,
+    releases_pb2.PIPELINE_RUN_STAGE_STATUS_SUCCEEDED: StageStatus.SUCCEEDED,
+    releases_pb2.PIPELINE_RUN_STAGE_STATUS_FAILED: StageStatus.FAILED,
+    releases_pb2.PIPELINE_RUN_STAGE_STATUS_CANCELLED: StageStatus.CANCELLED,
+    releases_pb2.PIPELINE_RUN_STAGE_STATUS_AWAITING_APPROVAL: StageStatus.AWAITING_APPROVAL,
+}
+
+
+def _optional(message: Message, name: str) -> str | None:
+    """A proto3 ``optional`` field: None when forest left it out."""
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def _optional_time(message: Message, name: str) -> datetime | None:
+    raw = _optional(message, name)
+    return _parse_time(raw) if raw else None
+
+
+def _intent(message: releases_pb2.ReleaseIntentState) -> ReleaseIntent:
+    return ReleaseIntent(
+        release_intent_id=message.release_intent_id,
+        artifact_id=message.artifact_id,
+        project=message.project,
+        created_at=_parse_time(message.created_at) if message.created_at else None,
+        stages=tuple(_stage(stage) for stage in message.stages),
+        steps=tuple(_step(step) for step in message.steps),
+    )
+
+
+def _stage(message: releases_pb2.PipelineStageState) -> PipelineStage:
+    return PipelineStage(
+        stage_id=message.stage_id,
+        stage_type=_STAGE_TYPE.get(message.stage_type, StageType.UNSPECIFIED),
+        status=_STAGE_STATUS.get(message.status, StageStatus.UNSPECIFIED),
+        depends_on=tuple(message.depends_on),
+        environment=_optional(message, "environment"),
+        queued_at=_optional_time(message, "queued_at"),
+        started_at=_optional_time(message, "started_at"),
+        completed_at=_optional_time(message, "completed_at"),
+        error_message=_optional(message, "error_message"),
+        duration_seconds=(
+            message.duration_seconds if message.HasField("duration_seconds") else None
+        ),
+        wait_until=_optional_time(message, "wait_until"),
+        release_ids=tuple(message.release_ids),
+        approval_status=PlanApproval.parse(_optional(message, "approval_status")),
+        auto_approve=message.auto_approve if message.HasField("auto_approve") else None,
+    )
+
+
+def _step(message: releases_pb2.ReleaseStepState) -> ReleaseStep:
+    return ReleaseStep(
+        release_id=message.release_id,
+        destination_name=message.destination_name,
+        environment=message.environment,
+        status=message.status,
+        stage_id=_optional(message, "stage_id"),
+        queued_at=_optional_time(message, "queued_at"),
+        assigned_at=_optional_time(message, "assigned_at"),
+        started_at=_optional_time(message, "started_at"),
+        completed_at=_optional_time(message, "completed_at"),
+        error_message=_optional(message, "error_message"),
+    )
+
+
+def _artifact(message: releases_pb2.Artifact) -> Artifact:
+    source, context, ref = message.source, message.context, message.ref
+    project = (
+        ProjectRef(message.project.organisation, message.project.project)
+        if message.HasField("project")
+        else None
+    )
+    return Artifact(
+        id=message.id,
+        artifact_id=message.artifact_id,
+        slug=message.slug,
+        title=context.title,
+        description=_optional(context, "description"),
+        web=_optional(context, "web"),
+        pr=_optional(context, "pr"),
+        source=ArtifactSource(
+            user=_optional(source, "user"),
+            email=_optional(source, "email"),
+            source_type=_optional(source, "source_type"),
+            run_url=_optional(source, "run_url"),
+            user_id=_optional(source, "user_id"),
+        ),
+        ref=ArtifactRef(
+            commit_sha=ref.commit_sha,
+            branch=_optional(ref, "branch"),
+            commit_message=_optional(ref, "commit_message"),
+            version=_optional(ref, "version"),
+            repo_url=_optional(ref, "repo_url"),
+        ),
+        project=project,
+        created_at=_parse_time(message.created_at) if message.created_at else None,
+        metadata=dict(message.metadata),
+    )
+
+
+def _org_event(message: events_pb2.OrgEvent) -> OrgEvent:
+    return OrgEvent(
+        sequence=message.sequence,
+        event_id=message.event_id,
+        organisation=message.organisation,
+        project=message.project,
+        resource_type=message.resource_type,
+        action=message.action,
+        resource_id=message.resource_id,
+        timestamp=_parse_time(message.timestamp) if message.timestamp else None,
+        metadata=dict(message.metadata),
     )

@@ -2,7 +2,9 @@
 
 Point `AsyncWebClient(token=..., base_url=fake.api_url)` at it. It records every call, keeps
 what people would see (messages, threads, ephemerals, modals, reactions), refuses what Slack
-refuses (bad tokens, invalid blocks, unknown messages), and can fail on purpose.
+refuses (bad tokens, invalid blocks, unknown messages), and can fail on purpose. With
+``rate_limits=True`` (or ``fake.rate_limits.enabled = True``) it also answers 429 past Slack's
+rate limits (bot/local/fake_slack_limits.py).
 
     async with FakeSlack() as fake:
         client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
@@ -25,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.local.fake_slack_api import APP_TOKEN_METHODS, FakeWebApi
+from bot.local.fake_slack_limits import SlackRateLimits
 from bot.local.fake_slack_model import (
     Clock,
     JsonDict,
@@ -45,6 +48,8 @@ from bot.local.fake_slack_people import (
     submission_payload,
 )
 from bot.local.fake_slack_socket import ACK_TIMEOUT_SECONDS, SocketModeHub, short_json
+from bot.local.fake_slack_wire import as_seen, block_texts, encode_typed, typed_blocks
+from bot.local.slack_signing import message_event, shared_file
 
 __all__ = [
     "FakeSlack",
@@ -85,6 +90,7 @@ class FakeSlack:
         bot_user_id: str = "U0BOT",
         bot_id: str = "B0BOT",
         app_id: str = "A0APP",
+        rate_limits: bool = False,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
@@ -94,6 +100,8 @@ class FakeSlack:
         )
         self.workspace = SlackWorkspace(self.identity, Clock())
         self.calls: list[SlackCall] = []
+        # Slack's per-method and per-channel limits; off unless asked for (``rate_limits``).
+        self.rate_limits = SlackRateLimits(enabled=rate_limits)
         self._socket = SocketModeHub(app_id)
         self._api = FakeWebApi(self.workspace, self._issue_socket_url)
         self._faults: dict[str, deque[_Fault]] = {}
@@ -177,6 +185,9 @@ class FakeSlack:
             return fault.status, {"ok": False, "error": fault.error}, headers
         try:
             self._authenticate(method, token)
+            retry_after = self.rate_limits.admit(method, args)
+            if retry_after is not None:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
             return 200, self._api.call(method, args), {}
         except SlackApiFailure as failure:
             return 200, failure.to_body(), {}
@@ -202,6 +213,11 @@ class FakeSlack:
 
     def calls_to(self, method: str) -> list[SlackCall]:
         return [c for c in self.calls if c.method == method]
+
+    @property
+    def rate_limited_calls(self) -> list[SlackCall]:
+        """Calls answered 429, whether by the rate limits or by ``fail_next``."""
+        return [c for c in self.calls if c.status == 429]
 
     async def wait_for(
         self,
@@ -313,6 +329,76 @@ class FakeSlack:
             thread_ts=thread_ts,
         )
         return self.workspace.add_message(message)
+
+    def add_channel(self, channel: str, name: str) -> None:
+        """Name a channel, so that ``#name`` typed by a person becomes ``<#C…|name>``."""
+        self.workspace.channel_names[channel] = name
+
+    def person_writes(
+        self,
+        channel: str,
+        user: str,
+        typed: str,
+        thread_ts: str | None = None,
+        *,
+        broadcast: bool = False,
+        files: list[str] | None = None,
+    ) -> tuple[SlackMessage, JsonDict]:
+        """``user`` types ``typed`` and sends it; returns the message as Slack keeps it and the
+        ``message`` event Slack delivers for it, both in Slack's wire encoding.
+
+        ``broadcast`` is "Also send to channel" on a thread reply (subtype thread_broadcast);
+        ``files`` names files attached to it (subtype file_share).
+        """
+        people = {u.name: u.id for u in self.workspace.users.values() if not u.deleted}
+        channels = {name: cid for cid, name in self.workspace.channel_names.items()}
+        text = encode_typed(typed, people, channels)
+        subtype = "thread_broadcast" if broadcast else ("file_share" if files else None)
+        if broadcast and thread_ts is None:
+            raise ValueError("only a thread reply can be sent to the channel too")
+        ts = self.workspace.clock.next_ts()
+        shared = [shared_file(name, user) for name in files or ()]
+        message = SlackMessage(
+            channel=channel,
+            ts=ts,
+            text=text,
+            user=user,
+            blocks=typed_blocks(typed, people, channels, block_id=ts.replace(".", "")[-5:]),
+            thread_ts=thread_ts,
+            subtype=subtype,
+            files=shared or None,
+        )
+        self.workspace.add_message(message)
+        root = None
+        if message.thread_ts is not None:
+            root = self.workspace.find(channel, message.thread_ts)
+        event = message_event(
+            self.identity.team_id,
+            channel,
+            user,
+            text,
+            ts,
+            thread_ts=message.thread_ts,
+            parent_user_id=root.user if root is not None else None,
+            blocks=message.blocks,
+            subtype=subtype,
+            root=self.workspace.render(root) if broadcast and root is not None else None,
+            files=message.files,
+        )
+        self._notify()
+        return message, event
+
+    def as_seen(self, mrkdwn: str) -> str:
+        """What a person reads where the app posted ``mrkdwn``: entities decoded, mentions shown
+        as names, links as their labels."""
+        names = {u.id: u.name for u in self.workspace.users.values()}
+        return as_seen(mrkdwn, names)
+
+    def seen_texts(self, message: SlackMessage | SlackEphemeral) -> list[str]:
+        """Every text of ``message`` as a person reads it: its text, then each text its blocks
+        show (plain_text is shown as it is, mrkdwn rendered)."""
+        names = {u.id: u.name for u in self.workspace.users.values()}
+        return [as_seen(message.text, names), *block_texts(message.blocks, names)]
 
     def add_ephemeral(
         self,

@@ -1,4 +1,8 @@
-"""Run a real nats-server (with JetStream) as a child process, for tests and the local demo."""
+"""Run a real nats-server as a child process, for tests and the local demo.
+
+With JetStream (the bot's own NATS) or without it (forest's NATS: forest's compose file runs
+`nats` without `--jetstream`, so only core subjects work there).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class NatsServer:
     port: int
     host: str = HOST
     binary: str = field(default_factory=lambda: find_binary())
+    jetstream: bool = True
     process: asyncio.subprocess.Process | None = None
     # JetStream's file store limit, such as "8MB": beyond it every write is refused
     # ("insufficient resources"), the way a full disk or a too-small limit looks to clients.
@@ -59,6 +64,8 @@ class NatsServer:
 
     def _arguments(self) -> list[str]:
         arguments = ["-a", self.host, "-p", str(self.port), "-l", str(self.log_file)]
+        if not self.jetstream:
+            return arguments
         if self.max_file_store is None:
             return [*arguments, "-js", "-sd", str(self.store_dir)]
         # The store limit has no command-line flag; the rest stays on the command line.
@@ -109,10 +116,21 @@ class NatsServer:
 
 @contextlib.asynccontextmanager
 async def run_nats_server(
-    store_dir: Path, port: int | None = None, host: str = HOST, max_file_store: str | None = None
+    store_dir: Path,
+    port: int | None = None,
+    host: str = HOST,
+    *,
+    jetstream: bool = True,
+    max_file_store: str | None = None,
 ) -> AsyncIterator[NatsServer]:
+    """``jetstream=False`` runs core NATS only, as forest's own NATS does; ``max_file_store``
+    limits JetStream's store."""
     server = NatsServer(
-        Path(store_dir), port or free_port(host), host, max_file_store=max_file_store
+        Path(store_dir),
+        port or free_port(host),
+        host,
+        jetstream=jetstream,
+        max_file_store=max_file_store,
     )
     await server.start()
     try:

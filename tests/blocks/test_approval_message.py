@@ -19,6 +19,11 @@ from bot.approval import (
     Release,
     Vote,
 )
+from bot.local.fake_slack_checks import (
+    MESSAGE_BLOCKS_TEXT_LIMIT,
+    block_problems,
+    blocks_text_size,
+)
 
 INTENT = "0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10"
 FORAGE = "https://forage.example.com/orgs/acme/projects/payments-api/releases/ladybeetle"
@@ -86,6 +91,8 @@ def assert_valid(msg: SlackMessage) -> None:
     """What Slack would refuse, refused here: unknown blocks, unknown keys, any size limit."""
     assert 0 < len(msg.text) <= 4000
     assert 0 < len(msg.blocks) <= 50
+    assert block_problems(msg.blocks) == []
+    assert blocks_text_size(msg.blocks) <= MESSAGE_BLOCKS_TEXT_LIMIT
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parsed = Block.parse_all(msg.blocks)
@@ -255,6 +262,31 @@ def test_vote_times_show_in_the_viewers_zone():
     assert line == f"✅ bob approved · <!date^{stamp}^{{time}}|2026-11-26 10:17 UTC>"
 
 
+def test_an_authors_approval_is_marked_as_a_bypass_wherever_it_was_cast():
+    # Forest records the author's own approval only with force_bypass, also from forage.
+    alice = Decision("forest-alice", "alice", Vote.APPROVED, T0, "incident INC-42 hotfix")
+    msg = approval_message(view(ApprovalState(2, 2, (alice, BOB_APPROVED)), slack_users={}))
+    text = mrkdwn(msg)
+    assert "2 of 2 (1 by the author's bypass)" in text
+    stamp = int(T0.timestamp())
+    assert (
+        f"⚠️ alice bypassed as author · <!date^{stamp}^{{time}}|2026-11-26 10:15 UTC>: "
+        "“incident INC-42 hotfix”"
+    ) in text
+    assert "✅ alice approved" not in text
+    assert "✅ bob approved" in text
+
+
+def test_a_bypass_the_bot_cast_is_marked_when_the_author_is_unknown():
+    dave = Decision("forest-dave", "dave", Vote.APPROVED, None, "hotfix")
+    bare = view(
+        ApprovalState(2, 1, (dave,)), req=request(release=release(author=None)), slack_users={}
+    )
+    shown = ApprovalView(**{**bare.__dict__, "bypassed": frozenset({"forest-dave"})})
+    assert "⚠️ dave bypassed as author: “hotfix”" in mrkdwn(approval_message(shown))
+    assert "✅ dave approved" in mrkdwn(approval_message(bare))
+
+
 def test_a_decision_without_time_or_name():
     line = decision_line(Decision("forest-x", "", Vote.REJECTED), {})
     assert line == "❌ someone rejected"
@@ -385,7 +417,7 @@ def test_five_hundred_long_decisions_still_make_a_valid_message():
     text = mrkdwn(msg)
     shown = text.count(" approved · ") + text.count(" rejected · ")
     assert 0 < shown < 500
-    assert f"…and {500 - shown} more decisions" in text
+    assert f"…and {500 - shown} more decisions before these_" in text
     assert "See all in forage" in text
     assert "…”" in text
     assert len(buttons(msg)) == 3
@@ -399,7 +431,9 @@ def test_a_few_more_decisions_than_shown():
     assert_valid(msg)
     text = mrkdwn(msg)
     assert text.count(" approved · ") == 25
-    assert "…and 1 more decision_" in text
+    assert "…and 1 more decision before these_" in text
+    # The newest are shown: user0 voted first.
+    assert "user0 " not in text and "user25 " in text
 
 
 def test_every_decision_is_shown_when_they_fit():
@@ -560,3 +594,17 @@ def test_slack_date():
 )
 def test_progress_bar(current, required, bar):
     assert progress_bar(current, required) == bar
+
+
+def test_peoples_words_are_marked_verbatim_so_slack_links_nothing_in_them():
+    req = request(release=release(title="see https://evil.example #general", commit_branch="#x"))
+    msg = approval_message(view(waiting_state(), req=req))
+    assert_valid(msg)
+    title, fields, votes = msg.blocks[1], msg.blocks[2], msg.blocks[3]
+    assert "https://evil.example #general" in title["text"]["text"]
+    assert title["text"]["verbatim"] is True
+    assert all(field["verbatim"] is True for field in fields["fields"])
+    assert "needs more load testing" in votes["text"]["text"]
+    assert votes["text"]["verbatim"] is True
+    # What the bot writes itself needs no such care.
+    assert "verbatim" not in msg.blocks[-1]["elements"][0]

@@ -238,3 +238,86 @@ async def test_bodies_missing_what_slack_always_sends_do_nothing(stack: LocalSta
     # Bob is still linked, and nothing was voted on his behalf.
     await stack.command("bob", "whoami")
     assert "linked to forest as *bob*" in stack.last_command_reply
+
+
+async def test_unsigned_bodies_are_refused_before_anything_parses_them(stack: LocalStack):
+    ts = await open_approval(stack)
+    quiet = Quiet(stack)
+    now = str(int(time.time()))
+    unsigned = {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=" + "0" * 64}
+    megabyte_of_json = b'{"type": "block_actions", "padding": "' + b"x" * 1_000_000 + b'"}'
+    bodies = {
+        # Signed, each of these is a 400 (tests above): unsigned, it is never decoded at all.
+        "a megabyte of JSON": megabyte_of_json,
+        "a deeply nested payload": urlencode({"payload": "[" * 50_000}).encode(),
+        "bytes that are not UTF-8": b"payload=\xff\xfe\x00",
+        "a JSON body that is not JSON": b"{nope",
+        "a click": click_body(stack, ts),
+    }
+    for case, body in bodies.items():
+        for headers in (unsigned, {"X-Slack-Request-Timestamp": now}, {}):
+            delivery = await deliver(stack, body, headers)
+            assert delivery.status == 401, (case, headers, delivery)
+    await quiet.assert_nothing_happened()
+
+
+async def test_a_command_from_a_channel_named_payload_is_answered(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    for field in ("channel_name", "team_domain", "user_name"):
+        options = {field: "payload-team"}
+        command = slash_command_body(
+            stack.slack.identity.team_id,
+            "U0BOB",
+            "/forest",
+            "whoami",
+            stack.slack.new_response_url(CHANNEL, "U0BOB"),
+            **options,
+        )
+        delivery = await deliver(stack, command, signed(stack.slack.signing_secret, command))
+        assert delivery.status == 200, (field, delivery)
+        assert "You're linked to forest as *bob*" in delivery.body, field
+
+
+async def test_a_replayed_click_or_submission_changes_nothing_on_any_replica(stack: LocalStack):
+    ts = await open_approval(stack)
+    [intent] = [
+        c.request.release_intent_id for c in stack.forest.calls_to("GetExternalApprovalState")
+    ][:1]
+    other_replica = await stack.start_bot()
+    secret = stack.slack.signing_secret
+
+    async def send(bot, body: bytes, headers: dict[str, str]) -> int:
+        content = {"Content-Type": "application/x-www-form-urlencoded"}
+        url = f"{stack.bot_url(bot)}/slack/events"
+        async with stack.session.post(url, data=body, headers={**headers, **content}) as reply:
+            return reply.status
+
+    # Bob approves; someone captures the signed request.
+    approve = click_body(stack, ts)
+    approve_headers = signed(secret, approve)
+    assert await send(stack.bots[0], approve, approve_headers) == 200
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 1)
+    await wait_until(lambda: len(stack.slack.thread(CHANNEL, ts)) == 1)
+
+    # Then he changes his mind and rejects; that submission is captured too.
+    await stack.click("bob", ts, "approval_reject")
+    await wait_until(lambda: len(stack.slack.views) == 1)
+    submission = form_payload(
+        stack.slack.submission_payload(
+            stack.slack.views[0].id, "U0BOB", {"reason": {"reason_input": "wrong build"}}
+        )
+    )
+    submission_headers = signed(secret, submission)
+    assert await send(stack.bots[0], submission, submission_headers) == 200
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalRejectRelease")) == 1)
+
+    # Replayed, byte for byte and within five minutes, to either replica: nothing happens.
+    for bot in (stack.bots[0], other_replica):
+        assert await send(bot, approve, approve_headers) == 200
+        assert await send(bot, submission, submission_headers) == 200
+    await asyncio.sleep(0.8)
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 1
+    assert len(stack.forest.calls_to("ExternalRejectRelease")) == 1
+    [decision] = stack.forest.approval_state(intent, "production").decisions
+    assert (decision.username, decision.decision) == ("bob", "rejected")

@@ -3,8 +3,11 @@ page shows each of them what Slack would show them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -116,7 +119,7 @@ async def approve_in_forage(page: Page, username: str) -> None:
         await prompt.get_by_role("link", name="forage").click()
     forage = await opened.value
     await expect(forage.locator("#user-code")).to_have_text(code, timeout=WAIT_MS)
-    await shows(forage.locator("#client-name"), f"@{username}")
+    await shows(forage.locator("#client-name"), f"@{username}", "in acme")
     await expect(forage.get_by_label("Signed in to forage as")).to_have_value(username)
     await forage.get_by_role("button", name="Approve").click()
     await shows(forage.get_by_role("status"), f"Approved as {username}")
@@ -205,8 +208,12 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await hotfix_message.get_by_role("button", name="Bypass (admin)").click()
     await shows(page.get_by_role("dialog"), "This records your own approval")
     await submit_modal(page, "Bypass approval", "Reason", "hotfix for the outage", "Bypass")
-    await shows(hotfix_message, "1 of 2", "✅ @dave approved")
-    await shows(thread_of(hotfix), "⚠️ @dave bypassed the approval: hotfix for the outage")
+    await shows(hotfix_message, "1 of 2 (1 by the author's bypass)", "⚠️ @dave bypassed as author")
+    await shows(
+        thread_of(hotfix),
+        "⚠️ @dave approved their own release as an org admin (bypass);"
+        " it counts as one approval: hotfix for the outage",
+    )
 
     # bob approves it by replying in its thread; the bot reacts to his reply.
     await act_as(page, "bob")
@@ -227,7 +234,7 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     # mallory, outside the organisation, sees the channel and nobody's private answers.
     await act_as(page, "mallory")
     await expect(page.locator("article.message.ephemeral")).to_have_count(0)
-    await shows(thread_of(hotfix), "bypassed the approval")
+    await shows(thread_of(hotfix), "approved their own release as an org admin (bypass)")
 
 
 async def test_denying_the_device_login_in_forage_leaves_the_person_unlinked(page: Page) -> None:
@@ -293,12 +300,48 @@ async def test_the_page_is_told_why_slack_would_refuse_what_it_asked(demo: Runni
     # A click on a button the message does not show (a page left open on an old message).
     await wait_until(lambda: bool(demo.stack.slack.messages(CHANNEL)))
     message = demo.stack.slack.messages(CHANNEL)[0]
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{demo.page_url}/api/click",
-        json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
-    ) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{demo.page_url}/api/click",
+            json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
+        ) as reply,
+    ):
         assert reply.status == 409
         assert await reply.json() == {
             "ok": False,
             "error": "That button is no longer on the message.",
         }
+
+
+async def test_every_time_reads_in_the_viewers_own_zone_one_way(
+    browser: Browser, demo: RunningDemo
+) -> None:
+    # Slack formats <!date^…> in each reader's zone, as it shows a message's own time.
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo", locale="en-US"
+    )
+    page = await context.new_page()
+    try:
+        await page.goto(demo.page_url)
+        approval = top_level(page, "fix: retry card captures on timeout (#812)")
+        message = own_blocks(approval)
+        await act_as(page, "bob")
+        await page.get_by_label("Message").fill("/forest login")
+        await page.get_by_label("Message").press("Enter")
+        await approve_in_forage(page, "bob")
+        await message.get_by_role("button", name="Approve").click()
+        await shows(message, "✅ @bob approved")
+        voted = message.locator("time").first
+        await expect(voted).to_have_attribute("datetime", re.compile(r"^\d{4}-"), timeout=WAIT_MS)
+        shown = await voted.inner_text()
+        moment = datetime.fromisoformat(
+            (await voted.get_attribute("datetime")).replace("Z", "+00:00")
+        )
+        in_tokyo = moment.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert "UTC" not in await message.inner_text()
+        assert shown == in_tokyo.strftime("%I:%M %p")
+        sent = await approval.locator("time.sent").first.inner_text()
+        assert re.fullmatch(r"\d{2}:\d{2} [AP]M", sent)
+    finally:
+        await context.close()
