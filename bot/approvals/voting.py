@@ -21,7 +21,7 @@ from bot.identity.link_store import Link
 from bot.identity.linking import LinkService, NeedsLogin
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
-from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase
+from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, Stored
 from bot.state.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ POSTING_WAIT_STEP_SECONDS = 0.05
 # times, this far apart, before the person is told it was not.
 CONFIRM_READS = 2
 CONFIRM_READ_SPACING_SECONDS = 1.0
+# Reads of the record that fail at once are tried again for this long (a slow failure, such as
+# a timeout while NATS is away, is not: it already took longer).
+STORE_RETRY_SECONDS = 3.0
+STORE_RETRY_STEP_SECONDS = 0.25
 
 FOREST_SILENT = "Forest didn't answer"
 STORE_SILENT = "The bot could not reach its storage"
@@ -114,11 +118,25 @@ class VoteService:
         """Our record of the approval; waits a moment for one whose message is being posted
         (a click can arrive before the poster has recorded the message's ts)."""
         for _ in range(POSTING_WAIT_STEPS):
-            stored = await self._store.get(key)
+            stored = await self._read(key)
             if stored is None or stored.record.phase == Phase.POSTED:
                 break
             await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
         return stored.record if stored else None
+
+    async def _read(self, key: ApprovalKey) -> Stored | None:
+        """The record; a JetStream that answers at once that it cannot (a cluster electing a
+        new leader after losing a node) is asked again for a few seconds before the person is
+        told their vote was not recorded."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            try:
+                return await self._store.get(key)
+            except StoreUnavailable:
+                if loop.time() - started >= STORE_RETRY_SECONDS:
+                    raise
+                await asyncio.sleep(STORE_RETRY_STEP_SECONDS)
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
         return await self._store.approval_of_message(channel, ts)

@@ -7,6 +7,7 @@ code path: events over JetStream, votes over gRPC, Slack's Web API and signed re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -29,7 +30,13 @@ from bot.local.fake_forest import FakeForest
 from bot.local.fake_forest_credentials import DeviceGrant
 from bot.local.fake_slack import FakeSlack
 from bot.local.fake_slack_model import SlackMessage
-from bot.local.nats_server import NatsServer, free_port, run_nats_server
+from bot.local.nats_server import (
+    NatsCluster,
+    NatsServer,
+    free_port,
+    run_nats_cluster,
+    run_nats_server,
+)
 from bot.local.slack_signing import (
     Delivery,
     event_callback_body,
@@ -70,7 +77,7 @@ PEOPLE = (
 
 @dataclass
 class LocalStack:
-    nats_server: NatsServer
+    nats_server: NatsServer | NatsCluster
     forest: FakeForest
     slack: FakeSlack
     session: aiohttp.ClientSession
@@ -427,12 +434,16 @@ async def _ignore_connection_errors(error: Exception) -> None:
 
 @asynccontextmanager
 async def local_stack(
-    store_dir: Path, nats_max_file_store: str | None = None
+    store_dir: Path, nats_max_file_store: str | None = None, nats_cluster: int = 0
 ) -> AsyncIterator[LocalStack]:
-    """``nats_max_file_store`` limits JetStream's store (e.g. "8MB"), to fill it on purpose."""
-    async with run_nats_server(
-        store_dir / "nats", max_file_store=nats_max_file_store
-    ) as nats_server:
+    """``nats_max_file_store`` limits JetStream's store (e.g. "8MB"), to fill it on purpose;
+    ``nats_cluster`` runs a cluster of that many nodes instead of one server."""
+    nats_running: contextlib.AbstractAsyncContextManager[NatsServer | NatsCluster] = (
+        run_nats_cluster(store_dir / "nats", nats_cluster)
+        if nats_cluster
+        else run_nats_server(store_dir / "nats", max_file_store=nats_max_file_store)
+    )
+    async with nats_running as nats_server:
         forest = FakeForest(
             web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
         )
@@ -441,7 +452,7 @@ async def local_stack(
         await forest.start()
         await slack.start()
         session = aiohttp.ClientSession()
-        nc = await nats.connect(nats_server.url, error_cb=_ignore_connection_errors)
+        nc = await nats.connect(nats_server.url.split(","), error_cb=_ignore_connection_errors)
         stack = LocalStack(nats_server, forest, slack, session, nc, workdir=store_dir)
         try:
             yield stack

@@ -19,6 +19,8 @@ from pathlib import Path
 HOST = "127.0.0.1"
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+# A cluster's JetStream elects its meta leader some seconds after the nodes start.
+CLUSTER_READY_TIMEOUT = 30.0
 
 
 @dataclass
@@ -36,6 +38,8 @@ class NatsServer:
     # JetStream's file store limit, such as "8MB": beyond it every write is refused
     # ("insufficient resources"), the way a full disk or a too-small limit looks to clients.
     max_file_store: str | None = None
+    # Set for a node of a cluster (NatsCluster): its name, route port and every route.
+    cluster: ClusterMembership | None = None
 
     @property
     def url(self) -> str:
@@ -64,6 +68,8 @@ class NatsServer:
 
     def _arguments(self) -> list[str]:
         arguments = ["-a", self.host, "-p", str(self.port), "-l", str(self.log_file)]
+        if self.cluster is not None:
+            arguments += self.cluster.arguments(self.host)
         if not self.jetstream:
             return arguments
         if self.max_file_store is None:
@@ -112,6 +118,102 @@ class NatsServer:
             await asyncio.sleep(0.05)
         await self.stop()
         raise RuntimeError(f"nats-server did not listen on {self.url}; see {self.log_file}")
+
+
+@dataclass(frozen=True)
+class ClusterMembership:
+    name: str
+    cluster_name: str
+    route_port: int
+    routes: tuple[int, ...]
+
+    def arguments(self, host: str) -> list[str]:
+        routes = ",".join(f"nats://{host}:{port}" for port in self.routes)
+        return [
+            "-n", self.name,
+            "--cluster_name", self.cluster_name,
+            "--cluster", f"nats://{host}:{self.route_port}",
+            "--routes", routes,
+        ]  # fmt: skip
+
+
+@dataclass
+class NatsCluster:
+    """Several nats-servers routed to each other on 127.0.0.1, JetStream clustered, each with
+    its own store dir; a node can be killed and started again like a single server."""
+
+    nodes: list[NatsServer]
+
+    @property
+    def url(self) -> str:
+        """Every node, comma-separated, as NATS_URL lists a cluster."""
+        return ",".join(node.url for node in self.nodes)
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    async def start(self) -> None:
+        await asyncio.gather(*(node.start() for node in self.nodes if not node.running))
+        await self.wait_for_jetstream()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(node.stop() for node in self.nodes))
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def wait_for_jetstream(self, timeout: float = CLUSTER_READY_TIMEOUT) -> None:
+        """Until the cluster has elected its JetStream meta leader (a few seconds at start)."""
+        import nats  # only the runner needs a client
+
+        async def quiet(_: Exception) -> None:
+            pass
+
+        running = [node.url for node in self.nodes if node.running]
+        nc = await nats.connect(running, error_cb=quiet, connect_timeout=2)
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                try:
+                    await nc.jetstream(timeout=1.0).account_info()
+                    return
+                except Exception:
+                    if loop.time() > deadline:
+                        raise RuntimeError(
+                            f"the NATS cluster elected no JetStream leader in {timeout:.0f}s; "
+                            f"see {self.nodes[0].log_file}"
+                        ) from None
+                    await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def run_nats_cluster(
+    store_dir: Path, size: int = 3, host: str = HOST
+) -> AsyncIterator[NatsCluster]:
+    """A ``size``-node cluster on free ports, JetStream in ``store_dir``/node-N."""
+    route_ports = tuple(free_port(host) for _ in range(size))
+    nodes = [
+        NatsServer(
+            Path(store_dir) / f"node-{index}",
+            free_port(host),
+            host,
+            cluster=ClusterMembership(
+                f"node-{index}", "approvals", route_ports[index], route_ports
+            ),
+        )
+        for index in range(size)
+    ]
+    cluster = NatsCluster(nodes)
+    try:
+        await cluster.start()
+        yield cluster
+    finally:
+        await cluster.stop()
 
 
 @contextlib.asynccontextmanager
