@@ -345,8 +345,14 @@ class VoteService:
 
 
 def _refusal_for_message(record: ApprovalRecord | None, ballot: Ballot) -> VoteResult | None:
-    if record is None or not record.ts:
+    if record is None:
         return VoteResult(Verdict.REFUSED, "This approval is not one the bot is tracking.")
+    if not record.ts:
+        # Posted in Slack, but its record is still being written (a post retried after NATS
+        # failed under it): the vote can go ahead in a moment.
+        return VoteResult(
+            Verdict.FAILED, record=record, silent="This approval is still being set up"
+        )
     if (
         ballot.channel is not None
         and ballot.message_ts is not None

@@ -106,6 +106,7 @@ class FakeSlack:
         self._api = FakeWebApi(self.workspace, self._issue_socket_url)
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._hanging: set[str] = set()
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -167,6 +168,11 @@ class FakeSlack:
         delay = self._delays.get(method, 0.0)
         if delay:
             await asyncio.sleep(delay)
+        while method in self._hanging:
+            if request.transport is None or request.transport.is_closing():
+                # The caller gave up: the call never reached Slack's workers.
+                return web.Response(status=504)
+            await asyncio.sleep(0.05)
         return self._finish(call, *self._answer(method, call.args, call.token))
 
     def _finish(
@@ -441,6 +447,14 @@ class FakeSlack:
     def _take_fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
         return queue.popleft() if queue else None
+
+    def hang(self, method: str, hanging: bool = True) -> None:
+        """Later calls to `method` get no answer until ``hang(method, False)``; a call whose
+        caller gave up meanwhile is never carried out (``delay`` carries it out late)."""
+        if hanging:
+            self._hanging.add(method)
+        else:
+            self._hanging.discard(method)
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every later call to `method` after `seconds`; 0 removes the delay."""

@@ -99,7 +99,7 @@ async def test_a_slow_slack_holds_no_vote_back_once_forest_has_it(stack: LocalSt
     intent_a, ts_a = await stack.open_approval()
     intent_b, ts_b = await stack.open_approval()
     if slowness == "hanging chat.update":
-        stack.slack.delay("chat.update", 60)
+        stack.slack.hang("chat.update")
     else:
         stack.slack.fail_next("chat.update", status=429, retry_after=30)
 
@@ -120,7 +120,7 @@ async def test_a_slow_slack_holds_no_vote_back_once_forest_has_it(stack: LocalSt
         ),
         timeout=8,
     )
-    stack.slack.delay("chat.update", 0)
+    stack.slack.hang("chat.update", False)
     await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts_a)), timeout=15)
     await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts_b)), timeout=15)
     assert stack.forest.approval_state(intent_a, "production").current_approvals == 1
