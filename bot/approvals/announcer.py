@@ -87,7 +87,7 @@ class Announcer:
         )
         stored = await self._store.claim(claim)
         if stored is not None:
-            return await self._post(stored, search_first=False)
+            return await self._post(stored, search_since=None)
 
         existing = await self._store.get(request.key)
         if existing is None:
@@ -108,11 +108,14 @@ class Announcer:
             )
         except StaleRevision:
             return Announced.BUSY
-        return await self._post(taken, search_first=True)
+        # The earlier post, if any, came after the claim being replaced, not after ours: a
+        # retry long after (NATS away meanwhile) searched too late and posted twice.
+        return await self._post(taken, search_since=existing.record.claimed_at)
 
-    async def _post(self, stored: Stored, search_first: bool) -> Announced:
+    async def _post(self, stored: Stored, search_since: float | None) -> Announced:
+        """Post (or, when ``search_since`` is given, first look for a post since then)."""
         record = stored.record
-        ts = await self._find_posted(record) if search_first else None
+        ts = await self._find_posted(record, search_since) if search_since is not None else None
         rendered = await self._presenter.render(
             record, await self._presenter.read_state_or_none(record)
         )
@@ -163,7 +166,7 @@ class Announcer:
             },
         )
 
-    async def _find_posted(self, record: ApprovalRecord) -> str | None:
+    async def _find_posted(self, record: ApprovalRecord, since: float) -> str | None:
         """The ts of a message a dead process posted for this approval, if there is one.
 
         Slack refusing the search lets the post go ahead; Slack not answering (SlackUnreachable)
@@ -171,7 +174,7 @@ class Announcer:
         try:
             messages = await self._web.history(
                 record.channel,
-                oldest=f"{record.claimed_at - self._claim_timeout * 4:.6f}",
+                oldest=f"{since - self._claim_timeout * 4:.6f}",
                 limit=200,
                 with_metadata=True,
             )
