@@ -168,7 +168,8 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
     is the person's words like any other; edits, deletions and the rest are not votes. The
     comment is left in Slack's wire encoding (see ``bot.slack.wire_text``).
     """
-    if event.get("subtype") not in _PERSONS_WORDS or event.get("bot_id"):
+    subtype = event.get("subtype")
+    if not isinstance(subtype, str | None) or subtype not in _PERSONS_WORDS or event.get("bot_id"):
         return None
     thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
     if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:

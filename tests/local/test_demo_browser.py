@@ -3,8 +3,11 @@ page shows each of them what Slack would show them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -309,3 +312,36 @@ async def test_the_page_is_told_why_slack_would_refuse_what_it_asked(demo: Runni
             "ok": False,
             "error": "That button is no longer on the message.",
         }
+
+
+async def test_every_time_reads_in_the_viewers_own_zone_one_way(
+    browser: Browser, demo: RunningDemo
+) -> None:
+    # Slack formats <!date^…> in each reader's zone, as it shows a message's own time.
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo", locale="en-US"
+    )
+    page = await context.new_page()
+    try:
+        await page.goto(demo.page_url)
+        approval = top_level(page, "fix: retry card captures on timeout (#812)")
+        message = own_blocks(approval)
+        await act_as(page, "bob")
+        await page.get_by_label("Message").fill("/forest login")
+        await page.get_by_label("Message").press("Enter")
+        await approve_in_forage(page, "bob")
+        await message.get_by_role("button", name="Approve").click()
+        await shows(message, "✅ @bob approved")
+        voted = message.locator("time").first
+        await expect(voted).to_have_attribute("datetime", re.compile(r"^\d{4}-"), timeout=WAIT_MS)
+        shown = await voted.inner_text()
+        moment = datetime.fromisoformat(
+            (await voted.get_attribute("datetime")).replace("Z", "+00:00")
+        )
+        in_tokyo = moment.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert "UTC" not in await message.inner_text()
+        assert shown == in_tokyo.strftime("%I:%M %p")
+        sent = await approval.locator("time.sent").first.inner_text()
+        assert re.fullmatch(r"\d{2}:\d{2} [AP]M", sent)
+    finally:
+        await context.close()
