@@ -29,7 +29,7 @@ _DIVIDER: dict[str, Any] = {"type": "divider"}
 
 def home_view(items: Sequence[PendingApproval], now: datetime) -> dict[str, Any]:
     """The open approvals in the person's organisations that they have not voted on."""
-    listed = [section(pending_entry(item)) for item in items[:LISTED_AT_HOME]]
+    listed = [section(pending_entry(item), verbatim=True) for item in items[:LISTED_AT_HOME]]
     hidden = len(items) - LISTED_AT_HOME
     if hidden > 0:
         listed.append(context(f"…and {hidden} more, longest waiting first above."))

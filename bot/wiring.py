@@ -23,6 +23,7 @@ from bot.approvals.keeper import Keeper
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
+from bot.approvals.release_facts import ReleaseFacts
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
@@ -220,7 +221,13 @@ class Bot:
         presenter = Presenter(forest, people, settings.forest_web_url)
         keeper = Keeper(store, presenter, slack, self.metrics)
         announcer = Announcer(
-            store, router, presenter, slack, self.owner, claim_timeout=tuning.claim_timeout
+            store,
+            router,
+            presenter,
+            slack,
+            self.owner,
+            claim_timeout=tuning.claim_timeout,
+            facts=ReleaseFacts(forest),
         )
         open_approvals = OpenApprovals(store)
         self.metrics.open_approvals.set_function(lambda: len(open_approvals))

@@ -20,6 +20,7 @@ from dataclasses import replace
 from bot.approval import ApprovalKey, ApprovalRequest
 from bot.approvals.keeper import reported_marks
 from bot.approvals.presenter import Presenter
+from bot.approvals.release_facts import ReleaseFacts
 from bot.approvals.routing import Router
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.slack.web import SlackRefused, SlackWeb
@@ -50,7 +51,9 @@ class Announcer:
         owner: str,
         clock: Callable[[], float] = time.time,
         claim_timeout: float = CLAIM_TIMEOUT_SECONDS,
+        facts: ReleaseFacts | None = None,
     ) -> None:
+        self._facts = facts
         self._claim_timeout = claim_timeout
         self._attempts = KeyedLocks()
         self._store = store
@@ -67,6 +70,13 @@ class Announcer:
             return await self._announce(request)
 
     async def _announce(self, request: ApprovalRequest) -> Announced:
+        # Forest re-announces a blocked stage every few seconds: a posted one costs one read.
+        known = await self._store.get(request.key)
+        if known is not None and known.record.phase == Phase.POSTED:
+            return Announced.ALREADY_POSTED
+        if known is None and self._facts is not None:
+            # What the first message shows stays: it is forest's word when forest has one.
+            request = await self._facts.confirmed(request)
         now = self._clock()
         claim = ApprovalRecord(
             request=request,
