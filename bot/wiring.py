@@ -50,6 +50,7 @@ from bot.slack.web import (
 )
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
+from bot.state.shared_lock import SharedLocks
 from handlers import register
 from handlers.deps import HandlerDeps
 
@@ -137,9 +138,8 @@ class Bot:
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
         store = ApprovalStore(approvals_bucket)
-        links = LinkStore(
-            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_keys)
-        )
+        links_bucket = await open_bucket(js, LINKS_BUCKET, history=1)
+        links = LinkStore(links_bucket, TokenCipher(settings.bot_secret_keys))
 
         people = People(links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
@@ -163,7 +163,9 @@ class Bot:
 
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        linking = LinkService(forest, links, self._loops, self.tuning.device_poll_floor)
+        linking = LinkService(
+            forest, links, self._loops, SharedLocks(links_bucket), self.tuning.device_poll_floor
+        )
         votes = VoteService(
             store, forest, linking, keeper, self.metrics, self.tuning.vote_concurrency
         )
