@@ -115,7 +115,7 @@ class ApprovalButtons:
         and turn the modal into the reason why not when they may not."""
         record = await self._deps.votes.find(pending.key)
         title = record.request.release.title if record else ""
-        place = ModalPlace(pending.channel_id, pending.message_ts).encode()
+        place = ModalPlace(pending.channel_id, pending.message_ts, pending.key.token).encode()
         build = reject_modal if pending.kind == VoteKind.REJECT else bypass_modal
         view_id = await self._deps.answers.open_modal(
             click.trigger_id, build(pending.key.token, title, place)
