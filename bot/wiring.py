@@ -52,6 +52,7 @@ from bot.slack.web import (
 )
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
+from bot.state.shared_lock import SharedLocks
 from handlers import register
 from handlers.deps import HandlerDeps
 
@@ -94,6 +95,8 @@ class _Resources:
     js: JetStreamContext
     approvals_bucket: KeyValue
     links: LinkStore
+    # Locks across replicas (a token refresh), kept in the links bucket.
+    link_locks: SharedLocks
     dedup: Dedup
 
 
@@ -190,9 +193,8 @@ class Bot:
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
-        links = LinkStore(
-            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_keys)
-        )
+        links_bucket = await open_bucket(js, LINKS_BUCKET, history=1)
+        links = LinkStore(links_bucket, TokenCipher(settings.bot_secret_keys))
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
         forest_nats = bot_nats
         if settings.forest_nats != settings.nats_url:
@@ -208,6 +210,7 @@ class Bot:
             js=js,
             approvals_bucket=approvals_bucket,
             links=links,
+            link_locks=SharedLocks(links_bucket),
             dedup=dedup,
         )
 
@@ -235,7 +238,9 @@ class Bot:
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        linking = LinkService(forest, resources.links, self._loops, tuning.device_poll_floor)
+        linking = LinkService(
+            forest, resources.links, self._loops, resources.link_locks, tuning.device_poll_floor
+        )
         votes = VoteService(store, forest, linking, keeper, self.metrics, tuning.vote_concurrency)
         plans = build_plans(
             resources.approvals_bucket,

@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from bot.forest.client import DeviceLogin, DeviceLoginStatus, ForestClient
-from bot.forest.errors import ForestError, ForestUnauthenticated
+from bot.forest.errors import ForestError, ForestUnauthenticated, ForestUnavailable
 from bot.identity.link_store import Link, LinkStore
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.tasks import TaskSet
+from bot.state.shared_lock import LockTimeout, SharedLocks
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class LinkService:
         forest: ForestClient,
         links: LinkStore,
         tasks: TaskSet,
+        shared: SharedLocks,
         poll_floor: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +104,7 @@ class LinkService:
         self._clock = clock
         self._logins: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._refreshing = KeyedLocks()
+        self._shared = shared
 
     async def start_login(self, person: SlackPerson, on_end: LoginListener) -> DeviceLogin:
         """Begin a device login; ``on_end`` hears how it ended. Raises ForestError."""
@@ -194,31 +197,51 @@ class LinkService:
             raise NeedsLogin()
         if not force_refresh and link.expires_at - self._clock() > REFRESH_MARGIN_SECONDS:
             return link
+        # One refresh at a time per person in this process, and across replicas: forest
+        # rotates refresh tokens, so a second refresh with the same token is refused.
         async with self._refreshing.hold((team_id, slack_user_id)):
-            # Another request may have refreshed while we waited; refresh tokens rotate.
-            current = await self._links.get(team_id, slack_user_id)
-            if current is None:
-                raise NeedsLogin()
-            refreshed_meanwhile = current.access_token != link.access_token
-            if refreshed_meanwhile or (
-                not force_refresh and current.expires_at - self._clock() > REFRESH_MARGIN_SECONDS
-            ):
-                return current
             try:
-                tokens = await self._forest.refresh(current.refresh_token)
-            except ForestUnauthenticated:
-                await self._links.forget(team_id, slack_user_id)
-                raise NeedsLogin(
-                    "Your forest login has expired. Link your account again to vote."
+                async with self._shared.hold(f"refresh.{team_id}.{slack_user_id}"):
+                    return await self._refresh(link, force_refresh)
+            except LockTimeout:
+                current = await self._links.get(team_id, slack_user_id)
+                if current is not None and current.access_token != link.access_token:
+                    return current
+                raise ForestUnavailable(
+                    "Your forest login is being renewed right now. Please try again in a moment."
                 ) from None
-            renewed = replace(
-                current,
-                access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token or current.refresh_token,
-                expires_at=expiry_of(tokens.expires_in_seconds, self._clock()),
-            )
-            await self._links.save(renewed)
-            return renewed
+
+    async def _refresh(self, link: Link, force_refresh: bool) -> Link:
+        team_id, slack_user_id = link.team_id, link.slack_user_id
+        # Another request or replica may have refreshed while we waited.
+        current = await self._links.get(team_id, slack_user_id)
+        if current is None:
+            raise NeedsLogin()
+        refreshed_meanwhile = current.access_token != link.access_token
+        if refreshed_meanwhile or (
+            not force_refresh and current.expires_at - self._clock() > REFRESH_MARGIN_SECONDS
+        ):
+            return current
+        try:
+            tokens = await self._forest.refresh(current.refresh_token)
+        except ForestUnauthenticated:
+            # Read again before deciding the link is dead: a replica that does not share the
+            # lock (an older version mid-deploy) may have rotated the token and stored it.
+            latest = await self._links.get(team_id, slack_user_id)
+            if latest is not None and latest.refresh_token != current.refresh_token:
+                return latest
+            await self._links.forget(team_id, slack_user_id)
+            raise NeedsLogin(
+                "Your forest login has expired. Link your account again to vote."
+            ) from None
+        renewed = replace(
+            current,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token or current.refresh_token,
+            expires_at=expiry_of(tokens.expires_in_seconds, self._clock()),
+        )
+        await self._links.save(renewed)
+        return renewed
 
     async def logout(self, team_id: str, slack_user_id: str) -> Link | None:
         return await self._links.forget(team_id, slack_user_id)

@@ -221,3 +221,29 @@ async def test_a_refused_refresh_asks_to_link_again_and_records_nothing(stack: L
     assert "0 of 2" in all_text(stack.slack.message(CHANNEL, ts))
     await stack.command("bob", "whoami")
     assert "You're not linked to forest." in reply_text(stack)
+
+
+async def test_two_replicas_refreshing_one_token_at_once_keep_the_link(stack: LocalStack):
+    stack.forest.credentials.access_token_lifetime = 60  # every vote wants a refresh
+    replicas = [await stack.start_bot(), await stack.start_bot()]
+    await stack.link("bob", replicas[0])
+    approvals = [await stack.open_approval() for _ in replicas]
+    # A slow refresh, so that both replicas want one at the same moment.
+    stack.forest.delay("RefreshToken", 0.5)
+
+    await asyncio.gather(
+        *(
+            stack.click("bob", ts, "approval_approve", bot=replica)
+            for (_intent, ts), replica in zip(approvals, replicas, strict=True)
+        )
+    )
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 2, 10)
+    assert all(c.actor == "bob" for c in stack.forest.calls_to("ExternalApproveRelease"))
+    # One replica refreshed; the other waited for it and used the new token.
+    assert len(stack.forest.calls_to("RefreshToken")) == 1
+    for intent, _ts in approvals:
+        [decision] = stack.forest.approval_state(intent, "production").decisions
+        assert decision.username == "bob"
+    assert not any("not linked" in all_text(e) for e in stack.slack.ephemerals(user="U0BOB"))
+    await stack.command("bob", "whoami", replicas[1])
+    assert "You're linked to forest as *bob*" in stack.last_command_reply
