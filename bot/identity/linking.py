@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from blocks.replies import NOT_LINKED
 from bot.forest.client import DeviceLogin, DeviceLoginStatus, ForestClient
 from bot.forest.errors import ForestError, ForestUnauthenticated, ForestUnavailable
 from bot.identity.link_guard import LinkGuard
@@ -78,10 +77,13 @@ class SlackPerson:
 
 
 class NeedsLogin(Exception):
-    """The person has no usable link: they must run the device flow (again)."""
+    """The person has no usable link: they must run the device flow (again).
 
-    def __init__(self, sentence: str) -> None:
-        super().__init__(sentence)
+    ``sentence`` says why when there is more to say than "not linked yet" (empty); what the
+    person reads is the presentation's to word."""
+
+    def __init__(self, sentence: str = "") -> None:
+        super().__init__(sentence or "not linked")
         self.sentence = sentence
 
 
@@ -205,7 +207,7 @@ class LinkService:
         """
         link = await self._links.get(team_id, slack_user_id)
         if link is None:
-            raise NeedsLogin(NOT_LINKED)
+            raise NeedsLogin()
         if not force_refresh and link.expires_at - self._clock() > REFRESH_MARGIN_SECONDS:
             return link
         # One refresh at a time per person in this process, and across replicas: forest
@@ -227,7 +229,7 @@ class LinkService:
         # Another request or replica may have refreshed while we waited.
         current = await self._links.get(team_id, slack_user_id)
         if current is None:
-            raise NeedsLogin(NOT_LINKED)
+            raise NeedsLogin()
         refreshed_meanwhile = current.access_token != link.access_token
         if refreshed_meanwhile or (
             not force_refresh and current.expires_at - self._clock() > REFRESH_MARGIN_SECONDS

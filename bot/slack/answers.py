@@ -32,10 +32,19 @@ class Answers:
             )
         )
 
-    async def respond(self, response_url: str, message: SlackMessage) -> None:
-        """Answer through a response URL (commands, button clicks): only the person sees it."""
-        payload = {"response_type": "ephemeral", "replace_original": False, **message.as_kwargs()}
+    async def respond(
+        self, response_url: str, message: SlackMessage, *, replace: bool = False
+    ) -> None:
+        """Answer through a response URL (commands, button clicks): only the person sees it.
+
+        ``replace``: the answer takes the place of the private message that was clicked, so a
+        spent prompt does not stay clickable."""
+        payload = {"response_type": "ephemeral", "replace_original": replace, **message.as_kwargs()}
         await _logged(self._web.respond(response_url, payload))
+
+    async def withdraw(self, response_url: str) -> None:
+        """Remove the private message that was clicked: its button has done its work."""
+        await _logged(self._web.respond(response_url, {"delete_original": True}))
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         return await _logged(self._web.open_view(trigger_id, view))
