@@ -32,6 +32,7 @@ from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
 from bot.http_server import build_http_app
+from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
@@ -238,8 +239,14 @@ class Bot:
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
+        guard = LinkGuard(slack, Answers(slack), resources.links)
         linking = LinkService(
-            forest, resources.links, self._loops, resources.link_locks, tuning.device_poll_floor
+            forest,
+            resources.links,
+            self._loops,
+            resources.link_locks,
+            guard,
+            tuning.device_poll_floor,
         )
         votes = VoteService(store, forest, linking, keeper, self.metrics, tuning.vote_concurrency)
         plans = build_plans(

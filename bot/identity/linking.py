@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from bot.forest.client import DeviceLogin, DeviceLoginStatus, ForestClient
 from bot.forest.errors import ForestError, ForestUnauthenticated, ForestUnavailable
+from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import Link, LinkStore
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.tasks import TaskSet
@@ -48,6 +49,8 @@ class LoginEnd(enum.StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     FAILED = "failed"
+    # The forest account is not the Slack person's (RFC 8628 §5.4): nothing was linked.
+    REFUSED = "refused"
     SUPERSEDED = "superseded"
 
 
@@ -94,6 +97,7 @@ class LinkService:
         links: LinkStore,
         tasks: TaskSet,
         shared: SharedLocks,
+        guard: LinkGuard,
         poll_floor: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -105,6 +109,7 @@ class LinkService:
         self._logins: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._refreshing = KeyedLocks()
         self._shared = shared
+        self._guard = guard
 
     async def start_login(self, person: SlackPerson, on_end: LoginListener) -> DeviceLogin:
         """Begin a device login; ``on_end`` hears how it ended. Raises ForestError."""
@@ -150,22 +155,30 @@ class LinkService:
             elif poll.status == DeviceLoginStatus.EXPIRED:
                 return LoginResult(LoginEnd.EXPIRED)
             elif poll.status == DeviceLoginStatus.APPROVED and poll.user and poll.tokens:
+                user = poll.user
+                refusal = await self._guard.refusal(person.user_id, user)
+                if refusal is not None:
+                    # The tokens are dropped unused: they are someone else's.
+                    await self._guard.refused(person.user_id, user)
+                    return LoginResult(LoginEnd.REFUSED, detail=refusal)
                 now = self._clock()
                 link = Link(
                     team_id=person.team_id,
                     slack_user_id=person.user_id,
-                    forest_user_id=poll.user.user_id,
-                    forest_username=poll.user.username,
+                    forest_user_id=user.user_id,
+                    forest_username=user.username,
                     access_token=poll.tokens.access_token,
                     refresh_token=poll.tokens.refresh_token,
                     expires_at=expiry_of(poll.tokens.expires_in_seconds, now),
                     linked_at=now,
                 )
+                previous = await self._guard.take_over(person.team_id, person.user_id, user)
                 await self._links.save(link)
                 log.info(
                     "linked a Slack person to forest",
                     extra={"slack_user": person.user_id, "forest_user": link.forest_username},
                 )
+                await self._guard.linked(person.user_id, user, previous)
                 return LoginResult(LoginEnd.LINKED, link)
         return LoginResult(LoginEnd.EXPIRED)
 

@@ -58,6 +58,14 @@ class Answers:
     async def react(self, channel: str, ts: str, name: str) -> None:
         await _logged(self._web.react(channel, ts, name))
 
+    async def direct_message(self, user: str, message: SlackMessage) -> bool:
+        """A message in the bot's direct conversation with ``user``; whether it was posted."""
+        channel = await _logged(self._web.open_dm(user))
+        if channel is None:
+            return False
+        posted = await _logged(self._web.post_message(channel, message.text, message.blocks))
+        return posted is not None
+
 
 async def _logged(call: Awaitable[Result]) -> Result | None:
     try:
