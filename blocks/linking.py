@@ -96,16 +96,6 @@ def login_refused(sentence: str) -> SlackMessage:
     return notice(sentence)
 
 
-def not_your_account(forest_username: str) -> str:
-    """Why a device login approved with someone else's forest account links nothing."""
-    name = clip(one_line(forest_username), 80)
-    return (
-        f"The forest account that approved this code, *{name}*, is not yours: none of its"
-        " verified e-mails is the one on your Slack profile. Nothing was linked. Run"
-        " `/forest login` again and approve the code in forage signed in as yourself."
-    )
-
-
 def someone_tried_your_account(slack_user_id: str, forest_username: str) -> SlackMessage:
     """To the owner of a forest account that approved another Slack person's login code."""
     name = escape(clip(one_line(forest_username), 80))

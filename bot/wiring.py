@@ -56,6 +56,7 @@ from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.shared_lock import SharedLocks
 from handlers import register
 from handlers.deps import HandlerDeps
+from handlers.linking import AccountNotices
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,8 @@ class Bot:
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        guard = LinkGuard(slack, Answers(slack), resources.links)
+        answers = Answers(slack)
+        guard = LinkGuard(slack, AccountNotices(answers), resources.links)
         linking = LinkService(
             forest,
             resources.links,
@@ -280,7 +282,7 @@ class Bot:
             HandlerDeps(
                 votes=votes,
                 linking=linking,
-                answers=Answers(slack),
+                answers=answers,
                 names=SlackNames(slack),
                 dedup=resources.dedup,
                 pending=pending,

@@ -11,20 +11,31 @@ another one links it, the previous holder's link is removed and they are told.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from blocks import linking as linking_blocks
 from bot.forest.client import ForestUser
 from bot.identity.link_store import LinkStore
-from bot.slack.answers import Answers
 from bot.slack.web import SlackError, SlackWeb
 
 log = logging.getLogger(__name__)
 
 
+class OwnerNotices(Protocol):
+    """What a forest account's owner is told, worded by the presentation (handlers/linking.py)."""
+
+    async def someone_tried(self, owner: str, slack_user_id: str, forest_username: str) -> None:
+        """``slack_user_id``'s login code was approved with ``owner``'s forest account."""
+        ...
+
+    async def moved(self, owner: str, slack_user_id: str, forest_username: str) -> None:
+        """``owner``'s forest account is now linked to ``slack_user_id``."""
+        ...
+
+
 class LinkGuard:
-    def __init__(self, slack: SlackWeb, answers: Answers, links: LinkStore) -> None:
+    def __init__(self, slack: SlackWeb, notices: OwnerNotices, links: LinkStore) -> None:
         self._slack = slack
-        self._answers = answers
+        self._notices = notices
         self._links = links
 
     async def refusal(self, slack_user_id: str, user: ForestUser) -> str | None:
@@ -50,7 +61,12 @@ class LinkGuard:
                 " yours. Nothing was linked."
             )
         if _normal(email) not in verified:
-            return linking_blocks.not_your_account(user.username)
+            return (
+                f"The forest account that approved this code, *{_name(user.username)}*, is not"
+                " yours: none of its verified e-mails is the one on your Slack profile. Nothing"
+                " was linked. Run `/forest login` again and approve the code in forage signed in"
+                " as yourself."
+            )
         return None
 
     async def refused(self, slack_user_id: str, user: ForestUser) -> None:
@@ -60,9 +76,7 @@ class LinkGuard:
             extra={"slack_user": slack_user_id, "forest_user": user.username},
         )
         for owner in await self._owners(user) - {slack_user_id}:
-            await self._answers.direct_message(
-                owner, linking_blocks.someone_tried_your_account(slack_user_id, user.username)
-            )
+            await self._notices.someone_tried(owner, slack_user_id, user.username)
 
     async def take_over(self, team_id: str, slack_user_id: str, user: ForestUser) -> str | None:
         """Before ``user``'s account is linked to ``slack_user_id``: remove the link another
@@ -84,9 +98,7 @@ class LinkGuard:
         ``slack_user_id``: an account never moves silently."""
         owners = (await self._owners(user)) | ({previous} if previous else set())
         for owner in owners - {slack_user_id}:
-            await self._answers.direct_message(
-                owner, linking_blocks.your_account_moved(slack_user_id, user.username)
-            )
+            await self._notices.moved(owner, slack_user_id, user.username)
 
     async def _owners(self, user: ForestUser) -> set[str]:
         """The Slack people whose profile e-mail is one of the account's verified ones."""
@@ -104,3 +116,8 @@ class LinkGuard:
 
 def _normal(email: str) -> str:
     return email.strip().lower()
+
+
+def _name(forest_username: str) -> str:
+    """A forest username on one line, cut to 80 characters (the answer escapes it)."""
+    return " ".join(forest_username.split())[:80]
