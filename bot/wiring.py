@@ -56,6 +56,7 @@ from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.shared_lock import SharedLocks
 from handlers import register
 from handlers.deps import HandlerDeps
+from handlers.owner_notices import OwnerNotices
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class Bot:
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        guard = LinkGuard(slack, Answers(slack), resources.links)
+        guard = LinkGuard(slack, OwnerNotices(Answers(slack)), resources.links)
         linking = LinkService(
             forest,
             resources.links,
