@@ -56,7 +56,7 @@ from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.shared_lock import SharedLocks
 from handlers import register
 from handlers.deps import HandlerDeps
-from handlers.linking import AccountNotices
+from handlers.owner_notices import OwnerNotices
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,7 @@ class Bot:
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        answers = Answers(slack)
-        guard = LinkGuard(slack, AccountNotices(answers), resources.links)
+        guard = LinkGuard(slack, OwnerNotices(Answers(slack)), resources.links)
         linking = LinkService(
             forest,
             resources.links,
@@ -282,7 +281,7 @@ class Bot:
             HandlerDeps(
                 votes=votes,
                 linking=linking,
-                answers=answers,
+                answers=Answers(slack),
                 names=SlackNames(slack),
                 dedup=resources.dedup,
                 pending=pending,

@@ -8,27 +8,10 @@ from blocks import linking as linking_blocks
 from blocks.replies import notice
 from bot.forest.errors import ForestError
 from bot.identity.linking import LoginEnd, LoginResult, SlackPerson
-from bot.slack.answers import Answers
 from handlers.deps import HandlerDeps
 from handlers.payloads import Actor
 
 log = logging.getLogger(__name__)
-
-
-class AccountNotices:
-    """What the owner of a forest account is told in a direct message (bot.identity.link_guard
-    decides when)."""
-
-    def __init__(self, answers: Answers) -> None:
-        self._answers = answers
-
-    async def someone_tried(self, owner: str, slack_user_id: str, forest_username: str) -> None:
-        message = linking_blocks.someone_tried_your_account(slack_user_id, forest_username)
-        await self._answers.direct_message(owner, message)
-
-    async def moved(self, owner: str, slack_user_id: str, forest_username: str) -> None:
-        message = linking_blocks.your_account_moved(slack_user_id, forest_username)
-        await self._answers.direct_message(owner, message)
 
 
 async def start_linking(
@@ -56,7 +39,9 @@ async def start_linking(
             LoginEnd.DENIED: linking_blocks.login_denied,
             LoginEnd.EXPIRED: linking_blocks.login_expired,
             LoginEnd.FAILED: lambda: linking_blocks.login_failed(result.detail),
-            LoginEnd.REFUSED: lambda: linking_blocks.login_refused(result.detail),
+            LoginEnd.REFUSED: lambda: linking_blocks.login_refused(
+                result.detail, result.forest_username
+            ),
         }.get(result.end)
         if message is not None:
             await deps.answers.respond(response_url, message(), replace=replace)
