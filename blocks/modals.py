@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.approval import valid_text
+
 from .elements import SlackMessage
-from .text import clip, one_line, truncate, valid_text
+from .text import clip, one_line, truncate
 
 TITLE_CHARS = 24
 PRIVATE_METADATA_CHARS = 3000

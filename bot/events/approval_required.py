@@ -10,8 +10,7 @@ import json
 import uuid
 from typing import Any
 
-from blocks.text import valid_text
-from bot.approval import ApprovalRequest, Author, Release
+from bot.approval import ApprovalRequest, Author, Release, valid_text
 
 REQUIRED_KEYS = (
     "event_id",
