@@ -1,9 +1,19 @@
-"""The HTTP listener: Slack's requests, health, readiness and metrics."""
+"""The HTTP listener: Slack's requests, health, readiness and metrics.
+
+Slow clients cannot hold it: a connection must send its request's headers within
+``header_timeout`` (of connecting, or of its previous response) and its body within
+``body_timeout``, and the listener keeps at most ``max_connections`` open (below the process's
+file-descriptor limit, so that NATS, forest and Slack still get sockets); one more is answered
+503 and closed at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import resource
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +28,79 @@ SLACK_PATH = "/slack/events"
 # Slack's own payloads are far smaller; this keeps a hostile body from costing memory.
 MAX_BODY_BYTES = 1024 * 1024
 
+# What the process keeps for everything but the listener: NATS, forest, Slack, logs, files.
+FD_RESERVE = 100
+MAX_CONNECTIONS = 4096
+LINGER_SECONDS = 1.0
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
+    b"Retry-After: 1\r\n\r\n"
+)
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 0  # 0: from the file-descriptor limit (connection_cap)
+
+
+def connection_cap(limits: ListenerLimits) -> int:
+    """At most MAX_CONNECTIONS, and FD_RESERVE below the soft limit on open files."""
+    if limits.max_connections:
+        return limits.max_connections
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft - FD_RESERVE))
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection past the cap: told 503, closed, its descriptor free at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_BUSY)
+        transport.close()
+
+
+class _CappedServer:
+    """aiohttp's protocol factory, which refuses connections past ``cap``."""
+
+    def __init__(self, server: web.Server, cap: int) -> None:
+        self._server = server
+        self._cap = cap
+
+    def __call__(self) -> asyncio.Protocol:
+        if len(self._server.connections) >= self._cap:
+            return _Refuse()
+        return self._server()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class ListenerRunner(web.AppRunner):
+    """``web.AppRunner`` with the header timeout and the connection cap."""
+
+    def __init__(self, app: web.Application, limits: ListenerLimits) -> None:
+        # aiohttp closes a connection that is idle this long, and waiting for a request's
+        # headers is idle: so this is the header timeout (from connecting, or from the
+        # previous response), and the keep-alive time too.
+        # A body left unread is drained this long (aiohttp's default is 10 s), not more.
+        super().__init__(
+            app,
+            access_log=None,
+            keepalive_timeout=limits.header_timeout,
+            lingering_time=LINGER_SECONDS,
+        )
+        self._cap = connection_cap(limits)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _CappedServer(server, self._cap)  # type: ignore[return-value]
 
 
 def build_http_app(
@@ -26,6 +108,7 @@ def build_http_app(
     readiness: ReadinessCheck,
     metrics: Metrics,
     signing_secret: str = "",
+    body_timeout: float = ListenerLimits.body_timeout,
 ) -> web.Application:
     """The listener's routes; ``bolt`` (with the ``signing_secret`` it checks) serves Slack's
     requests over HTTP, None in Socket Mode."""
@@ -33,7 +116,13 @@ def build_http_app(
 
     async def slack_events(request: web.Request) -> web.Response:
         assert bolt is not None
-        raw = await request.read()
+        try:
+            async with asyncio.timeout(body_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            too_slow = web.Response(status=408, text="request body too slow")
+            too_slow.force_close()  # the rest of the body is never waited for
+            return too_slow
         # Verified before anything parses the body: an unsigned body costs one HMAC.
         if not signature_is_valid(signing_secret, raw, request.headers, time.time()):
             return web.Response(status=401, text="unsigned request")
