@@ -3,8 +3,8 @@
 Slow clients cannot hold it: a connection must send its request's headers within
 ``header_timeout`` (of connecting, or of its previous response) and its body within
 ``body_timeout``, and the listener keeps at most ``max_connections`` open (below the process's
-file-descriptor limit, so that NATS, forest and Slack still get sockets); one more is answered
-503 and closed at once.
+file-descriptor limit, so that NATS, forest and Slack still get sockets): at the cap, a new
+connection closes the longest-waiting idle one, and is answered 503 only when all are busy.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -67,16 +68,46 @@ class _Refuse(asyncio.Protocol):
 
 
 class _CappedServer:
-    """aiohttp's protocol factory, which refuses connections past ``cap``."""
+    """aiohttp's protocol factory, keeping at most ``cap`` connections.
+
+    At the cap, a new connection first makes room by closing the connection that has waited
+    longest without a request in progress (a slow client trickling its headers, or an idle
+    keep-alive): so a flood of slow clients cannot lock Slack's requests and /healthz out for
+    the length of the header timeout. Only when every connection is busy is the new one refused.
+    """
 
     def __init__(self, server: web.Server, cap: int) -> None:
         self._server = server
         self._cap = cap
+        self._opened: dict[object, float] = {}
+        self._evicted: set[object] = set()
 
     def __call__(self) -> asyncio.Protocol:
-        if len(self._server.connections) >= self._cap:
+        connections = self._server.connections
+        self._evicted &= set(connections)
+        if len(connections) - len(self._evicted) >= self._cap and not self._evict(connections):
             return _Refuse()
-        return self._server()
+        if len(self._opened) > 2 * self._cap:
+            alive = set(connections)
+            self._opened = {h: t for h, t in self._opened.items() if h in alive}
+        handler = self._server()
+        self._opened[handler] = time.monotonic()
+        return handler
+
+    def _evict(self, connections: list[RequestHandler]) -> bool:
+        # aiohttp has no public "is this connection handling a request": its own flag, read
+        # with a default that never evicts if it goes away.
+        idle = [
+            handler
+            for handler in connections
+            if handler not in self._evicted and not getattr(handler, "_request_in_progress", True)
+        ]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda handler: self._opened.get(handler, 0.0))
+        self._evicted.add(oldest)
+        oldest.force_close()
+        return True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
