@@ -37,37 +37,34 @@ class ApprovalButtons:
         self._deps = deps
 
     async def approve(self, ack: Ack, body: dict[str, Any]) -> None:
-        await ack()
-        click = _click(body)
-        if click is None:
-            return
-        pending = _pending_from_click(click, VoteKind.APPROVE)
-        if pending is None:
-            await self._refuse_tampered(click)
-            return
-        await cast_and_answer(self._deps, click.actor, pending)
+        clicked = await self._clicked(ack, body, VoteKind.APPROVE)
+        if clicked is not None:
+            await cast_and_answer(self._deps, clicked[0].actor, clicked[1])
 
     async def reject(self, ack: Ack, body: dict[str, Any]) -> None:
-        await ack()
-        click = _click(body)
-        if click is None:
-            return
-        pending = _pending_from_click(click, VoteKind.REJECT)
-        if pending is None:
-            await self._refuse_tampered(click)
-            return
-        await self.open_reason_modal(click, pending)
+        clicked = await self._clicked(ack, body, VoteKind.REJECT)
+        if clicked is not None:
+            await self.open_reason_modal(*clicked)
 
     async def bypass(self, ack: Ack, body: dict[str, Any]) -> None:
+        clicked = await self._clicked(ack, body, VoteKind.BYPASS)
+        if clicked is not None:
+            await self.open_reason_modal(*clicked)
+
+    async def _clicked(
+        self, ack: Ack, body: dict[str, Any], kind: VoteKind
+    ) -> tuple[ButtonClick, PendingVote] | None:
+        """Ack a vote button, then read it: None when it is not a click on an approval message
+        (a button that names no approval is refused to the person)."""
         await ack()
         click = _click(body)
         if click is None:
-            return
-        pending = _pending_from_click(click, VoteKind.BYPASS)
+            return None
+        pending = _pending_from_click(click, kind)
         if pending is None:
             await self._refuse_tampered(click)
-            return
-        await self.open_reason_modal(click, pending)
+            return None
+        return click, pending
 
     async def resume(self, ack: Ack, body: dict[str, Any]) -> None:
         """Finish a vote the person started before linking, or try again after a failure."""

@@ -42,7 +42,7 @@ from handlers.payloads import (
     button_click,
     modal_place,
 )
-from handlers.verdicts import REACTIONS
+from handlers.verdicts import REACTIONS, answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +119,17 @@ async def decide_and_answer(
     a reaction on it, and any answer goes in the thread.
     """
     result = await plans.decide(plan_ballot_of(actor, pending, reason))
-    if reply_ts is not None and result.verdict == Verdict.RECORDED:
-        kind = VoteKind.APPROVE if pending.choice == PlanChoice.APPROVE else VoteKind.REJECT
-        await deps.answers.react(pending.channel_id, reply_ts, REACTIONS[kind])
-        return
-    answer = plan_answer(result, pending)
-    if answer is not None:
-        thread_ts = pending.message_ts if reply_ts is not None else None
-        await deps.answers.ephemeral(pending.channel_id, actor.user_id, answer, thread_ts=thread_ts)
+    kind = VoteKind.APPROVE if pending.choice == PlanChoice.APPROVE else VoteKind.REJECT
+    recorded = REACTIONS[kind] if result.verdict == Verdict.RECORDED else None
+    await answer_privately(
+        deps,
+        actor,
+        pending.channel_id,
+        pending.message_ts,
+        plan_answer(result, pending),
+        reply_ts=reply_ts,
+        recorded=recorded,
+    )
 
 
 class PlanButtons:

@@ -47,13 +47,37 @@ async def cast_and_answer(
     reaction on it, and any answer goes in the thread.
     """
     result = await deps.votes.cast(ballot_of(actor, pending, comment))
-    if reply_ts is not None and result.verdict == Verdict.RECORDED:
-        await deps.answers.react(pending.channel_id, reply_ts, REACTIONS[pending.kind])
+    recorded = REACTIONS[pending.kind] if result.verdict == Verdict.RECORDED else None
+    await answer_privately(
+        deps,
+        actor,
+        pending.channel_id,
+        pending.message_ts,
+        private_answer(result, pending),
+        reply_ts=reply_ts,
+        recorded=recorded,
+    )
+
+
+async def answer_privately(
+    deps: HandlerDeps,
+    actor: Actor,
+    channel: str,
+    message_ts: str,
+    answer: SlackMessage | None,
+    *,
+    reply_ts: str | None = None,
+    recorded: str | None = None,
+) -> None:
+    """Tell the person how their vote or decision on the message at (``channel``,
+    ``message_ts``) went: ``answer`` only they see, or, for one typed as the thread reply
+    ``reply_ts`` and recorded, the reaction ``recorded`` on that reply."""
+    if reply_ts is not None and recorded is not None:
+        await deps.answers.react(channel, reply_ts, recorded)
         return
-    answer = private_answer(result, pending)
     if answer is not None:
-        thread_ts = pending.message_ts if reply_ts is not None else None
-        await deps.answers.ephemeral(pending.channel_id, actor.user_id, answer, thread_ts=thread_ts)
+        thread_ts = message_ts if reply_ts is not None else None
+        await deps.answers.ephemeral(channel, actor.user_id, answer, thread_ts=thread_ts)
 
 
 def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | None:

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT_SECONDS = 30.0
 TAKEOVER_WAIT_STEPS = 20
 TAKEOVER_WAIT_STEP_SECONDS = 0.5
+# A click can arrive before the poster has recorded the message's ts: it waits this long.
+POSTING_WAIT_STEPS = 40
+POSTING_WAIT_STEP_SECONDS = 0.05
 
 
 class Announced(enum.StrEnum):
@@ -219,3 +222,31 @@ class OneMessage(Generic[Record]):
             await self._web.delete_message(channel, ts)
         except SlackRefused as error:
             log.error("could not delete a duplicate %s message: %s", self._what, error.code)
+
+
+async def posted_record(store: Records[Record], key: Any) -> Record | None:
+    """Our record of ``key``'s message; waits a moment for one whose message is being posted
+    (a click can arrive before the poster has recorded the message's ts)."""
+    stored = None
+    for _ in range(POSTING_WAIT_STEPS):
+        stored = await store.get(key)
+        if stored is None or stored.record.phase == Phase.POSTED:
+            break
+        await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
+    return stored.record if stored else None
+
+
+def names_another_message(
+    record: Claimed, channel: str | None, message_ts: str | None, slack_user_id: str
+) -> bool:
+    """Whether a click or reply naming (``channel``, ``message_ts``) names some other message
+    than ``record``'s: a button copied onto another message, or a forged request."""
+    if channel is None or message_ts is None:
+        return False
+    if channel == record.channel and message_ts == record.ts:
+        return False
+    log.warning(
+        "refused a request naming another message",
+        extra={"slack_user": slack_user_id, "channel": channel, **record.key.log_fields},
+    )
+    return True

@@ -10,16 +10,22 @@ The approval store and the plan store are this with their own prefixes and encod
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import nats.js.errors
 from nats.js.kv import KeyValue
 
+log = logging.getLogger(__name__)
+
 Record = TypeVar("Record")
+# After a watch ended, the next one starts this much later.
+WATCH_RETRY_SECONDS = 1.0
 
 # A key the bucket cannot hold (a token with characters NATS refuses) is a record nobody has.
 _ABSENT = (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError)
@@ -134,3 +140,27 @@ class MessageRecords(Generic[Record]):
 
     def _message_key(self, channel: str, ts: str) -> str:
         return f"{self._message_prefix}{channel}.{ts.replace('.', '_')}"
+
+
+async def keep_watching(
+    mirror: Callable[[], Coroutine[object, object, None]], again: asyncio.Event, what: str
+) -> None:
+    """Run ``mirror`` (a watch that builds an index from a snapshot, then follows changes) until
+    cancelled: afresh when it ends, and when ``again`` is set. A watch does not survive every
+    NATS outage, so a reconnect sets ``again`` and a new snapshot rebuilds the index."""
+    while True:
+        again.clear()
+        mirroring = asyncio.create_task(mirror())
+        asked = asyncio.create_task(again.wait())
+        done, pending = await asyncio.wait({mirroring, asked}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if mirroring in done:
+            error = mirroring.exception()
+            log.warning(
+                "the %s watch ended (%s); watching again",
+                what,
+                type(error).__name__ if error else "closed",
+            )
+            await asyncio.sleep(WATCH_RETRY_SECONDS)
