@@ -18,8 +18,9 @@ from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
+from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
+from bot.approvals.one_message import CLAIM_TIMEOUT_SECONDS
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
@@ -31,7 +32,7 @@ from bot.config import Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
-from bot.http_server import build_http_app
+from bot.http_server import ListenerLimits, ListenerRunner, build_http_app
 from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
@@ -82,6 +83,16 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # Slow clients: header and body timeouts, and the connection cap (0: from the fd limit).
+    http_header_timeout: float = ListenerLimits.header_timeout
+    http_body_timeout: float = ListenerLimits.body_timeout
+    http_max_connections: int = 0
+
+    @property
+    def listener(self) -> ListenerLimits:
+        return ListenerLimits(
+            self.http_header_timeout, self.http_body_timeout, self.http_max_connections
+        )
 
 
 @dataclass(frozen=True)
@@ -297,6 +308,7 @@ class Bot:
             self._readiness,
             self.metrics,
             settings.slack_signing_secret,
+            body_timeout=self.tuning.listener.body_timeout,
         )
         return _Services(
             bolt=bolt,
@@ -320,7 +332,7 @@ class Bot:
         settings = self.settings
         # Last to run: whatever work is still in flight after the grace period.
         stack.push_async_callback(self.tasks.cancel)
-        runner = web.AppRunner(services.http, access_log=None)
+        runner = ListenerRunner(services.http, self.tuning.listener)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         # Work acknowledged to people finishes, once no new Slack requests come in.
