@@ -18,8 +18,9 @@ from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
+from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
+from bot.approvals.one_message import CLAIM_TIMEOUT_SECONDS
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter

@@ -108,11 +108,13 @@ class FakeForest:
         device_poll_interval: int = 5,
         sweep_interval: float = SWEEP_INTERVAL,
         event_poll_interval: float = EVENT_POLL_INTERVAL,
+        world: Callable[[Callable[[], float]], ForestWorld] = ForestWorld,
     ) -> None:
         self.web_url = web_url.rstrip("/")
         self.nats_url = nats_url
         self.clock = clock
-        self.world = ForestWorld(clock)
+        # Every part of the fake shares this one world (the benchmark times its votes).
+        self.world = world(clock)
         self.credentials = Credentials(
             clock,
             access_token_lifetime=access_token_lifetime,
