@@ -178,9 +178,14 @@ class VoteService:
             return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
         except ForestError as error:
             return _failure(error, record)
-        await self._keeper.apply(
-            ballot.key, state, VoteContext(link.forest_user_id, ballot.slack_user_id, bypassed)
+        approved = ballot.kind != VoteKind.REJECT
+        context = VoteContext(
+            link.forest_user_id,
+            ballot.slack_user_id,
+            bypass=bypassed,
+            approved_plainly=approved and not bypassed,
         )
+        await self._keeper.apply(ballot.key, state, context)
         if ballot.kind == VoteKind.BYPASS and not bypassed:
             return VoteResult(Verdict.RECORDED, NOT_THE_AUTHOR, record)
         return VoteResult(Verdict.RECORDED, record=record)

@@ -212,8 +212,14 @@ class FakeForest:
     def add_organisation(self, name: str, organisation_id: str | None = None) -> Organisation:
         return self.world.add_organisation(name, organisation_id)
 
-    def add_user(self, username: str, email: str | None = None, user_id: str | None = None) -> User:
-        return self.world.add_user(username, email, user_id)
+    def add_user(
+        self,
+        username: str,
+        email: str | None = None,
+        user_id: str | None = None,
+        email_verified: bool = True,
+    ) -> User:
+        return self.world.add_user(username, email, user_id, email_verified)
 
     def add_member(self, organisation: str, username: str, role: str = "member") -> None:
         self.world.add_member(organisation, username, role)

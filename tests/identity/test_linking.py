@@ -15,7 +15,7 @@ from bot.identity.link_store import LinkStore
 from bot.identity.token_cipher import TokenCipher
 from bot.local.fake_forest import IssuedTokens
 from bot.local.fake_slack_checks import block_problems
-from bot.local.local_stack import CHANNEL, SECRET_KEY, LocalStack, approve_login
+from bot.local.local_stack import CHANNEL, SECRET_KEY, LocalStack, approve_login, pending_login
 from bot.local.slack_signing import form_payload, slash_command_payload
 from bot.wiring import LINKS_BUCKET
 
@@ -346,3 +346,24 @@ async def test_a_refused_refresh_reads_the_link_again_before_forgetting_it(stack
     assert (vote.actor, vote.token) == ("bob", rotated.access_token)
     await stack.command("bob", "whoami")
     assert "You're linked to forest as *bob*" in reply_text(stack)
+
+
+async def test_an_unverified_forest_e_mail_proves_nothing(stack: LocalStack):
+    # Erin's forest account claims her Slack e-mail, but forest never verified it.
+    stack.forest.add_user("erin", email="erin@acme.io", email_verified=False)
+    stack.slack.add_user("U0ERIN", "erin@acme.io", "erin")
+    await stack.start_bot()
+    response_url = stack.slack.new_response_url(CHANNEL, "U0ERIN")
+    payload = slash_command_payload(
+        stack.slack.identity.team_id, "U0ERIN", "/forest", "login", response_url, channel_id=CHANNEL
+    )
+    assert (await stack.post(urlencode(payload).encode())).status == 200
+    grant = await pending_login(stack.forest, "U0ERIN", "erin")
+    stack.forest.approve_device_code(grant.user_code, "erin")
+
+    await wait_until(lambda: len(answers(stack, response_url)) == 2)
+    assert "has no verified e-mail" in answers(stack, response_url)[1]
+    assert "Nothing was linked" in answers(stack, response_url)[1]
+    kv = await stack.nc.jetstream().key_value(LINKS_BUCKET)
+    with pytest.raises(nats.js.errors.KeyNotFoundError):
+        await kv.get(f"link.{stack.slack.identity.team_id}.U0ERIN")
