@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from bot.approval import PendingApproval
 
 from .elements import context, header, section
 from .pending import NOT_LINKED_FOR_LIST, headline, pending_entry
 from .replies import WHEN
 from .text import escape, slack_date, truncate
-
-if TYPE_CHECKING:
-    from bot.approvals.pending import PendingApproval
 
 # A Home tab holds 100 blocks; six of them frame the list.
 LISTED_AT_HOME = 90

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.approval import ApprovalView
+from bot.approval import ApprovalView, PendingApproval
 
 from .approval_message import plural, release_name
 from .elements import (
@@ -24,9 +24,6 @@ from .elements import (
 )
 from .replies import LINK_ACTION_ID, WHEN, reminder_reply
 from .text import clip, fit, link, one_line, sanitize, slack_date, truncate
-
-if TYPE_CHECKING:
-    from bot.approvals.pending import PendingApproval
 
 # A message holds 50 blocks; the Home tab shows the whole list.
 LISTED_IN_MESSAGE = 40

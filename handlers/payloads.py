@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from blocks.text import valid_text
-from bot.approval import ApprovalKey
+from bot.approval import ApprovalKey, valid_text
 from bot.approvals.voting import VoteKind
 
 _VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
-# Message subtypes that carry what a person wrote in a thread.
-_PERSONS_WORDS = frozenset({None, "thread_broadcast", "file_share"})
+# Message subtypes that carry what a person wrote in a thread (a tuple: a hostile subtype
+# need not be hashable).
+_PERSONS_WORDS = (None, "thread_broadcast", "file_share")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
 _THREAD_VOTE = re.compile(
     r"^\s*(approve|reject|bypass)\b[\s:,.!-]*(.*)\Z", re.IGNORECASE | re.DOTALL
@@ -67,9 +67,14 @@ class ModalPlace:
 
     channel_id: str
     message_ts: str
+    # The approval key token, which may be too long for the modal's block ids.
+    key_token: str = ""
 
     def encode(self) -> str:
-        return json.dumps({"channel": self.channel_id, "ts": self.message_ts})
+        place = {"channel": self.channel_id, "ts": self.message_ts}
+        if self.key_token:
+            place["key"] = self.key_token
+        return json.dumps(place)
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ def modal_place(private_metadata: str) -> ModalPlace:
         document = json.loads(private_metadata)
     except (TypeError, ValueError, RecursionError):
         raise PayloadError("modal without its place") from None
-    return ModalPlace(_text(document, "channel"), _text(document, "ts"))
+    return ModalPlace(_text(document, "channel"), _text(document, "ts"), _optional(document, "key"))
 
 
 def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | None:

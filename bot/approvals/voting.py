@@ -15,20 +15,19 @@ from dataclasses import dataclass
 
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
+from bot.approvals.one_message import names_another_message, posted_record
 from bot.forest.client import ForestClient, ProjectRef
-from bot.forest.errors import ForestError
+from bot.forest.errors import ForestError, ForestPermissionDenied, refuses_own_release
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService, NeedsLogin
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
-from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, Stored
+from bot.state.approval_store import ApprovalRecord, ApprovalStore
 from bot.state.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 2000
-POSTING_WAIT_STEPS = 40
-POSTING_WAIT_STEP_SECONDS = 0.05
 # A vote call that timed out may still have been recorded: forest's state is read this many
 # times, this far apart, before the person is told it was not.
 CONFIRM_READS = 2
@@ -43,6 +42,10 @@ STORE_SILENT = "The bot could not reach its storage"
 SHOWN_LATER = (
     "Your vote was recorded in forest. The approval message could not be updated yet; "
     "it will catch up shortly."
+)
+NOT_THE_AUTHOR = (
+    "Forest says you are not this release's author, so there was nothing to bypass: your"
+    " approval was recorded as an ordinary vote."
 )
 
 
@@ -115,24 +118,16 @@ class VoteService:
         self._casting = asyncio.Semaphore(concurrency)
 
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
-        """Our record of the approval; waits a moment for one whose message is being posted
-        (a click can arrive before the poster has recorded the message's ts)."""
-        for _ in range(POSTING_WAIT_STEPS):
-            stored = await self._read(key)
-            if stored is None or stored.record.phase == Phase.POSTED:
-                break
-            await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
-        return stored.record if stored else None
+        """Our record of the approval, once its message is posted (waits a moment).
 
-    async def _read(self, key: ApprovalKey) -> Stored | None:
-        """The record; a JetStream that answers at once that it cannot (a cluster electing a
-        new leader after losing a node) is asked again for a few seconds before the person is
-        told their vote was not recorded."""
+        A JetStream that answers at once that it cannot (a cluster electing a new leader after
+        losing a node) is asked again for a few seconds before the person is told their vote
+        was not recorded."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         while True:
             try:
-                return await self._store.get(key)
+                return await posted_record(self._store, key)
             except StoreUnavailable:
                 if loop.time() - started >= STORE_RETRY_SECONDS:
                     raise
@@ -217,15 +212,16 @@ class VoteService:
 
     async def _send(
         self, ballot: Ballot, record: ApprovalRecord, link: Link, comment: str | None
-    ) -> VoteResult | tuple[Link, ApprovalState]:
-        """Forest's state with the vote in it, or the result to tell the person."""
+    ) -> VoteResult | tuple[Link, ApprovalState, bool]:
+        """Forest's state with the vote in it (and whether it was the author's bypass), or the
+        result to tell the person."""
         wanted = Vote.REJECTED if ballot.kind == VoteKind.REJECT else Vote.APPROVED
         if await self._already_voted(record, link, wanted, comment):
             return VoteResult(
                 Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
             )
         try:
-            return await self._linking.as_person(
+            link, (state, bypassed) = await self._linking.as_person(
                 link, lambda current: self._vote(record.request, current, ballot.kind, comment)
             )
         except NeedsLogin as needs:
@@ -235,21 +231,32 @@ class VoteService:
                 return _failure(error, record)
             # A vote whose answer was lost (a deadline, a dropped connection) may have been
             # recorded all the same: ask forest before telling the person it was not.
-            state = await self._state_with(record, link.forest_user_id, wanted, comment)
-            if state is None:
+            found = await self._state_with(record, link.forest_user_id, wanted, comment)
+            if found is None:
                 return _failure(error, record)
             log.info("a vote forest did not answer was recorded", extra=ballot.key.log_fields)
-            return link, state
+            # Which call of a bypass landed is unknown; an admin asked for one.
+            return link, found, ballot.kind == VoteKind.BYPASS
+        return link, state, bypassed
 
     async def _show(
-        self, ballot: Ballot, record: ApprovalRecord, link: Link, state: ApprovalState
+        self,
+        ballot: Ballot,
+        record: ApprovalRecord,
+        link: Link,
+        state: ApprovalState,
+        bypassed: bool,
     ) -> VoteResult:
         """Forest has the vote: show it. From here on the person is never told "NOT recorded"."""
-        vote = VoteContext(
-            link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS
+        approved = ballot.kind != VoteKind.REJECT
+        context = VoteContext(
+            link.forest_user_id,
+            ballot.slack_user_id,
+            bypass=bypassed,
+            approved_plainly=approved and not bypassed,
         )
         try:
-            shown = await self._keeper.apply(ballot.key, state, vote)
+            shown = await self._keeper.apply(ballot.key, state, context)
         except Exception as error:
             # The record could not be written (JetStream down or full) or Slack failed in a way
             # the keeper does not expect; the next refresh of the approval catches up.
@@ -261,6 +268,8 @@ class VoteService:
             shown = False
         if not shown:
             return VoteResult(Verdict.RECORDED_UNSHOWN, SHOWN_LATER, record)
+        if ballot.kind == VoteKind.BYPASS and not bypassed:
+            return VoteResult(Verdict.RECORDED, NOT_THE_AUTHOR, record)
         return VoteResult(Verdict.RECORDED, record=record)
 
     async def _state_with(
@@ -287,13 +296,23 @@ class VoteService:
 
     async def _vote(
         self, request: ApprovalRequest, link: Link, kind: VoteKind, comment: str | None
-    ):
+    ) -> tuple[ApprovalState, bool]:
+        """Forest's state after the vote, and whether it was the author's bypass."""
         project = ProjectRef(request.organisation, request.project)
+        token, key = link.access_token, request.key
         if kind == VoteKind.REJECT:
-            return await self._forest.reject(link.access_token, project, request.key, comment)
-        return await self._forest.approve(
-            link.access_token, project, request.key, comment, force_bypass=kind == VoteKind.BYPASS
-        )
+            return await self._forest.reject(token, project, key, comment), False
+        if kind == VoteKind.APPROVE:
+            return await self._forest.approve(token, project, key, comment), False
+        # Only forest knows who authored the release (an event may not say, or say wrongly):
+        # without force_bypass it refuses the author alone, so that refusal is the proof, and
+        # force_bypass is sent to no one else. Anyone else's approval counts as an ordinary one.
+        try:
+            return await self._forest.approve(token, project, key, comment), False
+        except ForestPermissionDenied as error:
+            if not refuses_own_release(error):
+                raise
+        return await self._forest.approve(token, project, key, comment, force_bypass=True), True
 
     async def _already_voted(
         self, record: ApprovalRecord, link: Link, wanted: Vote, comment: str | None
@@ -353,15 +372,7 @@ def _refusal_for_message(record: ApprovalRecord | None, ballot: Ballot) -> VoteR
         return VoteResult(
             Verdict.FAILED, record=record, silent="This approval is still being set up"
         )
-    if (
-        ballot.channel is not None
-        and ballot.message_ts is not None
-        and (ballot.channel != record.channel or ballot.message_ts != record.ts)
-    ):
-        log.warning(
-            "refused a vote naming another message",
-            extra={"slack_user": ballot.slack_user_id, "channel": ballot.channel},
-        )
+    if names_another_message(record, ballot.channel, ballot.message_ts, ballot.slack_user_id):
         return VoteResult(Verdict.REFUSED, "That button does not belong to this release.")
     if record.outcome is not None:
         return VoteResult(Verdict.REFUSED, _closed_sentence(record.outcome), record)

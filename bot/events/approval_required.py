@@ -10,8 +10,7 @@ import json
 import uuid
 from typing import Any
 
-from blocks.text import valid_text
-from bot.approval import ApprovalRequest, Author, Release
+from bot.approval import ApprovalRequest, Author, Release, valid_text
 
 REQUIRED_KEYS = (
     "event_id",
@@ -26,9 +25,6 @@ SUBJECT_PREFIX = "forest.approval.required"
 # filling our key-value store or Slack messages.
 MAX_EVENT_BYTES = 256 * 1024
 MAX_NAME_LENGTH = 256
-# The environment travels base64-encoded in the approval's key, which must fit Slack's 255
-# characters of a block id beside the intent id.
-MAX_ENVIRONMENT_BYTES = 150
 
 
 class PoisonEvent(ValueError):
@@ -58,9 +54,9 @@ def parse_approval_required(payload: bytes) -> ApprovalRequest:
         intent_id = str(uuid.UUID(intent_id))
     except ValueError:
         raise PoisonEvent("release_intent_id is not a UUID") from None
+    # Any name forest allows (up to MAX_NAME_LENGTH): where Slack's ids are shorter, the
+    # messages and modals shorten or move the key, never the event.
     environment = _name(document, "target_environment")
-    if len(environment.encode()) > MAX_ENVIRONMENT_BYTES:
-        raise PoisonEvent(f"target_environment is longer than {MAX_ENVIRONMENT_BYTES} bytes")
 
     return ApprovalRequest(
         event_id=_name(document, "event_id"),

@@ -145,6 +145,9 @@ class SlackEphemeral:
     message_ts: str
     thread_ts: str | None = None
     via: str = "chat.postEphemeral"
+    # Replaced or deleted through the response_url of a click on it, as Slack allows.
+    edits: int = 0
+    deleted: bool = False
 
 
 @dataclass

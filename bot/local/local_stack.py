@@ -2,6 +2,9 @@
 
 Tests and the local demo start the real bot against this stack, so both exercise the production
 code path: events over JetStream, votes over gRPC, Slack's Web API and signed requests over HTTP.
+Like a real installation it runs two nats-servers: the bot's own with JetStream (NATS_URL) and
+forest's without it (FOREST_NATS_URL), where the fake forest publishes its core subjects.
+A bot started with ``FOREST_ORGANISATION=ORGANISATION`` also watches forest itself.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -83,6 +87,8 @@ class LocalStack:
     session: aiohttp.ClientSession
     nc: NATS
     workdir: Path = field(default_factory=Path.cwd)
+    # forest's own NATS (core only); None when forest publishes on the bot's NATS
+    forest_nats_server: NatsServer | None = None
     bots: list[Bot] = field(default_factory=list)
     processes: list[BotProcess] = field(default_factory=list)
     last_command_reply: str = ""
@@ -93,6 +99,7 @@ class LocalStack:
             "SLACK_SIGNING_SECRET": self.slack.signing_secret,
             "SLACK_API_URL": self.slack.api_url,
             "NATS_URL": self.nats_server.url,
+            "FOREST_NATS_URL": self.forest_nats_server.url if self.forest_nats_server else "",
             "FOREST_GRPC_URL": self.forest.url,
             "FOREST_APP_TOKEN": self.forest.issue_app_token(ORGANISATION),
             "FOREST_WEB_URL": "http://forage.local",
@@ -384,7 +391,9 @@ def approval_event(
     event_id: str | None = None,
     **release: Any,
 ) -> dict[str, Any]:
-    """Forest's approval-required event for a sample release, as its coordinator sends it."""
+    """Forest's approval-required event for a sample release, as its coordinator sends it:
+    blocked now."""
+    blocked_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "organisation": organisation,
@@ -393,7 +402,7 @@ def approval_event(
         "target_environment": environment,
         "policy_name": "prod-needs-two",
         "required_approvals": required_approvals,
-        "blocked_at": "2026-11-26T10:15:00Z",
+        "blocked_at": blocked_at,
         "release": {
             "slug": "evidently-assisting-ladybeetle",
             "title": "fix: retry card captures on timeout (#812)",
@@ -414,13 +423,17 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.
         await asyncio.sleep(0.02)
 
 
-def seed(forest: FakeForest, slack: FakeSlack) -> None:
+def seed(forest: FakeForest, slack: FakeSlack, *, gate_staging: bool = True) -> None:
     forest.add_organisation(ORGANISATION)
     forest.add_project(ORGANISATION, PROJECT)
     forest.add_policy(
         ORGANISATION, PROJECT, "production", name="prod-needs-two", required_approvals=2
     )
-    forest.add_policy(ORGANISATION, PROJECT, "staging", name="staging-needs-one")
+    if gate_staging:
+        forest.add_policy(ORGANISATION, PROJECT, "staging", name="staging-needs-one")
+    # where forest's pipelines deploy: one destination per environment
+    forest.add_destination(ORGANISATION, "staging", "staging-eu-1")
+    forest.add_destination(ORGANISATION, "production", "production-eu-1")
     for person in PEOPLE:
         forest.add_user(person.username, email=person.email)
         if person.role is not None:
@@ -434,26 +447,45 @@ async def _ignore_connection_errors(error: Exception) -> None:
 
 @asynccontextmanager
 async def local_stack(
-    store_dir: Path, nats_max_file_store: str | None = None, nats_cluster: int = 0
+    store_dir: Path,
+    *,
+    separate_forest_nats: bool = True,
+    gate_staging: bool = True,
+    nats_max_file_store: str | None = None,
+    nats_cluster: int = 0,
 ) -> AsyncIterator[LocalStack]:
-    """``nats_max_file_store`` limits JetStream's store (e.g. "8MB"), to fill it on purpose;
-    ``nats_cluster`` runs a cluster of that many nodes instead of one server."""
-    nats_running: contextlib.AbstractAsyncContextManager[NatsServer | NatsCluster] = (
-        run_nats_cluster(store_dir / "nats", nats_cluster)
-        if nats_cluster
-        else run_nats_server(store_dir / "nats", max_file_store=nats_max_file_store)
-    )
-    async with nats_running as nats_server:
+    """``separate_forest_nats=False``: forest publishes on the bot's NATS (one server for both,
+    which the bot supports too). ``gate_staging=False``: no approval policy for staging, so a
+    staging-then-production pipeline only waits for votes before production.
+    ``nats_max_file_store`` limits the bot's JetStream store (e.g. "8MB"), to fill it on purpose;
+    ``nats_cluster`` runs the bot's NATS as a cluster of that many nodes."""
+    async with contextlib.AsyncExitStack() as servers:
+        bot_nats: contextlib.AbstractAsyncContextManager[NatsServer | NatsCluster] = (
+            run_nats_cluster(store_dir / "nats", nats_cluster)
+            if nats_cluster
+            else run_nats_server(store_dir / "nats", max_file_store=nats_max_file_store)
+        )
+        nats_server = await servers.enter_async_context(bot_nats)
+        forest_nats = None
+        if separate_forest_nats:
+            forest_nats = await servers.enter_async_context(
+                run_nats_server(store_dir / "forest-nats", jetstream=False)
+            )
         forest = FakeForest(
-            web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
+            web_url="http://forage.local",
+            nats_url=(forest_nats or nats_server).url,
+            device_poll_interval=0,
         )
         slack = FakeSlack(team_id=TEAM_ID)
-        seed(forest, slack)
+        seed(forest, slack, gate_staging=gate_staging)
         await forest.start()
         await slack.start()
         session = aiohttp.ClientSession()
         nc = await nats.connect(nats_server.url.split(","), error_cb=_ignore_connection_errors)
-        stack = LocalStack(nats_server, forest, slack, session, nc, workdir=store_dir)
+        stack = LocalStack(
+            nats_server, forest, slack, session, nc, workdir=store_dir,
+            forest_nats_server=forest_nats,
+        )  # fmt: skip
         try:
             yield stack
         finally:

@@ -72,9 +72,11 @@ async def test_forest_down_at_start_is_not_ready_and_recovers(stack: LocalStack)
     bot = await stack.start_bot()
     ready = await stack.session.get(f"{stack.bot_url(bot)}/readyz")
     assert ready.status == 503
-    assert (await ready.json())["checks"] == {
+    checks = (await ready.json())["checks"]
+    assert checks == {
         "nats": "ok",
         "jetstream": "ok",
+        "forest_nats": "ok",
         "forest": "unreachable",
     }
 

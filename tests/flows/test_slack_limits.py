@@ -67,3 +67,37 @@ async def test_forty_long_pending_entries_are_accepted(stack: LocalStack):
     assert 0 < listed < 40
     assert shown.count("fix: retry card captures & refunds <on timeout>") >= listed
     assert f"…and {40 - listed} more: open the app's Home tab" in shown
+
+
+LONG_ENVIRONMENT = "production-eu-west-" + "é" * 230  # 249 characters, 479 bytes
+
+
+async def test_a_long_environment_name_gets_its_message_and_every_way_to_vote(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    for person in ("bob", "carol"):
+        await stack.link(person)
+    env = LONG_ENVIRONMENT
+    stack.forest.add_policy(ORGANISATION, PROJECT, env, name="eu", required_approvals=2)
+    _intent, ts = await stack.open_approval(environment=env)
+    message = stack.slack.message(CHANNEL, ts)
+    header = message.blocks[0]["text"]["text"]
+    assert header.startswith("🔒 payments-api → production-eu-west-éé") and "…" in header
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: stack.forest.calls_to("ExternalApproveRelease"))
+    await stack.click("carol", ts, "approval_reject")
+    await wait_until(lambda: stack.slack.views)
+    await stack.submit("carol", stack.slack.views[0].id, "needs a rollback plan")
+    await wait_until(lambda: stack.forest.calls_to("ExternalRejectRelease"))
+
+    [approve] = stack.forest.calls_to("ExternalApproveRelease")
+    [reject] = stack.forest.calls_to("ExternalRejectRelease")
+    assert approve.request.target_environment == reject.request.target_environment == env
+    assert reject.request.comment == "needs a rollback plan"
+    await wait_until(
+        lambda: "1 of 2" in " ".join(stack.slack.seen_texts(stack.slack.message(CHANNEL, ts)))
+    )
+    assert refused(stack) == []
+    assert [c.error for c in stack.slack.calls_to("views.open")] == [None]

@@ -345,3 +345,19 @@ async def test_every_time_reads_in_the_viewers_own_zone_one_way(
         assert re.fullmatch(r"\d{2}:\d{2} [AP]M", sent)
     finally:
         await context.close()
+
+
+async def test_the_home_tab_lists_what_waits_for_the_viewer(page: Page) -> None:
+    # bob links, then opens the app under Direct messages: Slack sends app_home_opened and the
+    # page shows the Home tab the bot publishes.
+    await act_as(page, "bob")
+    await page.get_by_label("Message").fill("/forest login")
+    await page.get_by_label("Message").press("Enter")
+    await approve_in_forage(page, "bob")
+    await page.get_by_role("button", name="Forest Approvals").click()
+    home = page.get_by_label("Home tab")
+    await shows(home, "Waiting for your vote", "payments-api → production")
+    await expect(page.locator("#timeline")).to_be_hidden()
+    # Back in the channel, the approval message is where it was.
+    await page.get_by_role("button", name="# approvals").click()
+    await shows(top_level(page, "fix: retry card captures on timeout (#812)"), "0 of 2")

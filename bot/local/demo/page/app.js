@@ -23,6 +23,8 @@ const page = {
   peopleShown: false,
   // Rendered timeline entries by their kind and ts, with the JSON they were built from.
   entryNodes: new Map(),
+  // Whether the app's Home tab is on screen instead of the channel.
+  homeOpen: false,
 };
 
 // ---- Talking to the demo server ----
@@ -459,6 +461,7 @@ function render(screen) {
   renderPeople(screen);
   renderTimeline(screen);
   renderDirectMessages(screen);
+  renderHome(screen);
   renderModal(screen);
   // Says whose view is on screen, for people and for tests switching person.
   document.body.dataset.viewer = screen.viewer;
@@ -518,6 +521,28 @@ function renderDirectMessages(screen) {
 }
 
 // ---- Modals ----
+
+// The Home tab shows the view the bot last published for the viewer (views.publish).
+function renderHome(screen) {
+  if (!page.homeOpen) return;
+  const home = document.getElementById("app-home");
+  if (!screen.home) {
+    home.replaceChildren(element("p", "empty", "Opening the app's Home tab…"));
+    return;
+  }
+  home.replaceChildren(...screen.home.blocks.map((block) => blockElement(block, null)));
+}
+
+function showPane(homeOpen) {
+  page.homeOpen = homeOpen;
+  document.getElementById("app-pane").hidden = !homeOpen;
+  document.getElementById("channel-pane").hidden = homeOpen;
+  document.getElementById("open-home").classList.toggle("active", homeOpen);
+  document.getElementById("open-channel").classList.toggle("active", !homeOpen);
+  // Slack tells the app each time a person opens its Home tab; the bot publishes it afresh.
+  if (homeOpen) post("/api/home/open", {});
+  if (page.screen) render(page.screen);
+}
 
 function renderModal(screen) {
   const layer = document.getElementById("modal-layer");
@@ -652,6 +677,8 @@ function wireControls() {
   for (const shortcut of document.querySelectorAll(".shortcut")) {
     shortcut.addEventListener("click", () => send(shortcut.dataset.command));
   }
+  document.getElementById("open-home").addEventListener("click", () => showPane(true));
+  document.getElementById("open-channel").addEventListener("click", () => showPane(false));
   document.getElementById("release-form").addEventListener("submit", (event) => {
     event.preventDefault();
     post("/api/release", { author: document.getElementById("release-author").value });
