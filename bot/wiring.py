@@ -17,6 +17,9 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
@@ -286,7 +289,7 @@ class Bot:
             settings.approvals_remind_after,
             tuning.reminder_check_interval,
         )
-        bolt = self._bolt(slack)
+        bolt = self._bolt(slack, resources.identity)
         register(
             bolt,
             HandlerDeps(
@@ -406,9 +409,12 @@ class Bot:
                 log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, slack: SlackWeb) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb, identity: SlackIdentity) -> AsyncApp:
         return AsyncApp(
             client=slack.bolt_client,
+            # Who the bot is was asked at start-up, through the door: Bolt makes no auth.test
+            # of its own, which the first request after a start would otherwise wait for.
+            authorize=_KnownBot(identity, slack.bolt_client.token or ""),
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
@@ -438,6 +444,33 @@ async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await bot.stop()
+
+
+class _KnownBot(AsyncAuthorize):
+    """Bolt's authorization of every request: the one workspace and bot that ``auth.test``
+    named at start-up (another workspace is refused by the listeners' own check)."""
+
+    def __init__(self, identity: SlackIdentity, token: str) -> None:
+        self._identity = identity
+        self._token = token
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **actor: str | None,
+    ) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=self._identity.team_id,
+            bot_user_id=self._identity.bot_user_id,
+            bot_id=self._identity.bot_id,
+            bot_token=self._token,
+            user_id=user_id,
+        )
 
 
 def _bound_port(site: web.TCPSite) -> int:
