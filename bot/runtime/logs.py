@@ -59,9 +59,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-# slack_bolt.logger.messages.warning_client_prioritized_and_token_skipped(); a start-up test
-# notices when Bolt rewords it.
-_BOLT_TOKEN_NOTICE = "As you gave `client` as well, `token` will be unused."
+# slack_bolt.logger.messages: warning_client_prioritized_and_token_skipped() and
+# warning_token_skipped(); a start-up test notices when Bolt rewords them.
+_BOLT_TOKEN_NOTICES = frozenset(
+    {
+        "As you gave `client` as well, `token` will be unused.",
+        "As `installation_store` or `authorize` has been used, `token` (or SLACK_BOT_TOKEN env "
+        "variable) will be ignored.",
+    }
+)
 
 
 class TextFormatter(logging.Formatter):
@@ -81,11 +87,11 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _bolt_token_notice(record: logging.LogRecord) -> bool:
-    """Drop Bolt's start-up warning that the token is unused because a client was given: Bolt
-    reads SLACK_BOT_TOKEN from the environment itself, and the client it prefers holds that
-    same token, so every start would warn an operator about nothing."""
+    """Drop Bolt's start-up warnings that its token is unused: Bolt reads SLACK_BOT_TOKEN from
+    the environment itself, and the client and authorize it is given hold that same token, so
+    every start would warn an operator about nothing."""
     return not (
-        record.name.startswith("slack_bolt") and record.getMessage() == _BOLT_TOKEN_NOTICE
+        record.name.startswith("slack_bolt") and record.getMessage() in _BOLT_TOKEN_NOTICES
     )
 
 
