@@ -73,6 +73,9 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
+    # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
+    slack_pacing: bool = True
 
 
 @dataclass
