@@ -10,6 +10,7 @@ from .text import clip, escape, link, one_line
 RESUME_ACTION_ID = "vote_resume"
 COMMAND = "/forest"
 
+# mrkdwn: a literal < or > must be escaped, or Slack reads "<reason>" as a link.
 HELP = (
     "*Forest approvals in Slack*\n"
     "• `/forest login`: link your Slack account to your forest account, so your votes count as"
@@ -19,8 +20,8 @@ HELP = (
     "• `/forest pending`: the approvals waiting for your vote, with links to them (also in the"
     " app's Home tab).\n"
     "• `/forest help`: this help.\n"
-    "In an approval's thread, reply `approve [comment]`, `reject <reason>` or (admins who"
-    " authored the release) `bypass <reason>` to vote."
+    "In an approval's thread, reply `approve [comment]`, `reject &lt;reason&gt;` or (admins who"
+    " authored the release) `bypass &lt;reason&gt;` to vote."
 )
 
 

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import aiohttp
-import nats
 from aiohttp import web
-from nats.aio.client import Client as NATS
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -41,9 +37,11 @@ from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
 from bot.plans.assembly import Plans, build_plans
 from bot.runtime.metrics import Metrics
+from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.client import build_web_client
+from bot.slack.names import SlackNames
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from handlers import register
@@ -96,17 +94,25 @@ class Bot:
         self.port: int | None = None
         self.ready = asyncio.Event()
         self._stack = AsyncExitStack()
-        self._nc: NATS | None = None
+        self._bot_nats: NatsLink | None = None
+        self._forest_nats: NatsLink | None = None
         self._forest: ForestClient | None = None
         self._socket_mode: AsyncSocketModeHandler | None = None
         self._site: web.TCPSite | None = None
         self._consumer: ApprovalConsumer | None = None
         self._nudges: NudgeListener | None = None
-        self._closing = False
-        self._on_reconnect: list[Callable[[], None]] = []
         self.plans: Plans | None = None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # A start-up that stops (a configuration error found on the way) closes what it
+            # opened, so the one line naming the error is all that is printed.
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         router = load_router(settings.approvals_channel, settings.approvals_routes)
         stack = self._stack
@@ -124,9 +130,12 @@ class Bot:
         stack.push_async_callback(forest.close)
         self._forest = forest
 
-        nc = await self._connect_nats()
-        self._nc = nc
-        stack.push_async_callback(self._close_nats)
+        # The bot's own NATS: its streams and buckets need JetStream.
+        bot_nats = NatsLink(settings.nats_url, "NATS_URL")
+        self._bot_nats = bot_nats
+        nc = await bot_nats.connect()
+        stack.push_async_callback(bot_nats.close)
+        await bot_nats.require_jetstream()
         js = nc.jetstream()
         # Direct gets (allow_direct) answer a read without the JSON and base64 envelope of the
         # stream API; every click and refresh reads this bucket. A stale read from a follower
@@ -196,11 +205,13 @@ class Bot:
                 votes=votes,
                 linking=linking,
                 answers=Answers(web_client, session),
+                names=SlackNames(web_client),
                 dedup=dedup,
                 pending=pending,
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                metrics=self.metrics,
                 plans=plans.decisions,
             ),
         )
@@ -229,17 +240,16 @@ class Bot:
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
         self._loops.spawn(plans.open.follow(), name="open plans")
-        self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
-        await self._nudges.start()
         reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
         self._loops.spawn(reconciler.run(), name="reconcile")
-        # Nudges sent during a NATS outage are lost, and the watch may be too.
-        self._on_reconnect += [open_approvals.resubscribe, reconciler.soon, plans.open.resubscribe]
-        self._consumer = ApprovalConsumer(
-            js, announcer, self.metrics, ack_wait=self.tuning.ack_wait
-        )
-        await self._consumer.open()
-        self._loops.spawn(self._consumer.run(), name="consumer")
+        # A KV watch may not survive an outage of the bot's NATS.
+        bot_nats.on_reconnect += [open_approvals.resubscribe, plans.open.resubscribe]
+        self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
+        await self._listen_to_forest_nats(bot_nats, stack, reconciler)
+        consumer = ApprovalConsumer(js, announcer, self.metrics, ack_wait=self.tuning.ack_wait)
+        await consumer.open()
+        self._loops.spawn(consumer.run(), name="consumer")
+        self._consumer = consumer
         self.ready.set()
         log.info(
             "approvals bot started",
@@ -267,41 +277,32 @@ class Bot:
             handler, self._socket_mode = self._socket_mode, None
             await handler.close_async()
 
-    async def _connect_nats(self) -> NATS:
-        while True:
-            try:
-                return await nats.connect(
-                    self.settings.nats_url,
-                    name="forest-approvals-bot",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    connect_timeout=3,
-                    error_cb=_nats_error,
-                    disconnected_cb=self._nats_disconnected,
-                    reconnected_cb=self._nats_reconnected,
-                )
-            except (OSError, nats.errors.NoServersError, TimeoutError) as error:
-                log.warning(
-                    "NATS at %s is not reachable yet (%s); retrying",
-                    self.settings.nats_url,
-                    type(error).__name__,
-                )
-                await asyncio.sleep(STARTUP_RETRY_SECONDS)
+    async def _listen_to_forest_nats(
+        self, bot_nats: NatsLink, stack: AsyncExitStack, reconciler: Reconciler
+    ) -> None:
+        """Subscribe to forest's core subjects on its NATS, which may be the bot's own.
 
-    async def _nats_reconnected(self) -> None:
-        log.info("reconnected to NATS")
-        for hook in self._on_reconnect:
-            hook()
+        A separate forest NATS that is down at start leaves the bot running and not ready; it
+        listens once that NATS answers.
+        """
+        assert self._nudges is not None
+        nudges = self._nudges
+        if self.settings.forest_nats == self.settings.nats_url:
+            self._forest_nats = bot_nats
+            await nudges.start(bot_nats.nc)
+        else:
+            forest_nats = NatsLink(self.settings.forest_nats, "FOREST_NATS_URL")
+            self._forest_nats = forest_nats
+            stack.push_async_callback(forest_nats.close)
 
-    async def _nats_disconnected(self) -> None:
-        if not self._closing:
-            log.warning("disconnected from NATS; reconnecting")
+            async def connect_then_listen() -> None:
+                await forest_nats.connect()
+                await nudges.start(forest_nats.nc)
+                reconciler.soon()
 
-    async def _close_nats(self) -> None:
-        self._closing = True
-        if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+            self._loops.spawn(connect_then_listen(), name="forest nats")
+        # Nudges sent while the bot was not connected are lost: re-read what is open.
+        self._forest_nats.on_reconnect.append(reconciler.soon)
 
     async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
         while True:
@@ -329,7 +330,9 @@ class Bot:
         )
 
     async def _readiness(self) -> dict[str, str]:
-        checks = {"nats": "ok" if self._nc is not None and self._nc.is_connected else "down"}
+        checks = {"nats": _up(self._bot_nats)}
+        if self._forest_nats is not self._bot_nats:
+            checks["forest_nats"] = _up(self._forest_nats)
         assert self._forest is not None
         checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
         if self._socket_mode is not None:
@@ -355,8 +358,8 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def _nats_error(error: Exception) -> None:
-    log.warning("NATS error: %s", type(error).__name__)
+def _up(link: NatsLink | None) -> str:
+    return "ok" if link is not None and link.connected else "down"
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from handlers import actions, commands, home, messages, plans, views
+from handlers import actions, commands, home, messages, plans, unasked, views
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
             return BoltResponse(status=403, body="")
         if _is_interaction(body) and (_acting_user(body) is None or not named):
             return BoltResponse(status=400, body="")
+        if unasked.is_rate_limited_notice(body):
+            return unasked.rate_limited(body, deps.metrics)
         await next()
         return None
 
@@ -43,6 +45,7 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
     commands.register(app, deps)
     messages.register(app, deps)
     home.register(app, deps)
+    unasked.register(app)  # last: it takes every event no listener above took
 
 
 def _is_interaction(body: dict[str, Any]) -> bool:

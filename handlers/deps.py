@@ -12,8 +12,10 @@ from bot.approvals.pending import PendingApprovals
 from bot.approvals.voting import VoteService
 from bot.identity.linking import LinkService
 from bot.plans.deciding import PlanDecisions
+from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
+from bot.slack.names import SlackNames
 from bot.state.dedup import Dedup
 
 
@@ -22,11 +24,13 @@ class HandlerDeps:
     votes: VoteService
     linking: LinkService
     answers: Answers
+    names: SlackNames
     dedup: Dedup
     pending: PendingApprovals
     tasks: TaskSet
     team_id: str
     bot_user_id: str
+    metrics: Metrics
     # Plan stages' decisions (None: a bot built without them, as in some tests).
     plans: PlanDecisions | None = None
 

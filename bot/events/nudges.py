@@ -106,14 +106,12 @@ def outcome_of(payload: dict, approved: bool) -> Outcome | None:
 class NudgeListener:
     def __init__(
         self,
-        nc: NATS,
         open_approvals: OpenApprovals,
         keeper: Keeper,
         coalescer: Coalescer,
         tasks: TaskSet,
         finish_concurrency: int = FINISH_CONCURRENCY,
     ) -> None:
-        self._nc = nc
         self._open = open_approvals
         self._keeper = keeper
         self._coalescer = coalescer
@@ -121,10 +119,11 @@ class NudgeListener:
         self._finishing = asyncio.Semaphore(finish_concurrency)
         self._subscriptions: list[Subscription] = []
 
-    async def start(self) -> None:
+    async def start(self, nc: NATS) -> None:
+        """Listen on forest's NATS (``FOREST_NATS_URL``), where forest publishes these."""
         self._subscriptions = [
-            await self._nc.subscribe(EVALUATE_SUBJECT, queue=QUEUE_GROUP, cb=self._on_evaluate),
-            await self._nc.subscribe(STATUS_SUBJECT, queue=QUEUE_GROUP, cb=self._on_status),
+            await nc.subscribe(EVALUATE_SUBJECT, queue=QUEUE_GROUP, cb=self._on_evaluate),
+            await nc.subscribe(STATUS_SUBJECT, queue=QUEUE_GROUP, cb=self._on_status),
         ]
 
     async def stop(self) -> None:

@@ -11,6 +11,7 @@ from tests_support import all_text, buttons, wait_until
 
 import bot.identity.linking
 from bot.local.fake_forest import IssuedTokens
+from bot.local.fake_slack_checks import block_problems
 from bot.local.local_stack import CHANNEL, LocalStack
 from bot.local.slack_signing import slash_command_payload
 from bot.wiring import LINKS_BUCKET
@@ -81,9 +82,12 @@ async def test_help_and_unknown_subcommands_answer_kindly(stack: LocalStack):
     await stack.start_bot()
     for text in ("help", "", "  HELP  "):
         await stack.command("bob", text)
-        shown = reply_text(stack)
+        # As Slack renders the mrkdwn: an unescaped "<reason>" would be read as a link.
+        shown = stack.slack.as_seen(reply_text(stack))
         assert "/forest login" in shown and "/forest whoami" in shown, text
-        assert "/forest logout" in shown and "reject <reason>" in shown, text
+        assert "/forest logout" in shown and "`reject <reason>`" in shown, text
+        assert "`bypass <reason>`" in shown, text
+        assert block_problems(json.loads(stack.last_command_reply)["blocks"]) == []
     await stack.command("bob", "frobnicate now")
     shown = reply_text(stack)
     assert "I don't know `/forest frobnicate`." in shown
