@@ -15,8 +15,6 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
 from bot.approvals.keeper import Keeper
@@ -40,8 +38,15 @@ from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
-from bot.slack.client import build_web_client
 from bot.slack.names import SlackNames
+from bot.slack.web import (
+    TOKEN_REFUSED,
+    SlackIdentity,
+    SlackRefused,
+    SlackUnreachable,
+    SlackWeb,
+    build_slack,
+)
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from handlers import register
@@ -74,12 +79,6 @@ class Tuning:
     # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
     # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
     slack_pacing: bool = True
-
-
-@dataclass
-class SlackIdentity:
-    team_id: str
-    bot_user_id: str
 
 
 class Bot:
@@ -119,9 +118,7 @@ class Bot:
 
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        web_client = build_web_client(
-            settings.slack_bot_token, settings.slack_api_url, session, self.metrics
-        )
+        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -146,14 +143,14 @@ class Bot:
             await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
         )
 
-        people = People(links, web_client)
+        people = People(links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, web_client, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics)
         announcer = Announcer(
             store,
             router,
             presenter,
-            web_client,
+            slack,
             self.owner,
             claim_timeout=self.tuning.claim_timeout,
         )
@@ -171,21 +168,21 @@ class Bot:
         votes = VoteService(
             store, forest, linking, keeper, self.metrics, self.tuning.vote_concurrency
         )
-        identity = await self._slack_identity(web_client)
-        bolt = self._bolt(web_client)
+        identity = await self._slack_identity(slack)
+        bolt = self._bolt(slack)
         plans = build_plans(
             approvals_bucket,
             forest,
             people,
             linking,
             router,
-            web_client,
+            slack,
             self.owner,
             settings.forest_web_url,
             self.tuning.claim_timeout,
         )
         self.plans = plans
-        permalinks = Permalinks(web_client)
+        permalinks = Permalinks(slack)
         pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
         reminders = Reminders(
             open_approvals,
@@ -194,7 +191,7 @@ class Bot:
             presenter,
             people,
             permalinks,
-            web_client,
+            slack,
             settings.approvals_remind_after,
             self.tuning.reminder_check_interval,
         )
@@ -204,8 +201,8 @@ class Bot:
             HandlerDeps(
                 votes=votes,
                 linking=linking,
-                answers=Answers(web_client, session),
-                names=SlackNames(web_client),
+                answers=Answers(slack),
+                names=SlackNames(slack),
                 dedup=dedup,
                 pending=pending,
                 tasks=self.tasks,
@@ -233,7 +230,7 @@ class Bot:
         if settings.socket_mode:
             assert settings.slack_app_token is not None
             self._socket_mode = AsyncSocketModeHandler(
-                bolt, settings.slack_app_token, web_client=web_client
+                bolt, settings.slack_app_token, web_client=slack.bolt_client
             )
             await self._socket_mode.connect_async()
             stack.push_async_callback(self._close_socket_mode)
@@ -304,23 +301,23 @@ class Bot:
         # Nudges sent while the bot was not connected are lost: re-read what is open.
         self._forest_nats.on_reconnect.append(reconciler.soon)
 
-    async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
+    async def _slack_identity(self, slack: SlackWeb) -> SlackIdentity:
         while True:
             try:
-                reply = await web_client.auth_test()
-                return SlackIdentity(team_id=reply["team_id"], bot_user_id=reply["user_id"])
-            except SlackApiError as error:
-                code = error.response.get("error")
-                if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
-                    raise SystemExit(f"SLACK_BOT_TOKEN was refused by Slack ({code})") from None
-                log.warning("Slack auth.test failed (%s); retrying", code)
-            except aiohttp.ClientError as error:
-                log.warning("Slack is not reachable yet (%s); retrying", type(error).__name__)
+                return await slack.identity()
+            except SlackRefused as error:
+                if error.code in TOKEN_REFUSED:
+                    raise SystemExit(
+                        f"SLACK_BOT_TOKEN was refused by Slack ({error.code})"
+                    ) from None
+                log.warning("Slack auth.test failed (%s); retrying", error.code)
+            except SlackUnreachable as error:
+                log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, web_client: AsyncWebClient) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb) -> AsyncApp:
         return AsyncApp(
-            client=web_client,
+            client=slack.bolt_client,
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
