@@ -100,6 +100,7 @@ class PeerFigures:
     replies_lost: int
     outcomes_lost: int
     votes_sent: int
+    missing: list[str] = field(default_factory=list)  # what was lost or untrue, to read
 
     @property
     def within_bound(self) -> float:
@@ -321,6 +322,8 @@ class Train:
         await nc.publish(subject, event(late), headers={"Nats-Msg-Id": str(uuid.uuid4())})
         await nc.flush()
         await asyncio.gather(*tasks)
+        # The bot casts a vote after acknowledging its click: all deploy once forest has them.
+        await self._wait_votes_stored(control, options.votes + options.forage_votes)
 
         # All deploy at once.
         deployed_at = await publish_outcomes(nc, intents)
@@ -328,7 +331,16 @@ class Train:
         watcher.cancel()
         calls = await self._calls(curl, calls_from)
         shown = await self._shown(curl, channels)
+        # Kept for reading a run afterwards: every call, and what the channels show.
+        (self.log_dir / f"calls-{self.peer}.json").write_text(
+            json.dumps({"started": started, "deployed_at": deployed_at, "calls": calls})
+        )
         return self._figures(calls, shown, started, blocked, deployed_at, intents, late, channel_of)
+
+    async def _wait_votes_stored(self, control: StackControl, count: int) -> None:
+        deadline = time.monotonic() + self.options.finish_timeout
+        while (await control.mark()).votes < count and time.monotonic() < deadline:  # noqa: ASYNC110 - another process's state
+            await asyncio.sleep(0.25)
 
     async def _vote(
         self, curl: str, bot_url: str, info: StackInfo, start: float, vote: Vote, trains: list[str]
@@ -488,19 +500,26 @@ class Train:
                 last_shown[ts_to_intent[ts]] = max(last_shown.get(ts_to_intent[ts], 0.0), at)
         untrue = 0
         replies_lost = outcomes_lost = 0
+        missing: list[str] = []
         for intent in intents:
             seen = shown.get(intent)
             if seen is None:
                 untrue += 1
                 replies_lost += len(voters[intent])
                 outcomes_lost += 1
+                missing.append(f"{intent}: no message")
                 continue
             thread = "\n".join(seen["replies"])
             closed = seen["text"].endswith(CLOSED_TEXT_END)
-            named = all(v in seen["blocks"] for v in voters[intent])
-            untrue += not (closed and named)
-            replies_lost += sum(1 for v in voters[intent] if v not in thread)
+            unnamed = sorted(v for v in voters[intent] if v not in seen["blocks"])
+            untrue += not closed or bool(unnamed)
+            if not closed or unnamed:
+                missing.append(f"{seen['ts']}: closed {closed}, not named {unnamed}")
+            unreplied = sorted(v for v in voters[intent] if v not in thread)
+            replies_lost += len(unreplied)
             outcomes_lost += DEPLOYED_REPLY not in thread
+            if unreplied or DEPLOYED_REPLY not in thread:
+                missing.append(f"{seen['ts']}: no reply for {unreplied}; thread {thread!r}")
         true_after = max(last_shown.values(), default=math.nan) - started
 
         posts: dict[str, list[float]] = {}
@@ -514,7 +533,7 @@ class Train:
             if c[1] == "chat.postEphemeral" and c[3]:
                 ephemerals.setdefault(c[7], c[0])
         answers: list[float] = []
-        missing = 0
+        unanswered = 0
         for s in self.sent:
             answered = (
                 views.get(s.trigger_id)
@@ -526,7 +545,7 @@ class Train:
             if s.what not in ("reject", "unlinked"):
                 continue
             if answered is None:
-                missing += 1
+                unanswered += 1
             else:
                 answers.append(answered - s.sent_at)
         late_post = next(
@@ -543,11 +562,12 @@ class Train:
             rate_limited=sum(1 for c in calls if c[2] == 429),
             ack=Latency.of([s.ack_seconds for s in self.sent if s.status == 200]),
             answers=Latency.of(answers),
-            answers_missing=missing,
+            answers_missing=unanswered,
             mid_train_message=late_post - blocked[late],
             replies_lost=replies_lost,
             outcomes_lost=outcomes_lost,
             votes_sent=sum(1 for s in self.sent if s.what in ("vote", "submission")),
+            missing=missing,
         )
 
 

@@ -39,6 +39,7 @@ from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
+from bot.slack.shared_budget import PACING_BUCKET, SharedBudget
 from bot.slack.web import (
     TOKEN_REFUSED,
     SlackIdentity,
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 LINKS_BUCKET = "forest_links"
 SHUTDOWN_GRACE_SECONDS = 8.0
+# Calls still queued for Slack's rate limits at shutdown get this long to go.
+SLACK_DRAIN_SECONDS = 5.0
 STARTUP_RETRY_SECONDS = 2.0
 
 
@@ -118,7 +121,6 @@ class Bot:
 
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -138,6 +140,17 @@ class Bot:
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
+        # Slack's budget is per workspace: replicas keep it together (bot/slack/shared_budget.py)
+        budget = (
+            SharedBudget(await open_bucket(js, PACING_BUCKET, history=1))
+            if self.tuning.slack_pacing
+            else None
+        )
+        slack = build_slack(
+            settings.slack_bot_token, settings.slack_api_url, session, self.metrics, budget
+        )
+        # Closed before NATS and the session: what still waits its turn is sent first.
+        stack.push_async_callback(slack.close, SLACK_DRAIN_SECONDS)
         store = ApprovalStore(approvals_bucket)
         links = LinkStore(
             await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
@@ -145,7 +158,7 @@ class Bot:
 
         people = People(links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, slack, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics, later=self.tasks)
         announcer = Announcer(
             store,
             router,

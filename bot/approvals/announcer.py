@@ -5,7 +5,8 @@ posts. A process can die after claiming and before recording the message's ts; t
 stale and another process takes it over with compare-and-swap. Before posting again it looks in
 the channel for a message carrying this approval's metadata, which the dead process may have
 posted. And a process that finds its claim taken over after posting deletes its own message, so
-even a slow post that outlived its claim leaves one message.
+even a slow post that outlived its claim leaves one message. A post waiting its turn inside
+Slack's rate limits keeps its claim fresh meanwhile, so a live process is not taken over.
 """
 
 from __future__ import annotations
@@ -107,10 +108,14 @@ class Announcer:
             record, await self._presenter.read_state_or_none(record)
         )
         if ts is None:
-            ts = await self._send(record, rendered.text, rendered.blocks)
+            async with _ClaimHolder(
+                self._store, stored, self._claim_timeout / 3, self._clock
+            ) as held:
+                ts = await self._send(record, rendered.text, rendered.blocks)
+            stored = held.stored
         await self._store.remember_message(record.channel, ts, record.key)
         posted = replace(
-            record,
+            stored.record,
             phase=Phase.POSTED,
             ts=ts,
             digest=rendered.digest,
@@ -188,3 +193,46 @@ def _is_message_for(message: dict, key: ApprovalKey) -> bool:
         and payload.get("release_intent_id") == key.release_intent_id
         and payload.get("target_environment") == key.target_environment
     )
+
+
+class _ClaimHolder:
+    """Renews a claim (its ``claimed_at``) every ``interval`` while the post is under way.
+
+    A post may wait its turn in Slack's rate limits for longer than the claim timeout; another
+    process would then think this one dead and post again. ``stored`` is the claim as last
+    written, for the compare-and-swap that records the message."""
+
+    def __init__(
+        self, store: ApprovalStore, stored: Stored, interval: float, clock: Callable[[], float]
+    ) -> None:
+        self.stored = stored
+        self._store = store
+        self._interval = interval
+        self._clock = clock
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _ClaimHolder:
+        self._task = asyncio.create_task(self._renew(), name="hold a claim")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        # Not cancelled: a renewal half-way would leave the claim's revision unknown.
+        self._done.set()
+        if self._task is not None:
+            await self._task
+
+    async def _renew(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._done.wait(), self._interval)
+                return
+            except TimeoutError:
+                pass
+            renewed = replace(self.stored.record, claimed_at=self._clock())
+            try:
+                self.stored = await self._store.replace(self.stored, renewed)
+            except StaleRevision:
+                return  # taken over after all: recording the message finds out
+            except Exception:
+                log.warning("could not renew a claim", exc_info=True)
