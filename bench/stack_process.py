@@ -292,9 +292,11 @@ async def serve(store_dir: Path, rate_limits: bool = False) -> None:
     make_the_fake_slack_cheap()
     async with run_nats_server(store_dir / "nats") as nats_server:
         forest = FakeForest(
-            web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
+            web_url="http://forage.local",
+            nats_url=nats_server.url,
+            device_poll_interval=0,
+            world=TimedWorld,
         )
-        forest.world = TimedWorld(forest.clock)
         slack = FakeSlack(team_id=TEAM_ID, rate_limits=rate_limits)
         seed(forest, slack)
         forest.add_policy(

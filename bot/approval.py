@@ -9,6 +9,7 @@ import base64
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,29 @@ class ApprovalView:
         return decision.user_id in self.bypassed or bool(
             author and author.user_id and author.user_id == decision.user_id
         )
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """One approval waiting for a person's vote, as their pending list shows it."""
+
+    view: ApprovalView
+    permalink: str
+    waiting_since: datetime
+
+
+def valid_text(text: str) -> str:
+    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": the text this
+    domain holds goes to forest's protobuf, Slack and our logs, which take only valid UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def release_page(forest_web_url: str, organisation: str, project: str, release: Release) -> str:
+    """Where forage shows the release: its own address when forest gave one; else built from
+    forest's web address (``FOREST_WEB_URL``); empty when neither is known."""
+    if release.web_url:
+        return release.web_url
+    if not forest_web_url:
+        return ""
+    base = f"{forest_web_url}/orgs/{quote(organisation)}/projects/{quote(project)}"
+    return f"{base}/releases/{quote(release.slug)}" if release.slug else base

@@ -12,11 +12,10 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from bot.approval import ApprovalView
+from bot.approval import ApprovalView, PendingApproval
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.presenter import Presenter
 from bot.forest.client import ForestClient
@@ -33,15 +32,6 @@ LOOKUP_CONCURRENCY = 8
 PERMALINKS_KEPT = 2000
 
 Result = TypeVar("Result")
-
-
-@dataclass(frozen=True)
-class PendingApproval:
-    """One approval waiting for the person's vote, as the list shows it."""
-
-    view: ApprovalView
-    permalink: str
-    waiting_since: datetime
 
 
 def archive_url(channel: str, ts: str) -> str:

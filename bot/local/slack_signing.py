@@ -63,7 +63,7 @@ def block_action_payload(
     button_text: str = "Button",
     user_name: str | None = None,
     api_app_id: str = "A0APP",
-    team_domain: str = "fake",
+    team_domain: str = "acme",
 ) -> JsonDict:
     """A click on a message button, as Slack's interactivity payload."""
     action: JsonDict = {
@@ -149,7 +149,7 @@ def view_submission_payload(
     user_name: str | None = None,
     api_app_id: str = "A0APP",
     bot_id: str = "B0BOT",
-    team_domain: str = "fake",
+    team_domain: str = "acme",
 ) -> JsonDict:
     """A modal submitted with `values` typed into its inputs."""
     submitted = {
@@ -208,7 +208,7 @@ def slash_command_payload(
     user_name: str | None = None,
     channel_name: str | None = None,
     api_app_id: str = "A0APP",
-    team_domain: str = "fake",
+    team_domain: str = "acme",
 ) -> dict[str, str]:
     """A slash command's fields; Slack sends every value as a string."""
     return {

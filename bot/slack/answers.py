@@ -32,10 +32,19 @@ class Answers:
             )
         )
 
-    async def respond(self, response_url: str, message: SlackMessage) -> None:
-        """Answer through a response URL (commands, button clicks): only the person sees it."""
-        payload = {"response_type": "ephemeral", "replace_original": False, **message.as_kwargs()}
+    async def respond(
+        self, response_url: str, message: SlackMessage, *, replace: bool = False
+    ) -> None:
+        """Answer through a response URL (commands, button clicks): only the person sees it.
+
+        ``replace``: the answer takes the place of the private message that was clicked, so a
+        spent prompt does not stay clickable."""
+        payload = {"response_type": "ephemeral", "replace_original": replace, **message.as_kwargs()}
         await _logged(self._web.respond(response_url, payload))
+
+    async def withdraw(self, response_url: str) -> None:
+        """Remove the private message that was clicked: its button has done its work."""
+        await _logged(self._web.respond(response_url, {"delete_original": True}))
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> str | None:
         return await _logged(self._web.open_view(trigger_id, view))
@@ -48,6 +57,14 @@ class Answers:
 
     async def react(self, channel: str, ts: str, name: str) -> None:
         await _logged(self._web.react(channel, ts, name))
+
+    async def direct_message(self, user: str, message: SlackMessage) -> bool:
+        """A message in the bot's direct conversation with ``user``; whether it was posted."""
+        channel = await _logged(self._web.open_dm(user))
+        if channel is None:
+            return False
+        posted = await _logged(self._web.post_message(channel, message.text, message.blocks))
+        return posted is not None
 
 
 async def _logged(call: Awaitable[Result]) -> Result | None:
