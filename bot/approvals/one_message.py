@@ -165,8 +165,7 @@ class OneMessage(Generic[Record]):
         ts = await self._find_posted(record, metadata) if search_first else None
         drawn = await draw(record)
         if ts is None:
-            interval = self._claim_timeout / 3
-            async with _ClaimHolder(self._store, stored, interval, self._clock) as held:
+            async with _ClaimHolder(self._store, stored, self._claim_timeout, self._clock) as held:
                 ts = await self._web.post_message(
                     record.channel,
                     drawn.text,
@@ -257,22 +256,25 @@ def names_another_message(
 
 
 class _ClaimHolder(Generic[Record]):
-    """Renews a claim (its ``claimed_at``) every ``interval`` while the post is under way.
+    """Renews a claim (its ``claimed_at``) while a post is still under way half a claim timeout
+    after it began, and every third of one after that.
 
     A post may wait its turn in Slack's rate limits for longer than the claim timeout; another
-    process would then think this one dead and post again. ``stored`` is the claim as last
+    process would then think this one dead and post again. A quick post renews nothing, so a
+    process that dies posting is taken over as soon as before. ``stored`` is the claim as last
     written, for the compare-and-swap that records the message."""
 
     def __init__(
         self,
         store: Records[Record],
         stored: Stored[Record],
-        interval: float,
+        claim_timeout: float,
         clock: Callable[[], float],
     ) -> None:
         self.stored = stored
         self._store = store
-        self._interval = interval
+        self._first = claim_timeout / 2
+        self._interval = claim_timeout / 3
         self._clock = clock
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -288,12 +290,13 @@ class _ClaimHolder(Generic[Record]):
             await self._task
 
     async def _renew(self) -> None:
+        wait = self._first
         while True:
             try:
-                await asyncio.wait_for(self._done.wait(), self._interval)
+                await asyncio.wait_for(self._done.wait(), wait)
                 return
             except TimeoutError:
-                pass
+                wait = self._interval
             renewed = replace(self.stored.record, claimed_at=self._clock())  # type: ignore[type-var]
             try:
                 self.stored = await self._store.replace(self.stored, renewed)
