@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 
@@ -58,6 +59,19 @@ class Release:
     commit_sha: str = ""
     commit_branch: str = ""
     author: Author | None = None
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Release:
+        """A release as stored (``dataclasses.asdict`` of one): text fields missing or null are
+        empty, and keys this version does not know are ignored."""
+        author = document.get("author")
+        return cls(
+            **{name: str(document.get(name) or "") for name in _RELEASE_TEXT},
+            author=Author(**author) if isinstance(author, dict) else None,
+        )
+
+
+_RELEASE_TEXT = tuple(f.name for f in fields(Release) if f.name != "author")
 
 
 @dataclass(frozen=True)

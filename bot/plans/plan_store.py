@@ -208,7 +208,6 @@ def decode(raw: bytes) -> PlanRecord:
     document = json.loads(raw)
     stage = document["stage"]
     release = stage.get("release") or {}
-    author = release.get("author")
     decision = document.get("decision")
     deciding = document.get("deciding")
     end = document.get("end")
@@ -220,10 +219,7 @@ def decode(raw: bytes) -> PlanRecord:
             stage_id=stage["stage_id"],
             environment=stage.get("environment", ""),
             waiting_since=stage.get("waiting_since", ""),
-            release=Release(
-                **{k: str(release.get(k) or "") for k in _release_fields()},
-                author=Author(**author) if author else None,
-            ),
+            release=Release.from_document(release),
         ),
         channel=document["channel"],
         phase=Phase(document["phase"]),

@@ -20,7 +20,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from bot.approval import ApprovalKey, ApprovalRequest, Author, Outcome, Release
+from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Release
 from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
 
 __all__ = ["ApprovalRecord", "ApprovalStore", "Phase", "StaleRevision", "Stored", "open_bucket"]
@@ -174,16 +174,11 @@ def _summary(raw: bytes) -> Summary:
 def _decode(raw: bytes) -> ApprovalRecord:
     document = json.loads(raw)
     request = document["request"]
-    release = request.get("release") or {}
-    author = release.get("author")
     outcome = document.get("outcome")
     return ApprovalRecord(
         request=ApprovalRequest(
             **{k: v for k, v in request.items() if k != "release"},
-            release=Release(
-                **{k: v for k, v in release.items() if k != "author"},
-                author=Author(**author) if author else None,
-            ),
+            release=Release.from_document(request.get("release") or {}),
         ),
         channel=document["channel"],
         phase=Phase(document["phase"]),
