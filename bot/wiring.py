@@ -47,6 +47,7 @@ from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
+from bot.slack.shared_budget import PACING_BUCKET, SharedBudget
 from bot.slack.web import (
     TOKEN_REFUSED,
     SlackIdentity,
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 
 LINKS_BUCKET = "forest_links"
 SHUTDOWN_GRACE_SECONDS = 8.0
+# Calls still queued for Slack's rate limits at shutdown get this long to go.
+SLACK_DRAIN_SECONDS = 5.0
 STARTUP_RETRY_SECONDS = 2.0
 
 
@@ -86,6 +89,9 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
+    # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
+    slack_pacing: bool = True
     # Slow clients: header and body timeouts, and the connection cap (0: from the fd limit).
     http_header_timeout: float = ListenerLimits.header_timeout
     http_body_timeout: float = ListenerLimits.body_timeout
@@ -189,7 +195,6 @@ class Bot:
         settings = self.settings
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -209,6 +214,17 @@ class Bot:
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
+        # Slack's budget is per workspace: replicas keep it together (bot/slack/shared_budget.py)
+        budget = (
+            SharedBudget(await open_bucket(js, PACING_BUCKET, history=1))
+            if self.tuning.slack_pacing
+            else None
+        )
+        slack = build_slack(
+            settings.slack_bot_token, settings.slack_api_url, session, self.metrics, budget
+        )
+        # Closed before NATS and the session: what still waits its turn is sent first.
+        stack.push_async_callback(slack.close, SLACK_DRAIN_SECONDS)
         links_bucket = await open_bucket(js, LINKS_BUCKET, history=1)
         links = LinkStore(links_bucket, TokenCipher(settings.bot_secret_keys))
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
@@ -238,7 +254,7 @@ class Bot:
         store = ApprovalStore(resources.approvals_bucket)
         people = People(resources.links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, slack, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics, later=self.tasks)
         announcer = Announcer(
             store,
             router,
