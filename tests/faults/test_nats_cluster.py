@@ -65,6 +65,10 @@ async def vote_until_counted(stack: LocalStack, person: str, intent: str) -> int
     raise AssertionError(f"{person}'s vote on {intent} never counted")
 
 
+def approvals_in_thread(stack: LocalStack, ts: str) -> int:
+    return sum("approved" in m.text for m in stack.slack.thread(CHANNEL, ts))
+
+
 async def leader_of(stack: LocalStack, stream: str) -> int:
     info = await stack.nc.jetstream().stream_info(stream)
     assert info.cluster is not None and info.cluster.leader
@@ -123,17 +127,15 @@ async def test_losing_one_of_three_nodes_loses_and_doubles_nothing(cluster_stack
         expected = (
             "production approved"
             if state.current_approvals >= 2
-            else (f"{state.current_approvals} of 2")
+            else f"{state.current_approvals} of 2"
         )
         await wait_until(
             lambda: expected in all_text(stack.message_of(intent)),  # noqa: B023
             timeout=15,
         )
+        decisions = len(state.decisions)
         await wait_until(
-            lambda: (
-                sum("approved" in m.text for m in stack.slack.thread(CHANNEL, message.ts))  # noqa: B023
-                >= len(state.decisions)
-            ),  # noqa: B023
+            lambda: approvals_in_thread(stack, message.ts) >= decisions,  # noqa: B023
             timeout=15,
         )
         replies = [m.text for m in stack.slack.thread(CHANNEL, message.ts)]
