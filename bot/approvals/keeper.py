@@ -23,12 +23,15 @@ from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.pacing import Priority
 from bot.slack.thread_replies import reply_in_thread
-from bot.slack.web import SlackError, SlackWeb
+from bot.slack.web import SlackError, SlackUnreachable, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
 
 MAX_SWAP_ATTEMPTS = 5
+# A queued tally Slack did not answer is sent again this many times, this far apart.
+TALLY_ATTEMPTS = 12
+TALLY_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -240,21 +243,32 @@ class Keeper:
         self._later.spawn(self._show_later(record, rendered), name="refresh a tally")
 
     async def _show_later(self, record: ApprovalRecord, rendered: Rendered) -> None:
-        try:
-            await self._web.update_message(
-                record.channel, record.ts, rendered.text, rendered.blocks, Priority.REFRESH
-            )
-        except SlackError as error:
-            log.warning(
-                "could not update the approval message: %s",
-                error.code,
-                extra=record.key.log_fields,
-            )
-            if self._queued.get(record.key) == rendered.digest:
-                del self._queued[record.key]  # the next refresh sends it again
-            return
-        self._metrics.messages_updated.inc()
-        await self._record_shown(record.key, rendered.digest)
+        # A Slack that does not answer (a hanging chat.update) is tried again a few times: no
+        # nudge may come to refresh this tally, and the vote in it would stay unseen.
+        for attempt in range(TALLY_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(TALLY_RETRY_SECONDS)
+                if self._queued.get(record.key) != rendered.digest:
+                    return  # a newer state was queued or sent in its place
+            try:
+                await self._web.update_message(
+                    record.channel, record.ts, rendered.text, rendered.blocks, Priority.REFRESH
+                )
+            except SlackError as error:
+                log.warning(
+                    "could not update the approval message: %s",
+                    error.code,
+                    extra=record.key.log_fields,
+                )
+                if isinstance(error, SlackUnreachable):
+                    continue
+                break
+            else:
+                self._metrics.messages_updated.inc()
+                await self._record_shown(record.key, rendered.digest)
+                return
+        if self._queued.get(record.key) == rendered.digest:
+            del self._queued[record.key]  # the next refresh sends it again
 
     async def _record_shown(self, key: ApprovalKey, digest: str) -> None:
         """Slack took the queued update showing ``digest``: the record says so."""
