@@ -134,9 +134,10 @@ async def test_losing_one_of_three_nodes_loses_and_doubles_nothing(cluster_stack
             timeout=15,
         )
         decisions = len(state.decisions)
+        # Thread replies wait their turn (about one post a second in a channel).
         await wait_until(
             lambda: approvals_in_thread(stack, message.ts) >= decisions,  # noqa: B023
-            timeout=15,
+            timeout=40,
         )
         replies = [m.text for m in stack.slack.thread(CHANNEL, message.ts)]
         for person in ("U0BOB", "U0CAROL"):
