@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from nats.js import JetStreamContext
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -26,10 +27,17 @@ from bot.approvals.presenter import Presenter
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
+from bot.forest.errors import (
+    ForestError,
+    ForestNotFound,
+    ForestPermissionDenied,
+    ForestUnauthenticated,
+    ForestUnavailable,
+)
 from bot.http_server import build_http_app
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
@@ -42,12 +50,19 @@ from bot.slack.answers import Answers
 from bot.slack.client import build_web_client
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
+from bot.watch.cursor import Cursor
+from bot.watch.deploy_gates import DeployGates
+from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
+from bot.watch.handlers import IntentHandler
+from bot.watch.lease import LEASE_SECONDS, WatchLease
+from bot.watch.release_facts import ReleaseFacts
 from handlers import register
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
 
 LINKS_BUCKET = "forest_links"
+WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
 STARTUP_RETRY_SECONDS = 2.0
 
@@ -69,6 +84,10 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # Watching forest (FOREST_ORGANISATION): how often the active intents are all read, and
+    # how long a dead follower holds the lease before another replica takes over.
+    watch_scan_interval: float = SCAN_INTERVAL_SECONDS
+    watch_lease: float = LEASE_SECONDS
 
 
 @dataclass
@@ -95,6 +114,8 @@ class Bot:
         self._socket_mode: AsyncSocketModeHandler | None = None
         self._site: web.TCPSite | None = None
         self._consumer: ApprovalConsumer | None = None
+        self.watch: ForestWatch | None = None
+        self.watch_handlers: list[IntentHandler] = []
         self._nudges: NudgeListener | None = None
 
     async def start(self) -> None:
@@ -219,6 +240,17 @@ class Bot:
         bot_nats.on_reconnect.append(open_approvals.resubscribe)
         self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
         await self._listen_to_forest_nats(bot_nats, stack, reconciler)
+        if settings.forest_organisation is not None:
+            await self._watch_forest(
+                settings.forest_organisation,
+                js,
+                forest,
+                store,
+                open_approvals,
+                announcer,
+                coalescer,
+            )
+        # The approval-required event stays a second way in, for whoever publishes it.
         consumer = ApprovalConsumer(js, announcer, self.metrics, ack_wait=self.tuning.ack_wait)
         await consumer.open()
         self._loops.spawn(consumer.run(), name="consumer")
@@ -236,6 +268,8 @@ class Bot:
         if self._nudges is not None:
             await self._nudges.stop()
         await self._loops.cancel()
+        if self.watch is not None:
+            await self.watch.stop()
         # No new Slack requests; the ones acknowledged already are in self.tasks.
         await self._close_socket_mode()
         if self._site is not None:
@@ -249,6 +283,44 @@ class Bot:
         if self._socket_mode is not None:
             handler, self._socket_mode = self._socket_mode, None
             await handler.close_async()
+
+    async def _watch_forest(
+        self,
+        organisation: str,
+        js: JetStreamContext,
+        forest: ForestClient,
+        store: ApprovalStore,
+        open_approvals: OpenApprovals,
+        announcer: Announcer,
+        coalescer: Coalescer,
+    ) -> None:
+        """Follow the organisation in forest itself: what waits for approval, and how it ends."""
+        await _check_organisation(forest, organisation)
+        assert self._nudges is not None
+        watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
+        gates = DeployGates(
+            forest,
+            store,
+            open_approvals,
+            announcer,
+            ReleaseFacts(forest),
+            refresh=coalescer.nudge,
+            finish=self._nudges.finish_later,
+            tasks=self.tasks,
+        )
+        # Further kinds of approval (plan stages) are further handlers.
+        self.watch_handlers.append(gates)
+        self.watch = ForestWatch(
+            forest,
+            organisation,
+            WatchLease(watch_bucket, organisation, self.owner, self.tuning.watch_lease),
+            Cursor(watch_bucket, organisation),
+            self.watch_handlers,
+            open_approvals,
+            store,
+            scan_interval=self.tuning.watch_scan_interval,
+        )
+        self._loops.spawn(self.watch.run(), name="forest watch")
 
     async def _listen_to_forest_nats(
         self, bot_nats: NatsLink, stack: AsyncExitStack, reconciler: Reconciler
@@ -308,6 +380,8 @@ class Bot:
             checks["forest_nats"] = _up(self._forest_nats)
         assert self._forest is not None
         checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
+        if self.watch is not None:
+            checks["forest_watch"] = self.watch.status
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"
@@ -329,6 +403,26 @@ def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
     return int(server.sockets[0].getsockname()[1])
+
+
+async def _check_organisation(forest: ForestClient, organisation: str) -> None:
+    """Stop start-up when the app token cannot read the organisation; a forest that does not
+    answer yet is waited for by the watch (the bot runs, not ready)."""
+    try:
+        await forest.release_intents(organisation)
+    except ForestUnavailable:
+        log.warning("forest does not answer yet; the watch of %s will wait for it", organisation)
+    except (ForestPermissionDenied, ForestNotFound) as error:
+        raise ConfigError(
+            "FOREST_ORGANISATION",
+            f"names {organisation!r}, which FOREST_APP_TOKEN cannot read "
+            f"({error.details or error.sentence}): set it to the organisation the app token "
+            "was created in",
+        ) from None
+    except ForestUnauthenticated:
+        raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
+    except ForestError as error:
+        log.warning("forest could not list the release intents of %s: %s", organisation, error)
 
 
 def _up(link: NatsLink | None) -> str:
