@@ -187,15 +187,23 @@ def progress_bar(current: int, required: int) -> str:
     return "▰" * filled + "▱" * (segments - filled)
 
 
-def decision_line(decision: Decision, slack_users: dict[str, str]) -> str:
-    """One vote as a mrkdwn line: ✅ @bob approved · 10:17 — “comment”."""
+def decision_line(
+    decision: Decision, slack_users: dict[str, str], *, bypass: bool = False
+) -> str:
+    """One vote as a mrkdwn line: ✅ @bob approved · 10:17 — “comment”, or for an author's
+    bypass ⚠️ @dave bypassed as author · 10:17: “reason”."""
     who = person(slack_users.get(decision.user_id), decision.username)
-    line = f"✅ {who} approved" if decision.decision == Vote.APPROVED else f"❌ {who} rejected"
+    if bypass:
+        line = f"⚠️ {who} bypassed as author"
+    elif decision.decision == Vote.APPROVED:
+        line = f"✅ {who} approved"
+    else:
+        line = f"❌ {who} rejected"
     if decision.decided_at is not None:
         line += " · " + slack_date(decision.decided_at)
     comment = one_line(decision.comment or "")
     if comment:
-        line += f" — “{clip(comment, COMMENT_CHARS)}”"
+        line += (": " if bypass else " — ") + f"“{clip(comment, COMMENT_CHARS)}”"
     return fit(line, MAX_SECTION_TEXT)
 
 
@@ -204,6 +212,9 @@ def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
     required = _required(view)
     current = _current(view)
     heading = f"*Votes*  {progress_bar(current, required)}  {current} of {required}"
+    bypasses = sum(1 for d in view.state.decisions if view.is_bypass(d)) if view.state else 0
+    if bypasses:
+        heading += f" ({bypasses} by the author's bypass)"
     if view.state is None:
         heading += "\n_Waiting for forest…_"
         return [section(heading)]
@@ -211,7 +222,10 @@ def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
     if not decisions:
         return [section(heading + "\n_No votes yet._")]
 
-    shown = [decision_line(d, view.slack_users) for d in decisions[:DECISIONS_SHOWN]]
+    shown = [
+        decision_line(d, view.slack_users, bypass=view.is_bypass(d))
+        for d in decisions[:DECISIONS_SHOWN]
+    ]
     chunks: list[list[str]] = [[heading]]
     sizes = [len(heading)]
     placed = 0

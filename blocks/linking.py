@@ -48,6 +48,8 @@ def linked(forest_username: str, pending_action: str | None = None) -> SlackMess
         "approve": "Finish your approval",
         "reject": "Finish your rejection",
         "bypass": "Finish your bypass",
+        "plan-approve": "Finish approving the plan",
+        "plan-reject": "Finish rejecting the plan",
     }.get(kind, "Finish your vote")
     return answer(text, actions(button(label, RESUME_ACTION_ID, pending_action, "primary")))
 

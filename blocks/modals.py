@@ -19,6 +19,7 @@ RELEASE_TITLE_CHARS = 300
 
 REJECT_CALLBACK_ID = "reject_modal"
 BYPASS_CALLBACK_ID = "bypass_modal"
+PLAN_REJECT_CALLBACK_ID = "plan_reject_modal"
 REASON_BLOCK_ID = "reason"
 REASON_ACTION_ID = "reason_input"
 RELEASE_BLOCK_PREFIX = "release:"
@@ -91,6 +92,20 @@ def reject_modal(key_token: str, release_title: str, private_metadata: str) -> d
         blocks=[
             _release_block(key_token, release_title),
             _reason_input("Why?", "What should change before this ships?"),
+        ],
+    )
+
+
+def plan_reject_modal(key_token: str, release_title: str, private_metadata: str) -> dict[str, Any]:
+    """Asks why the plan is rejected; the reason is required and reaches forest."""
+    return _modal(
+        title="Reject plan",
+        submit="Reject plan",
+        callback_id=PLAN_REJECT_CALLBACK_ID,
+        private_metadata=private_metadata,
+        blocks=[
+            _release_block(key_token, release_title),
+            _reason_input("Why?", "What is wrong with this plan?"),
         ],
     )
 

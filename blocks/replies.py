@@ -63,8 +63,11 @@ def rejected_reply(
 
 
 def bypassed_reply(slack_user_id: str | None, reason: str, *, username: str = "") -> str:
-    """⚠️ <@U> bypassed the approval: hotfix for outage."""
-    text = f"⚠️ {person(slack_user_id, username)} bypassed the approval"
+    """⚠️ <@U> approved their own release as an org admin (bypass), one approval: hotfix."""
+    text = (
+        f"⚠️ {person(slack_user_id, username)} approved their own release as an org admin"
+        " (bypass); it counts as one approval"
+    )
     if _comment(reason):
         text += f": {_comment(reason)}"
     return _reply(text)

@@ -137,3 +137,15 @@ class ApprovalView:
     # forest user id -> Slack user id, for people the bot knows on both sides
     slack_users: dict[str, str] = field(default_factory=dict)
     outcome_at: datetime | None = None
+    # forest user ids whose approval is their own, recorded as an admin's bypass
+    bypassed: frozenset[str] = frozenset()
+
+    def is_bypass(self, decision: Decision) -> bool:
+        """Forest records an author's approval only with ``force_bypass``: an approval by the
+        release's author is a bypass, whoever cast it (Slack or forage)."""
+        if decision.decision != Vote.APPROVED:
+            return False
+        author = self.request.release.author
+        return decision.user_id in self.bypassed or bool(
+            author and author.user_id and author.user_id == decision.user_id
+        )

@@ -47,7 +47,7 @@ async def run_checks(env: Mapping[str, str]) -> list[Verdict]:
         settings = load_settings(env)
         load_router(settings.approvals_channel, settings.approvals_routes)
     except ConfigError as error:
-        return [Verdict("config", False, str(error))]
+        return [Verdict("config", False, line) for line in error.lines()]
     routes = (
         "" if settings.approvals_routes is None else f", routes from {settings.approvals_routes}"
     )

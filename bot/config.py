@@ -1,15 +1,18 @@
 """Configuration from environment variables.
 
 The variable names are a contract: deployment tooling sets them, so they never change. A missing
-or malformed value stops start-up with one line that names the variable and what it expects.
+or malformed value stops start-up with one line that names the variable and what it expects;
+every such line at once, so that one run tells a newcomer everything to set.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -22,12 +25,67 @@ _ORGANISATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
+# Every variable the bot reads, for `--help` and the README: (name, when it is required, meaning).
+VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("SLACK_BOT_TOKEN", "required", "the bot token, xoxb-…"),
+    ("SLACK_SIGNING_SECRET", "in HTTP mode", "verifies Slack's requests"),
+    ("SLACK_APP_TOKEN", "optional", "an app-level token xapp-…; when set, Socket Mode"),
+    ("SLACK_API_URL", "optional", "base URL of the Slack Web API"),
+    ("NATS_URL", "optional", f"the bot's NATS, with JetStream (default {DEFAULT_NATS_URL})"),
+    ("FOREST_GRPC_URL", "optional", f"forest's gRPC address (default {DEFAULT_FOREST_GRPC_URL})"),
+    ("FOREST_APP_TOKEN", "required", "forest app token of the organisation, for reads"),
+    ("FOREST_WEB_URL", "optional", "forage's address, for links"),
+    ("APPROVALS_CHANNEL", "required", "the default Slack channel id for approval messages"),
+    ("APPROVALS_ROUTES", "optional", "path of the routing file"),
+    ("APPROVALS_REMIND_AFTER", "optional", "wait before one reminder: 4h (default), 30m, 0 off"),
+    ("BOT_SECRET_KEY", "required", "at least 32 random characters; encrypts stored tokens"),
+    ("HOST", "optional", "the HTTP listener's address (default 0.0.0.0)"),
+    ("PORT", "optional", "the HTTP listener's port (default 3000)"),
+)
+
+
 class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
 
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable} {problem}")
         self.variable = variable
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class ConfigErrors(ConfigError):
+    """Several variables are missing or malformed: one line each, in the order they are read."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        Exception.__init__(self, "\n".join(str(problem) for problem in problems))
+        self.variable = problems[0].variable
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [str(problem) for problem in self.problems]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _collecting(read: Callable[P, T]) -> Callable[P, T | None]:
+    """A reader method that records its ConfigError on the reader and answers None, so that
+    every bad variable is found in one pass."""
+
+    @wraps(read)
+    def reading(*args: P.args, **kwargs: P.kwargs) -> T | None:
+        try:
+            return read(*args, **kwargs)
+        except ConfigError as problem:
+            reader = args[0]
+            assert isinstance(reader, _Reader)
+            reader.problems.append(problem)
+            return None
+
+    return reading
 
 
 @dataclass(frozen=True)
@@ -73,17 +131,18 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Settings:
-    """Read and check every variable; raise ConfigError on the first bad one.
+    """Read and check every variable; raise ConfigError naming the bad one, or ConfigErrors
+    naming each of several.
 
     ``allow_any_port`` admits PORT=0 (the system picks), for tests and the local demo.
     """
     reader = _Reader(env, allow_any_port)
     app_token = reader.optional("SLACK_APP_TOKEN")
     if app_token is not None and not app_token.startswith("xapp-"):
-        raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with 'xapp-'")
-    nats_url = reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss"))
-    assert nats_url is not None
-    return Settings(
+        reader.problems.append(
+            ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with 'xapp-'")
+        )
+    settings = Settings(
         slack_bot_token=reader.prefixed("SLACK_BOT_TOKEN", "xoxb-", "a Slack bot token"),
         # Socket Mode authenticates over the websocket, so only HTTP mode needs the secret.
         slack_signing_secret=(
@@ -93,10 +152,8 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         ),
         slack_app_token=app_token,
         slack_api_url=reader.url("SLACK_API_URL", None, ("http", "https"), trailing_slash=True),
-        nats_url=nats_url,
-        forest_nats_url=(
-            reader.url("FOREST_NATS_URL", nats_url, ("nats", "tls", "ws", "wss")) or nats_url
-        ),
+        nats_url=reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss")),
+        forest_nats_url=reader.url("FOREST_NATS_URL", "", ("nats", "tls", "ws", "wss")) or "",
         forest_organisation=reader.organisation("FOREST_ORGANISATION"),
         forest_grpc_url=reader.url("FOREST_GRPC_URL", DEFAULT_FOREST_GRPC_URL, ("http", "https")),
         forest_app_token=reader.required("FOREST_APP_TOKEN", "forest's app token for reads"),
@@ -110,30 +167,39 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
             "APPROVALS_REMIND_AFTER", DEFAULT_REMIND_AFTER_SECONDS
         ),
     )
+    reader.raise_problems()
+    return settings
 
 
 class _Reader:
     def __init__(self, env: Mapping[str, str], allow_any_port: bool) -> None:
         self._env = env
         self._lowest_port = 0 if allow_any_port else 1
+        self.problems: list[ConfigError] = []
+
+    def raise_problems(self) -> None:
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise ConfigErrors(self.problems)
 
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
         return value or None
 
-    def required(self, name: str, expected: str) -> str:
+    def _required(self, name: str, expected: str) -> str:
         value = self.optional(name)
         if value is None:
             raise ConfigError(name, f"is not set: expected {expected}")
         return value
 
-    def prefixed(self, name: str, prefix: str, expected: str) -> str:
-        value = self.required(name, f"{expected} ({prefix}…)")
+    def _prefixed(self, name: str, prefix: str, expected: str) -> str:
+        value = self._required(name, f"{expected} ({prefix}…)")
         if not value.startswith(prefix):
             raise ConfigError(name, f"must be {expected} starting with '{prefix}'")
         return value
 
-    def url(
+    def _url(
         self,
         name: str,
         default: str | None,
@@ -151,7 +217,7 @@ class _Reader:
             value += "/"
         return value
 
-    def organisation(self, name: str) -> str | None:
+    def _organisation(self, name: str) -> str | None:
         value = self.optional(name)
         if value is not None and not _ORGANISATION.fullmatch(value):
             raise ConfigError(
@@ -161,7 +227,7 @@ class _Reader:
             )
         return value
 
-    def path(self, name: str) -> Path | None:
+    def _path(self, name: str) -> Path | None:
         value = self.optional(name)
         if value is None:
             return None
@@ -170,8 +236,8 @@ class _Reader:
             raise ConfigError(name, f"must name a readable routing file; {value!r} does not exist")
         return path
 
-    def secret_key(self, name: str) -> str:
-        value = self.required(
+    def _secret_key(self, name: str) -> str:
+        value = self._required(
             name, f"a random secret of at least {MIN_SECRET_KEY_LENGTH} characters"
         )
         if len(value) < MIN_SECRET_KEY_LENGTH:
@@ -182,7 +248,7 @@ class _Reader:
             )
         return value
 
-    def duration(self, name: str, default: float) -> float:
+    def _duration(self, name: str, default: float) -> float:
         """Seconds from ``4h``, ``30m``, ``90s`` or ``1h30m``; ``0`` is zero."""
         value = self.optional(name)
         if value is None:
@@ -198,10 +264,19 @@ class _Reader:
         hours, minutes, seconds = (int(part or 0) for part in match.groups())
         return float(hours * 3600 + minutes * 60 + seconds)
 
-    def port(self, name: str, default: int) -> int:
+    def _port(self, name: str, default: int) -> int:
         value = self.optional(name)
         if value is None:
             return default
         if not value.isdigit() or not self._lowest_port <= int(value) < 65536:
             raise ConfigError(name, f"must be a TCP port number from 1 to 65535, got {value!r}")
         return int(value)
+
+    required = _collecting(_required)
+    prefixed = _collecting(_prefixed)
+    url = _collecting(_url)
+    path = _collecting(_path)
+    organisation = _collecting(_organisation)
+    secret_key = _collecting(_secret_key)
+    duration = _collecting(_duration)
+    port = _collecting(_port)

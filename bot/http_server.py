@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime.metrics import Metrics
-from bot.slack.request import bolt_request
+from bot.slack.request import bolt_request, signature_is_valid
 
 SLACK_PATH = "/slack/events"
 # Slack's own payloads are far smaller; this keeps a hostile body from costing memory.
@@ -21,20 +22,26 @@ ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 
 def build_http_app(
-    bolt: AsyncApp | None, readiness: ReadinessCheck, metrics: Metrics
+    bolt: AsyncApp | None,
+    readiness: ReadinessCheck,
+    metrics: Metrics,
+    signing_secret: str = "",
 ) -> web.Application:
+    """The listener's routes; ``bolt`` (with the ``signing_secret`` it checks) serves Slack's
+    requests over HTTP, None in Socket Mode."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def slack_events(request: web.Request) -> web.Response:
         assert bolt is not None
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        if not (timestamp.isascii() and timestamp.isdigit()):
+        raw = await request.read()
+        # Verified before anything parses the body: an unsigned body costs one HMAC.
+        if not signature_is_valid(signing_secret, raw, request.headers, time.time()):
             return web.Response(status=401, text="unsigned request")
         try:
-            slack_request = await bolt_request(request)
+            slack_request = bolt_request(raw, request.query_string, request.headers)
         except (ValueError, TypeError, AttributeError, RecursionError):
-            # Not UTF-8, a payload that is not JSON, or JSON not shaped like Slack's: Bolt
-            # cannot read it (nor check its signature), and Slack never sends it.
+            # Signed, yet not UTF-8, a payload that is not JSON, or JSON not shaped like
+            # Slack's: Bolt cannot read it, and Slack never sends it.
             return web.Response(status=400, text="malformed request")
         if not _slack_shaped(slack_request.body):
             return web.Response(status=400, text="malformed request")

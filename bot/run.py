@@ -26,7 +26,8 @@ def run_bot(env: Mapping[str, str], log_format: str, tuning: Tuning | None = Non
             until_signalled(lambda stop: run_until_stopped(Bot(settings, tuning), stop))
         )
     except ConfigError as error:
-        print(f"approvals-bot: {error}", file=sys.stderr)
+        for line in error.lines():
+            print(f"approvals-bot: {line}", file=sys.stderr)
         return 2
 
 

@@ -43,11 +43,13 @@ from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
+from bot.plans.assembly import Plans, build_plans
 from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.client import build_web_client
+from bot.slack.names import SlackNames
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.watch.cursor import Cursor
@@ -117,6 +119,7 @@ class Bot:
         self.watch: ForestWatch | None = None
         self.watch_handlers: list[IntentHandler] = []
         self._nudges: NudgeListener | None = None
+        self.plans: Plans | None = None
 
     async def start(self) -> None:
         try:
@@ -188,6 +191,18 @@ class Bot:
         )
         identity = await self._slack_identity(web_client)
         bolt = self._bolt(web_client)
+        plans = build_plans(
+            approvals_bucket,
+            forest,
+            people,
+            linking,
+            router,
+            web_client,
+            self.owner,
+            settings.forest_web_url,
+            self.tuning.claim_timeout,
+        )
+        self.plans = plans
         permalinks = Permalinks(web_client)
         pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
         reminders = Reminders(
@@ -208,15 +223,22 @@ class Bot:
                 votes=votes,
                 linking=linking,
                 answers=Answers(web_client, session),
+                names=SlackNames(web_client),
                 dedup=dedup,
                 pending=pending,
                 tasks=self.tasks,
                 team_id=identity.team_id,
                 bot_user_id=identity.bot_user_id,
+                plans=plans.decisions,
             ),
         )
 
-        http = build_http_app(None if settings.socket_mode else bolt, self._readiness, self.metrics)
+        http = build_http_app(
+            None if settings.socket_mode else bolt,
+            self._readiness,
+            self.metrics,
+            settings.slack_signing_secret,
+        )
         runner = web.AppRunner(http, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -234,10 +256,11 @@ class Bot:
             stack.push_async_callback(self._close_socket_mode)
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
+        self._loops.spawn(plans.open.follow(), name="open plans")
         reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
         self._loops.spawn(reconciler.run(), name="reconcile")
         # A KV watch may not survive an outage of the bot's NATS.
-        bot_nats.on_reconnect.append(open_approvals.resubscribe)
+        bot_nats.on_reconnect += [open_approvals.resubscribe, plans.open.resubscribe]
         self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
         await self._listen_to_forest_nats(bot_nats, stack, reconciler)
         if settings.forest_organisation is not None:

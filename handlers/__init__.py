@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from handlers import actions, commands, home, messages, views
+from handlers import actions, commands, home, messages, plans, views
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
 
     app.middleware(only_our_workspace)
     actions.register(app, deps)
+    plans.register(app, deps)
     views.register(app, deps)
     commands.register(app, deps)
     messages.register(app, deps)

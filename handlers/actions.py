@@ -24,6 +24,7 @@ from handlers.payloads import (
     button_click,
     pending_vote,
 )
+from handlers.plans import PlanButtons, is_pending_plan
 from handlers.verdicts import private_answer
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ class ApprovalButtons:
         await ack()
         click = _click(body)
         if click is None:
+            return
+        if is_pending_plan(click.value):
+            if self._deps.plans is not None:
+                await PlanButtons(self._deps, self._deps.plans).resume(click)
             return
         try:
             pending = pending_vote(click.value)

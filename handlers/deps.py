@@ -11,8 +11,10 @@ from typing import Any
 from bot.approvals.pending import PendingApprovals
 from bot.approvals.voting import VoteService
 from bot.identity.linking import LinkService
+from bot.plans.deciding import PlanDecisions
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
+from bot.slack.names import SlackNames
 from bot.state.dedup import Dedup
 
 
@@ -21,11 +23,14 @@ class HandlerDeps:
     votes: VoteService
     linking: LinkService
     answers: Answers
+    names: SlackNames
     dedup: Dedup
     pending: PendingApprovals
     tasks: TaskSet
     team_id: str
     bot_user_id: str
+    # Plan stages' decisions (None: a bot built without them, as in some tests).
+    plans: PlanDecisions | None = None
 
 
 Listener = Callable[..., Awaitable[Any]]

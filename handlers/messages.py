@@ -1,17 +1,22 @@
 """Votes typed in an approval message's thread: ``approve [comment]``, ``reject <reason>``,
-``bypass <reason>``. Everything else said in a thread is conversation and is left alone."""
+``bypass <reason>``; and ``approve`` / ``reject <reason>`` under a plan message. Everything else
+said in a thread is conversation and is left alone."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from blocks.elements import SlackMessage
 from blocks.replies import notice
 from bot.approvals.voting import Ballot, Verdict, VoteKind
+from bot.plans.deciding import PlanBallot, PlanChoice
 from handlers.deps import HandlerDeps, tracked
-from handlers.payloads import PayloadError, PendingVote, thread_vote
+from handlers.payloads import PayloadError, PendingVote, ThreadVote, thread_vote
+from handlers.plans import PendingPlan, plan_answer
 from handlers.verdicts import private_answer
 
 log = logging.getLogger(__name__)
@@ -37,7 +42,8 @@ class ThreadVotes:
             return
         key = await self._deps.votes.approval_of_message(vote.channel_id, vote.thread_ts)
         if key is None:
-            return  # a thread under some other message
+            await self._on_plan_reply(vote)
+            return
         # Slack redelivers events it thinks were lost; the reply's own ts identifies it.
         mark = f"thread.{vote.channel_id}.{vote.message_ts.replace('.', '_')}"
         if not await self._deps.dedup.first_time(mark):
@@ -52,12 +58,14 @@ class ThreadVotes:
                 thread_ts=vote.thread_ts,
             )
             return
+        # Decoded once here: forest, forage and the thread reply get the words as typed.
+        comment = await self._deps.names.readable(vote.comment) if vote.comment else ""
         ballot = Ballot(
             team_id=vote.actor.team_id,
             slack_user_id=vote.actor.user_id,
             key=key,
             kind=vote.kind,
-            comment=vote.comment or None,
+            comment=comment.strip() or None,
             channel=vote.channel_id,
             message_ts=vote.thread_ts,
         )
@@ -70,6 +78,56 @@ class ThreadVotes:
             await self._deps.answers.ephemeral(
                 vote.channel_id, vote.actor.user_id, answer, thread_ts=vote.thread_ts
             )
+
+    async def _on_plan_reply(self, vote: ThreadVote) -> None:
+        """``approve`` / ``reject <reason>`` under a plan message decides the plan."""
+        plans = self._deps.plans
+        if plans is None:
+            return
+        key = await plans.plan_of_message(vote.channel_id, vote.thread_ts)
+        if key is None:
+            return  # a thread under some other message
+        mark = f"thread.{vote.channel_id}.{vote.message_ts.replace('.', '_')}"
+        if not await self._deps.dedup.first_time(mark):
+            return
+        say = _say_in_thread(self._deps, vote)
+        if vote.kind == VoteKind.BYPASS:
+            await say(notice("Plans have no bypass: reply `approve` or `reject <why>`."))
+            return
+        choice = PlanChoice.APPROVE if vote.kind == VoteKind.APPROVE else PlanChoice.REJECT
+        if choice == PlanChoice.REJECT and not vote.comment:
+            await say(
+                notice("Rejecting a plan needs a reason: reply `reject <why>` in the thread.")
+            )
+            return
+        ballot = PlanBallot(
+            team_id=vote.actor.team_id,
+            slack_user_id=vote.actor.user_id,
+            key=key,
+            choice=choice,
+            reason=vote.comment or None,
+            channel=vote.channel_id,
+            message_ts=vote.thread_ts,
+        )
+        result = await plans.decide(ballot)
+        if result.verdict == Verdict.RECORDED:
+            await self._deps.answers.react(vote.channel_id, vote.message_ts, REACTIONS[vote.kind])
+            return
+        pending = PendingPlan(choice, key, vote.channel_id, vote.thread_ts)
+        answer = plan_answer(result, pending)
+        if answer is not None:
+            await say(answer)
+
+
+def _say_in_thread(
+    deps: HandlerDeps, vote: ThreadVote
+) -> Callable[[SlackMessage], Awaitable[None]]:
+    async def say(message: SlackMessage) -> None:
+        await deps.answers.ephemeral(
+            vote.channel_id, vote.actor.user_id, message, thread_ts=vote.thread_ts
+        )
+
+    return say
 
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:

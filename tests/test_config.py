@@ -49,6 +49,26 @@ def test_a_bad_value_names_the_variable(name, value, expected):
     assert "\n" not in str(caught.value)
 
 
+def test_every_bad_variable_is_named_at_once():
+    env = {"PORT": "eighty", "NATS_URL": "localhost:4222"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    lines = caught.value.lines()
+    assert str(caught.value).splitlines() == lines
+    named = [line.split(" ", 1)[0] for line in lines]
+    assert named == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "NATS_URL",
+        "FOREST_APP_TOKEN",
+        "APPROVALS_CHANNEL",
+        "BOT_SECRET_KEY",
+        "PORT",
+    ]
+    assert "SLACK_BOT_TOKEN is not set: expected a Slack bot token (xoxb-…)" in lines
+    assert "PORT must be a TCP port number from 1 to 65535, got 'eighty'" in lines
+
+
 def test_socket_mode_needs_no_signing_secret():
     env = {k: v for k, v in VALID.items() if k != "SLACK_SIGNING_SECRET"}
     env["SLACK_APP_TOKEN"] = "xapp-1-abc"

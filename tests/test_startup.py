@@ -16,13 +16,26 @@ async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list
 
 
 async def test_a_missing_bot_token_stops_startup_with_one_line(stack: LocalStack):
-    env = stack.env()
+    env = stack.env(PORT="3999")
     del env["SLACK_BOT_TOKEN"]
     code, lines = await run_cli(env)
     assert code == 2
     assert lines == [
         "approvals-bot: SLACK_BOT_TOKEN is not set: expected a Slack bot token (xoxb-…)"
     ]
+
+
+async def test_with_no_environment_every_required_variable_is_named_in_one_run():
+    code, lines = await run_cli({"PATH": "/usr/bin:/bin"})
+    assert code == 2
+    assert [line.split(" ")[1] for line in lines] == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "FOREST_APP_TOKEN",
+        "APPROVALS_CHANNEL",
+        "BOT_SECRET_KEY",
+    ]
+    assert all(line.startswith("approvals-bot: ") and " is not set: " in line for line in lines)
 
 
 async def test_a_bad_routing_file_stops_startup_naming_the_line(stack: LocalStack, tmp_path: Path):

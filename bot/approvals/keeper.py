@@ -107,7 +107,7 @@ class Keeper:
                 if stored is None or not stored.record.open:
                     return
                 try:
-                    change = await self._change(stored, state, outcome)
+                    change = await self._change(stored, state, outcome, vote)
                 except _Unchanged:
                     return
                 try:
@@ -122,9 +122,15 @@ class Keeper:
             log.warning("gave up updating after repeated concurrent writes", extra=key.log_fields)
 
     async def _change(
-        self, stored: Stored, state: ApprovalState | None, outcome: Outcome | None
+        self,
+        stored: Stored,
+        state: ApprovalState | None,
+        outcome: Outcome | None,
+        vote: VoteContext | None,
     ) -> _Change:
         record = stored.record
+        if vote is not None and vote.bypass and vote.forest_user_id not in record.bypassed:
+            record = replace(record, bypassed=(*record.bypassed, vote.forest_user_id))
         if outcome is not None:
             record = replace(record, outcome=outcome, outcome_at=self._clock())
         if state is None:
@@ -144,7 +150,12 @@ class Keeper:
             if previous != mark:
                 new_decisions.append((decision, previous))
                 reported[decision.user_id] = mark
-        if rendered.digest == record.digest and not new_decisions and outcome is None:
+        if (
+            rendered.digest == record.digest
+            and not new_decisions
+            and outcome is None
+            and record.bypassed == stored.record.bypassed
+        ):
             raise _Unchanged
         if rendered.digest != record.digest and not await self._show(record, rendered):
             if outcome is not None:
@@ -182,6 +193,7 @@ class Keeper:
             web_url=self._presenter.web_url(record.request),
             outcome=record.outcome,
             slack_users=change.rendered.slack_users,
+            bypassed=frozenset(record.bypassed),
         )
         texts: list[str] = []
         for decision, previous in change.new_decisions:
@@ -241,10 +253,8 @@ def _decision_reply(
     slack_id = view.slack_users.get(decision.user_id)
     if vote is not None and vote.forest_user_id == decision.user_id:
         slack_id = vote.slack_user_id
-        if vote.bypass and decision.decision == Vote.APPROVED:
-            return replies.bypassed_reply(
-                slack_id, decision.comment or "", username=decision.username
-            )
+    if view.is_bypass(decision):
+        return replies.bypassed_reply(slack_id, decision.comment or "", username=decision.username)
     changed = previous is not None and not _marks_vote(previous, decision.decision)
     if changed:
         return replies.vote_changed_reply(

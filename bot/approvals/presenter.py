@@ -66,6 +66,7 @@ class Presenter:
             outcome_at=(
                 datetime.fromtimestamp(record.outcome_at, UTC) if record.outcome_at else None
             ),
+            bypassed=frozenset(record.bypassed),
         )
         message = approval_message(view)
         digest = hashlib.sha256(

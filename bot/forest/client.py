@@ -204,12 +204,10 @@ class ForestClient:
         except grpc.aio.AioRpcError as error:
             if metrics is not None:
                 metrics.forest_errors.labels(code=error.code().name).inc()
-            raise translate(error, context) from None
+            raise translate(error, context, logged=measured) from None
         finally:
             if metrics is not None:
-                metrics.forest_latency.labels(method=method).observe(
-                    time.perf_counter() - started
-                )
+                metrics.forest_latency.labels(method=method).observe(time.perf_counter() - started)
 
     # Policies
 

@@ -1,14 +1,21 @@
 """Forest's errors as typed exceptions, each carrying a sentence a person can read.
 
-This is the one place that turns gRPC status codes and forest's messages into words.
+This is the one place that turns gRPC status codes and forest's messages into words. Forest's own
+text (``details``) is read to pick the sentence and logged for operators, but never shown to
+people: it can hold anything, a stack trace or an internal address included.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 
 import grpc
+
+log = logging.getLogger(__name__)
+# Forest's text as logged: enough to diagnose, bounded against a huge message.
+MAX_LOGGED_DETAILS = 500
 
 
 class Action(enum.StrEnum):
@@ -70,9 +77,30 @@ _ONLY_USERS = "only users can approve"
 _NO_POLICY = "no approval policy"
 
 
-def translate(error: grpc.aio.AioRpcError, context: Context) -> ForestError:
+def translate(error: grpc.aio.AioRpcError, context: Context, logged: bool = True) -> ForestError:
+    """The error as the sentence a person reads; forest's own text goes to the log (unless
+    ``logged`` is False: a probe that expects an error)."""
     code = error.code()
     details = error.details() or ""
+    translated = _translate(code, details, context)
+    if not logged:
+        return translated
+    log.warning(
+        "forest refused a %s call: %s",
+        context.action.value,
+        code.name,
+        extra={
+            "forest_code": code.name,
+            "forest_details": details[:MAX_LOGGED_DETAILS],
+            "organisation": context.organisation,
+            "project": context.project,
+            "environment": context.environment,
+        },
+    )
+    return translated
+
+
+def _translate(code: grpc.StatusCode, details: str, context: Context) -> ForestError:
     lowered = details.lower()
     org = context.organisation or "this organisation"
 
@@ -95,7 +123,7 @@ def translate(error: grpc.aio.AioRpcError, context: Context) -> ForestError:
                 f"You are not a member of {org} in forest, so you can't vote on this release."
             )
         else:
-            sentence = f"Forest refused access to {org}: {details or 'permission denied'}."
+            sentence = f"Forest refused access to {org}."
         return ForestPermissionDenied(sentence, code, details)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         if context.action == Action.READ:
@@ -114,10 +142,18 @@ def translate(error: grpc.aio.AioRpcError, context: Context) -> ForestError:
         return ForestNotFound(sentence, code, details)
     if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT):
         return ForestRejectedRequest(
-            f"Forest could not handle the request: {details or code.name.lower()}.", code, details
+            f"Forest could not handle the request{_nothing_done(context)} Please try again, "
+            "and tell the platform team if it keeps happening.",
+            code,
+            details,
         )
     return ForestError(
-        f"Forest answered with an error ({code.name.lower()}): {details or 'no details'}.",
+        f"Forest answered with an unexpected error{_nothing_done(context)} Please try again, "
+        "and tell the platform team if it keeps happening.",
         code,
         details,
     )
+
+
+def _nothing_done(context: Context) -> str:
+    return ", so your vote was NOT recorded." if context.action == Action.VOTE else "."

@@ -49,6 +49,8 @@ class ApprovalRecord:
     digest: str = ""
     # Forest user ids whose decisions the thread already reported, with the decision.
     reported: dict[str, str] = field(default_factory=dict)
+    # Forest user ids whose approval the bot cast as a bypass.
+    bypassed: tuple[str, ...] = ()
 
     @property
     def key(self) -> ApprovalKey:
@@ -243,4 +245,5 @@ def _decode(raw: bytes) -> ApprovalRecord:
         outcome_at=document.get("outcome_at"),
         digest=document.get("digest", ""),
         reported=document.get("reported", {}),
+        bypassed=tuple(document.get("bypassed", ())),
     )

@@ -255,6 +255,31 @@ def test_vote_times_show_in_the_viewers_zone():
     assert line == f"✅ bob approved · <!date^{stamp}^{{time}}|2026-11-26 10:17 UTC>"
 
 
+def test_an_authors_approval_is_marked_as_a_bypass_wherever_it_was_cast():
+    # Forest records the author's own approval only with force_bypass, also from forage.
+    alice = Decision("forest-alice", "alice", Vote.APPROVED, T0, "incident INC-42 hotfix")
+    msg = approval_message(view(ApprovalState(2, 2, (alice, BOB_APPROVED)), slack_users={}))
+    text = mrkdwn(msg)
+    assert "2 of 2 (1 by the author's bypass)" in text
+    stamp = int(T0.timestamp())
+    assert (
+        f"⚠️ alice bypassed as author · <!date^{stamp}^{{time}}|2026-11-26 10:15 UTC>: "
+        "“incident INC-42 hotfix”"
+    ) in text
+    assert "✅ alice approved" not in text
+    assert "✅ bob approved" in text
+
+
+def test_a_bypass_the_bot_cast_is_marked_when_the_author_is_unknown():
+    dave = Decision("forest-dave", "dave", Vote.APPROVED, None, "hotfix")
+    bare = view(
+        ApprovalState(2, 1, (dave,)), req=request(release=release(author=None)), slack_users={}
+    )
+    shown = ApprovalView(**{**bare.__dict__, "bypassed": frozenset({"forest-dave"})})
+    assert "⚠️ dave bypassed as author: “hotfix”" in mrkdwn(approval_message(shown))
+    assert "✅ dave approved" in mrkdwn(approval_message(bare))
+
+
 def test_a_decision_without_time_or_name():
     line = decision_line(Decision("forest-x", "", Vote.REJECTED), {})
     assert line == "❌ someone rejected"

@@ -98,7 +98,8 @@ def test_rejected_reply():
 
 def test_bypassed_reply():
     assert bypassed_reply("U0DAVE", "hotfix for outage") == (
-        "⚠️ <@U0DAVE> bypassed the approval: hotfix for outage"
+        "⚠️ <@U0DAVE> approved their own release as an org admin (bypass);"
+        " it counts as one approval: hotfix for outage"
     )
 
 

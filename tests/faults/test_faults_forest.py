@@ -82,3 +82,26 @@ async def test_forest_down_at_start_is_not_ready_and_recovers(stack: LocalStack)
     intent = stack.new_release()
     await stack.announce(intent)
     await wait_until(lambda: len(stack.slack.messages(CHANNEL)) == 1)
+
+
+async def test_forests_own_error_text_is_logged_never_shown(stack: LocalStack, caplog):
+    await stack.start_bot()
+    await stack.link("bob")
+    _, ts = await stack.open_approval()
+    leaks = {
+        grpc.StatusCode.INTERNAL: "panic: stack trace at foo.go:12",
+        grpc.StatusCode.UNKNOWN: "db at 10.0.0.7:5432 refused: pq: password auth failed",
+    }
+    seen = len(stack.slack.ephemerals(CHANNEL, "U0BOB"))
+    for attempt, (code, details) in enumerate(leaks.items(), start=seen + 1):
+        stack.forest.fail_next("ExternalApproveRelease", code, details)
+        await stack.click("bob", ts, "approval_approve")
+        await wait_until(
+            lambda: len(stack.slack.ephemerals(CHANNEL, "U0BOB")) == attempt,  # noqa: B023
+        )
+        told = all_text(stack.slack.ephemerals(CHANNEL, "U0BOB")[-1])
+        assert "NOT recorded" in told and "try again" in told, told
+        for fragment in ("panic", "foo.go", "10.0.0.7", "pq:", details):
+            assert fragment not in told
+        assert any(getattr(r, "forest_details", "") == details for r in caplog.records)
+    assert stack.slack.thread(CHANNEL, ts) == []

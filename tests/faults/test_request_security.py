@@ -238,3 +238,42 @@ async def test_bodies_missing_what_slack_always_sends_do_nothing(stack: LocalSta
     # Bob is still linked, and nothing was voted on his behalf.
     await stack.command("bob", "whoami")
     assert "linked to forest as *bob*" in stack.last_command_reply
+
+
+async def test_unsigned_bodies_are_refused_before_anything_parses_them(stack: LocalStack):
+    ts = await open_approval(stack)
+    quiet = Quiet(stack)
+    now = str(int(time.time()))
+    unsigned = {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=" + "0" * 64}
+    megabyte_of_json = b'{"type": "block_actions", "padding": "' + b"x" * 1_000_000 + b'"}'
+    bodies = {
+        # Signed, each of these is a 400 (tests above): unsigned, it is never decoded at all.
+        "a megabyte of JSON": megabyte_of_json,
+        "a deeply nested payload": urlencode({"payload": "[" * 50_000}).encode(),
+        "bytes that are not UTF-8": b"payload=\xff\xfe\x00",
+        "a JSON body that is not JSON": b"{nope",
+        "a click": click_body(stack, ts),
+    }
+    for case, body in bodies.items():
+        for headers in (unsigned, {"X-Slack-Request-Timestamp": now}, {}):
+            delivery = await deliver(stack, body, headers)
+            assert delivery.status == 401, (case, headers, delivery)
+    await quiet.assert_nothing_happened()
+
+
+async def test_a_command_from_a_channel_named_payload_is_answered(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    for field in ("channel_name", "team_domain", "user_name"):
+        options = {field: "payload-team"}
+        command = slash_command_body(
+            stack.slack.identity.team_id,
+            "U0BOB",
+            "/forest",
+            "whoami",
+            stack.slack.new_response_url(CHANNEL, "U0BOB"),
+            **options,
+        )
+        delivery = await deliver(stack, command, signed(stack.slack.signing_secret, command))
+        assert delivery.status == 200, (field, delivery)
+        assert "You're linked to forest as *bob*" in delivery.body, field

@@ -107,13 +107,19 @@ async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
 
     delivery = await stack.submit("dave", view.id, "hotfix for the outage")
     assert delivery.status == 200
-    await wait_until(lambda: any("bypassed" in t for t in thread_texts(stack, ts)))
+    await wait_until(lambda: any("bypass" in t for t in thread_texts(stack, ts)))
     [call] = stack.forest.calls_to("ExternalApproveRelease")
     assert call.actor == "dave"
     assert call.request.force_bypass is True
     assert call.request.comment == "hotfix for the outage"
-    assert thread_texts(stack, ts)[0] == "⚠️ <@U0DAVE> bypassed the approval: hotfix for the outage"
-    assert "1 of 2" in votes_line(stack, ts)
+    assert thread_texts(stack, ts)[0] == (
+        "⚠️ <@U0DAVE> approved their own release as an org admin (bypass);"
+        " it counts as one approval: hotfix for the outage"
+    )
+    shown = votes_line(stack, ts)
+    assert "1 of 2 (1 by the author's bypass)" in shown
+    assert "⚠️ <@U0DAVE> bypassed as author" in shown and "“hotfix for the outage”" in shown
+    assert "✅ <@U0DAVE> approved" not in shown
 
 
 async def test_reject_asks_for_a_reason_that_reaches_forest_and_the_thread(stack: LocalStack):

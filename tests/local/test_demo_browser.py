@@ -205,8 +205,12 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await hotfix_message.get_by_role("button", name="Bypass (admin)").click()
     await shows(page.get_by_role("dialog"), "This records your own approval")
     await submit_modal(page, "Bypass approval", "Reason", "hotfix for the outage", "Bypass")
-    await shows(hotfix_message, "1 of 2", "✅ @dave approved")
-    await shows(thread_of(hotfix), "⚠️ @dave bypassed the approval: hotfix for the outage")
+    await shows(hotfix_message, "1 of 2 (1 by the author's bypass)", "⚠️ @dave bypassed as author")
+    await shows(
+        thread_of(hotfix),
+        "⚠️ @dave approved their own release as an org admin (bypass);"
+        " it counts as one approval: hotfix for the outage",
+    )
 
     # bob approves it by replying in its thread; the bot reacts to his reply.
     await act_as(page, "bob")
@@ -227,7 +231,7 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     # mallory, outside the organisation, sees the channel and nobody's private answers.
     await act_as(page, "mallory")
     await expect(page.locator("article.message.ephemeral")).to_have_count(0)
-    await shows(thread_of(hotfix), "bypassed the approval")
+    await shows(thread_of(hotfix), "approved their own release as an org admin (bypass)")
 
 
 async def test_denying_the_device_login_in_forage_leaves_the_person_unlinked(page: Page) -> None:
@@ -293,10 +297,13 @@ async def test_the_page_is_told_why_slack_would_refuse_what_it_asked(demo: Runni
     # A click on a button the message does not show (a page left open on an old message).
     await wait_until(lambda: bool(demo.stack.slack.messages(CHANNEL)))
     message = demo.stack.slack.messages(CHANNEL)[0]
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{demo.page_url}/api/click",
-        json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
-    ) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{demo.page_url}/api/click",
+            json={"as": "bob", "ts": message.ts, "action_id": "no_such_button"},
+        ) as reply,
+    ):
         assert reply.status == 409
         assert await reply.json() == {
             "ok": False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,11 +19,14 @@ from pathlib import Path
 from bot.local.demo.releases import SampleReleases
 from bot.local.demo.server import address_of, listen, serve_demo_page
 from bot.local.local_stack import CHANNEL, LocalStack, local_stack
+from bot.local.nats_server import free_port
 from bot.wiring import Tuning
 
 log = logging.getLogger(__name__)
 
 PAGE_HOST = "127.0.0.1"
+DEFAULT_BOT_PORT = 3000
+DEFAULT_PAGE_PORT = 8080
 
 
 class DemoError(Exception):
@@ -64,9 +68,39 @@ async def running_demo(
         listener.close()
 
 
-async def run_demo(port: int, ui_port: int, stop: asyncio.Event) -> None:
+def pick_port(requested: int | None, default: int, flag: str, what: str) -> tuple[int, str]:
+    """The port to serve ``what`` on, and a note when it is not the one expected.
+
+    A port given on the command line must be free (DemoError otherwise); without one, the
+    default is taken when free, else any free port, and the note says which."""
+    if requested is not None:
+        if requested and not _is_free(requested):
+            raise DemoError(
+                f"cannot serve {what} on {PAGE_HOST}:{requested} (address already in use); "
+                f"pick another port with {flag}"
+            )
+        return requested, ""
+    if _is_free(default):
+        return default, ""
+    port = free_port()
+    return port, f"port {default} is taken, so {what} uses port {port} ({flag} picks one)"
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((PAGE_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+async def run_demo(port: int | None, ui_port: int | None, stop: asyncio.Event) -> None:
+    bot_port, bot_note = pick_port(port, DEFAULT_BOT_PORT, "--port", "the bot")
+    page_port, page_note = pick_port(ui_port, DEFAULT_PAGE_PORT, "--ui-port", "the demo page")
     with tempfile.TemporaryDirectory(prefix="approvals-demo-") as store:
-        async with running_demo(Path(store), bot_port=port, page_port=ui_port) as demo:
+        async with running_demo(Path(store), bot_port=bot_port, page_port=page_port) as demo:
             stack = demo.stack
             log.info(
                 "demo running",
@@ -78,6 +112,9 @@ async def run_demo(port: int, ui_port: int, stop: asyncio.Event) -> None:
                     "nats": stack.nats_server.url,
                 },
             )
+            for note in (bot_note, page_note):
+                if note:
+                    print(f"  approvals-bot: {note}", flush=True)
             print(
                 f"\n  The demo is running: open {demo.page_url} in your browser."
                 "\n  Pick who you are at the top, link with /forest login, and vote."
