@@ -321,18 +321,21 @@ class Bot:
         await _check_organisation(forest, organisation)
         assert self._nudges is not None
         watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
+        facts = ReleaseFacts(forest)
         gates = DeployGates(
             forest,
             store,
             open_approvals,
             announcer,
-            ReleaseFacts(forest),
+            facts,
             refresh=coalescer.nudge,
             finish=self._nudges.finish_later,
             tasks=self.tasks,
         )
-        # Further kinds of approval (plan stages) are further handlers.
+        # Each kind of approval forest has is one handler: deploy policies, plan stages.
         self.watch_handlers.append(gates)
+        if self.plans is not None:
+            self.watch_handlers.append(self.plans.gates(facts))
         self.watch = ForestWatch(
             forest,
             organisation,
