@@ -2,12 +2,16 @@
 approval-required event, only the org event log and forest's read API."""
 
 import asyncio
+import json
+import re
+import time
 from dataclasses import replace
 
+import grpc
 from tests_support import all_text, buttons
 
 from bot.local.fake_forest import deploy
-from bot.local.local_stack import CHANNEL, FAST, ORGANISATION, LocalStack, wait_for
+from bot.local.local_stack import CHANNEL, FAST, ORGANISATION, PROJECT, LocalStack, wait_for
 from bot.wiring import Bot
 
 CHECKOUT = "checkout"
@@ -280,3 +284,84 @@ async def test_the_watch_resumes_after_forest_restarts(stack: LocalStack):
     )
     await wait_for(lambda: stack.message_of(intent) is not None, "the message", 15.0)
     await following(bot)
+
+
+async def test_a_release_whose_artifact_cannot_be_read_still_gets_a_message(stack: LocalStack):
+    pipeline_project(stack)
+    bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
+    await following(bot)
+    stack.forest.fail_next("GetArtifactsByProject", grpc.StatusCode.UNAVAILABLE, "db down", 5)
+    intent = await stack.forest.release(
+        ORGANISATION, CHECKOUT, (deploy("production"),), artifact=artifact(stack)
+    )
+    await wait_for(lambda: stack.message_of(intent) is not None, "the message")
+    shown = all_text(stack.message_of(intent))
+    assert "checkout → production" in shown
+    assert "needs 2 approvals" in shown
+    assert f"Release {intent[:8]}" in shown
+
+
+async def test_each_stage_ends_with_its_own_outcome_not_another_stages_release(
+    stack: LocalStack,
+):
+    # payments-api gates both environments; here they deploy side by side.
+    bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
+    await following(bot)
+    stack.forest.add_destination(ORGANISATION, "staging", "staging-eu-1")
+    stack.forest.add_destination(ORGANISATION, "production", "production-eu-1")
+    intent = await stack.forest.release(
+        ORGANISATION, PROJECT, (deploy("staging"), deploy("production"))
+    )
+    await wait_for(
+        lambda: (
+            stack.message_of(intent, "staging") is not None and stack.message_of(intent) is not None
+        ),
+        "both messages",
+    )
+    for voter, environment in (("bob", "staging"), ("bob", "production"), ("carol", "production")):
+        await stack.forest.record_decision(intent, environment, voter, "approved")
+    await wait_for(
+        lambda: (
+            stack.forest.stage_status(intent, "deploy-production") == "ACTIVE"
+            and stack.forest.stage_status(intent, "deploy-staging") == "ACTIVE"
+        ),
+        "both stages to start",
+    )
+    # Staging's release succeeding is not production's.
+    await stack.forest.finish_stage(intent, "deploy-staging")
+    await wait_for(
+        lambda: "Deployed to staging" in all_text(stack.message_of(intent, "staging")),
+        "staging's outcome",
+        10.0,
+    )
+    await asyncio.sleep(1.0)
+    production = all_text(stack.message_of(intent))
+    assert "Deployed" not in production and "approved" in production
+    await stack.forest.finish_stage(intent, "deploy-production")
+    await wait_for(
+        lambda: "Deployed to production" in all_text(stack.message_of(intent)),
+        "production's outcome",
+        10.0,
+    )
+
+
+async def test_pending_lists_a_held_release_waiting_since_forest_held_it(stack: LocalStack):
+    pipeline_project(stack)
+    bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
+    await following(bot)
+    await stack.link("bob")
+    intent = await stack.forest.release(
+        ORGANISATION, CHECKOUT, STAGING_THEN_PRODUCTION, artifact=artifact(stack)
+    )
+    await stack.forest.finish_stage(intent, "deploy-staging")
+    await wait_for(lambda: stack.message_of(intent) is not None, "the message")
+    response_url = await stack.command("bob", "pending")
+    await wait_for(lambda: bool(stack.slack.responses(response_url)), "the answer")
+    [answer] = stack.slack.responses(response_url)
+    text = json.dumps(answer.body, ensure_ascii=False)
+    assert "1 approval waits for your vote." in text
+    assert "feat: one-click checkout (#91)" in text
+    assert "checkout \u2192 production in acme" in text
+    # Waiting since staging finished, as forest reports it: now, not a sample's fixed time.
+    [since] = [int(ts) for ts in re.findall(r"<!date\^(\d+)\^", text)]
+    assert abs(since - time.time()) < 60
