@@ -128,7 +128,8 @@ async def run_demo(port: int | None, ui_port: int | None, stop: asyncio.Event) -
                     print(f"  approvals-bot: {note}", flush=True)
             print(
                 f"\n  The demo is running: open {demo.page_url} in your browser."
-                "\n  Pick who you are at the top, link with /forest login, and vote."
+                "\n  Pick who you are at the top, link with /forest login, and vote;"
+                "\n  the forest panel on the right finishes the stages forest runs."
                 "\n  Ctrl-C stops it.\n",
                 flush=True,
             )
