@@ -290,6 +290,8 @@ class Bot:
             await self._consumer.stop()
         if self._nudges is not None:
             await self._nudges.stop()
+        if self.watch is not None:
+            self.watch.stopping()
         await self._loops.cancel()
         if self.watch is not None:
             await self.watch.stop()
