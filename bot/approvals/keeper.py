@@ -13,9 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from blocks import replies
 from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
 from bot.approvals.presenter import Presenter, Rendered
@@ -23,6 +20,7 @@ from bot.forest.errors import ForestError
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.slack.thread_replies import reply_in_thread
+from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
@@ -37,6 +35,9 @@ class VoteContext:
     forest_user_id: str
     slack_user_id: str
     bypass: bool = False
+    # Forest accepted this person's approval without force_bypass: they are not the author,
+    # whatever the event said.
+    approved_plainly: bool = False
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Keeper:
         self,
         store: ApprovalStore,
         presenter: Presenter,
-        web: AsyncWebClient,
+        web: SlackWeb,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -131,6 +132,8 @@ class Keeper:
         record = stored.record
         if vote is not None and vote.bypass and vote.forest_user_id not in record.bypassed:
             record = replace(record, bypassed=(*record.bypassed, vote.forest_user_id))
+        if vote is not None and vote.approved_plainly:
+            record = _without_false_author(record, vote.forest_user_id)
         if outcome is not None:
             record = replace(record, outcome=outcome, outcome_at=self._clock())
         if state is None:
@@ -155,6 +158,7 @@ class Keeper:
             and not new_decisions
             and outcome is None
             and record.bypassed == stored.record.bypassed
+            and record.request == stored.record.request
         ):
             raise _Unchanged
         if rendered.digest != record.digest and not await self._show(record, rendered):
@@ -172,13 +176,13 @@ class Keeper:
     async def _show(self, record: ApprovalRecord, rendered: Rendered) -> bool:
         """Update the message; False when Slack refused (the next refresh tries again)."""
         try:
-            await self._web.chat_update(
-                channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
+            await self._web.update_message(
+                record.channel, record.ts, rendered.text, rendered.blocks
             )
-        except SlackApiError as error:
+        except SlackRefused as error:
             log.warning(
                 "could not update the approval message: %s",
-                error.response.get("error"),
+                error.code,
                 extra=record.key.log_fields,
             )
             return False
@@ -264,3 +268,14 @@ def _decision_reply(
         return replies.approved_reply(slack_id, decision.comment, username=decision.username)
     people = {**view.slack_users, decision.user_id: slack_id} if slack_id else view.slack_users
     return replies.rejected_notice(replace(view, slack_users=people), decision)
+
+
+def _without_false_author(record: ApprovalRecord, forest_user_id: str) -> ApprovalRecord:
+    """The record without an author that forest has just shown is not the author (it accepted
+    their approval without force_bypass): an event's claim, never shown as a fact again."""
+    release = record.request.release
+    author = release.author
+    if author is None or not author.user_id or author.user_id != forest_user_id:
+        return record
+    request = replace(record.request, release=replace(release, author=None))
+    return replace(record, request=request)

@@ -13,21 +13,24 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
+from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
+from bot.approvals.one_message import names_another_message, posted_record
 from bot.forest.client import ForestClient, ProjectRef
-from bot.forest.errors import ForestError
+from bot.forest.errors import ForestError, ForestPermissionDenied, refuses_own_release
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService, NeedsLogin
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
-from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase
+from bot.state.approval_store import ApprovalRecord, ApprovalStore
 
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 2000
-POSTING_WAIT_STEPS = 40
-POSTING_WAIT_STEP_SECONDS = 0.05
+NOT_THE_AUTHOR = (
+    "Forest says you are not this release's author, so there was nothing to bypass: your"
+    " approval was recorded as an ordinary vote."
+)
 
 
 class VoteKind(enum.StrEnum):
@@ -94,14 +97,8 @@ class VoteService:
         self._casting = asyncio.Semaphore(concurrency)
 
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
-        """Our record of the approval; waits a moment for one whose message is being posted
-        (a click can arrive before the poster has recorded the message's ts)."""
-        for _ in range(POSTING_WAIT_STEPS):
-            stored = await self._store.get(key)
-            if stored is None or stored.record.phase == Phase.POSTED:
-                break
-            await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
-        return stored.record if stored else None
+        """Our record of the approval, once its message is posted (waits a moment)."""
+        return await posted_record(self._store, key)
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
         return await self._store.approval_of_message(channel, ts)
@@ -174,29 +171,44 @@ class VoteService:
                 Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
             )
         try:
-            link, state = await self._linking.as_person(
+            link, (state, bypassed) = await self._linking.as_person(
                 link, lambda current: self._vote(record.request, current, ballot.kind, comment)
             )
         except NeedsLogin as needs:
             return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
         except ForestError as error:
             return _failure(error, record)
-        await self._keeper.apply(
-            ballot.key,
-            state,
-            VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
+        approved = ballot.kind != VoteKind.REJECT
+        context = VoteContext(
+            link.forest_user_id,
+            ballot.slack_user_id,
+            bypass=bypassed,
+            approved_plainly=approved and not bypassed,
         )
+        await self._keeper.apply(ballot.key, state, context)
+        if ballot.kind == VoteKind.BYPASS and not bypassed:
+            return VoteResult(Verdict.RECORDED, NOT_THE_AUTHOR, record)
         return VoteResult(Verdict.RECORDED, record=record)
 
     async def _vote(
         self, request: ApprovalRequest, link: Link, kind: VoteKind, comment: str | None
-    ):
+    ) -> tuple[ApprovalState, bool]:
+        """Forest's state after the vote, and whether it was the author's bypass."""
         project = ProjectRef(request.organisation, request.project)
+        token, key = link.access_token, request.key
         if kind == VoteKind.REJECT:
-            return await self._forest.reject(link.access_token, project, request.key, comment)
-        return await self._forest.approve(
-            link.access_token, project, request.key, comment, force_bypass=kind == VoteKind.BYPASS
-        )
+            return await self._forest.reject(token, project, key, comment), False
+        if kind == VoteKind.APPROVE:
+            return await self._forest.approve(token, project, key, comment), False
+        # Only forest knows who authored the release (an event may not say, or say wrongly):
+        # without force_bypass it refuses the author alone, so that refusal is the proof, and
+        # force_bypass is sent to no one else. Anyone else's approval counts as an ordinary one.
+        try:
+            return await self._forest.approve(token, project, key, comment), False
+        except ForestPermissionDenied as error:
+            if not refuses_own_release(error):
+                raise
+        return await self._forest.approve(token, project, key, comment, force_bypass=True), True
 
     async def _already_voted(
         self, record: ApprovalRecord, link: Link, wanted: Vote, comment: str | None
@@ -250,15 +262,7 @@ class VoteService:
 def _refusal_for_message(record: ApprovalRecord | None, ballot: Ballot) -> VoteResult | None:
     if record is None or not record.ts:
         return VoteResult(Verdict.REFUSED, "This approval is not one the bot is tracking.")
-    if (
-        ballot.channel is not None
-        and ballot.message_ts is not None
-        and (ballot.channel != record.channel or ballot.message_ts != record.ts)
-    ):
-        log.warning(
-            "refused a vote naming another message",
-            extra={"slack_user": ballot.slack_user_id, "channel": ballot.channel},
-        )
+    if names_another_message(record, ballot.channel, ballot.message_ts, ballot.slack_user_id):
         return VoteResult(Verdict.REFUSED, "That button does not belong to this release.")
     if record.outcome is not None:
         return VoteResult(Verdict.REFUSED, _closed_sentence(record.outcome), record)

@@ -285,7 +285,9 @@ class FakeSlack:
         return [
             e
             for e in self.workspace.ephemerals
-            if (channel is None or e.channel == channel) and (user is None or e.user == user)
+            if (channel is None or e.channel == channel)
+            and (user is None or e.user == user)
+            and not e.deleted
         ]
 
     def reactions(self, channel: str, ts: str) -> list[str]:
@@ -387,6 +389,44 @@ class FakeSlack:
         )
         self._notify()
         return message, event
+
+    def person_edits(self, channel: str, ts: str, typed: str) -> JsonDict:
+        """The author of message ``ts`` edits it to ``typed``; returns the ``message_changed``
+        event Slack delivers, which wraps the message as it is now and as it was."""
+        message = self.workspace.find(channel, ts)
+        before = self.workspace.render(message)
+        people = {u.name: u.id for u in self.workspace.users.values() if not u.deleted}
+        channels = {name: cid for cid, name in self.workspace.channel_names.items()}
+        message.text = encode_typed(typed, people, channels)
+        message.blocks = typed_blocks(typed, people, channels)
+        message.edits += 1
+        now = self.workspace.clock.next_ts()
+        after = {**self.workspace.render(message), "edited": {"user": message.user, "ts": now}}
+        self._notify()
+        return self._hidden_event("message_changed", channel, now, message=after, previous=before)
+
+    def person_deletes(self, channel: str, ts: str) -> JsonDict:
+        """The author deletes message ``ts``; returns the ``message_deleted`` event."""
+        message = self.workspace.find(channel, ts)
+        before = self.workspace.render(message)
+        message.deleted = True
+        now = self.workspace.clock.next_ts()
+        self._notify()
+        return self._hidden_event("message_deleted", channel, now, deleted_ts=ts, previous=before)
+
+    def _hidden_event(
+        self, subtype: str, channel: str, ts: str, *, previous: JsonDict, **fields: Any
+    ) -> JsonDict:
+        event: JsonDict = {"type": "message", "subtype": subtype, "hidden": True}
+        event.update(fields)
+        event.update(
+            channel=channel,
+            previous_message=previous,
+            ts=ts,
+            event_ts=ts,
+            channel_type="channel",
+        )
+        return event
 
     def as_seen(self, mrkdwn: str) -> str:
         """What a person reads where the app posted ``mrkdwn``: entities decoded, mentions shown
@@ -581,7 +621,7 @@ class FakeSlack:
             ephemeral,
             user_id,
             action_id,
-            response_url=self.new_response_url(ephemeral.channel, user_id),
+            response_url=self.new_response_url(ephemeral.channel, user_id, ephemeral.message_ts),
             trigger_id=self.new_trigger_id(user_id),
             user_name=person.name if (person := self.workspace.users.get(user_id)) else None,
         )
