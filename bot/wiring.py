@@ -17,6 +17,9 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
@@ -51,6 +54,7 @@ from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
+from bot.slack.shared_budget import PACING_BUCKET, SharedBudget
 from bot.slack.web import (
     TOKEN_REFUSED,
     SlackIdentity,
@@ -77,6 +81,8 @@ log = logging.getLogger(__name__)
 LINKS_BUCKET = "forest_links"
 WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
+# Calls still queued for Slack's rate limits at shutdown get this long to go.
+SLACK_DRAIN_SECONDS = 5.0
 STARTUP_RETRY_SECONDS = 2.0
 
 
@@ -101,6 +107,9 @@ class Tuning:
     # how long a dead follower holds the lease before another replica takes over.
     watch_scan_interval: float = SCAN_INTERVAL_SECONDS
     watch_lease: float = LEASE_SECONDS
+    # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
+    # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
+    slack_pacing: bool = True
     # Slow clients: header and body timeouts, and the connection cap (0: from the fd limit).
     http_header_timeout: float = ListenerLimits.header_timeout
     http_body_timeout: float = ListenerLimits.body_timeout
@@ -210,7 +219,6 @@ class Bot:
         settings = self.settings
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -230,6 +238,17 @@ class Bot:
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
+        # Slack's budget is per workspace: replicas keep it together (bot/slack/shared_budget.py)
+        budget = (
+            SharedBudget(await open_bucket(js, PACING_BUCKET, history=1))
+            if self.tuning.slack_pacing
+            else None
+        )
+        slack = build_slack(
+            settings.slack_bot_token, settings.slack_api_url, session, self.metrics, budget
+        )
+        # Closed before NATS and the session: what still waits its turn is sent first.
+        stack.push_async_callback(slack.close, SLACK_DRAIN_SECONDS)
         links_bucket = await open_bucket(js, LINKS_BUCKET, history=1)
         links = LinkStore(links_bucket, TokenCipher(settings.bot_secret_keys))
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
@@ -264,7 +283,7 @@ class Bot:
         store = ApprovalStore(resources.approvals_bucket)
         people = People(resources.links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, slack, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics, later=self.tasks)
         announcer = Announcer(
             store,
             router,
@@ -315,7 +334,7 @@ class Bot:
             settings.approvals_remind_after,
             tuning.reminder_check_interval,
         )
-        bolt = self._bolt(slack)
+        bolt = self._bolt(slack, resources.identity)
         register(
             bolt,
             HandlerDeps(
@@ -470,9 +489,12 @@ class Bot:
                 log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, slack: SlackWeb) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb, identity: SlackIdentity) -> AsyncApp:
         return AsyncApp(
             client=slack.bolt_client,
+            # Who the bot is was asked at start-up, through the door: Bolt makes no auth.test
+            # of its own, which the first request after a start would otherwise wait for.
+            authorize=_KnownBot(identity, slack.bolt_client.token or ""),
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
@@ -504,6 +526,33 @@ async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await bot.stop()
+
+
+class _KnownBot(AsyncAuthorize):
+    """Bolt's authorization of every request: the one workspace and bot that ``auth.test``
+    named at start-up (another workspace is refused by the listeners' own check)."""
+
+    def __init__(self, identity: SlackIdentity, token: str) -> None:
+        self._identity = identity
+        self._token = token
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **actor: str | None,
+    ) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=self._identity.team_id,
+            bot_user_id=self._identity.bot_user_id,
+            bot_id=self._identity.bot_id,
+            bot_token=self._token,
+            user_id=user_id,
+        )
 
 
 def _bound_port(site: web.TCPSite) -> int:

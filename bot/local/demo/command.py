@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -136,6 +137,25 @@ async def run_demo(port: int | None, ui_port: int | None, stop: asyncio.Event) -
             await _show_slack(stack, stop)
 
 
+_MARKUP = re.compile(
+    r"<@(?P<user>[UW][A-Z0-9]+)>"
+    r"|<!date\^[^|>]*\|(?P<date>[^>]*)>"
+    r"|<[^|>]*\|(?P<label>[^>]*)>"
+)
+
+
+def readable(text: str, names: dict[str, str]) -> str:
+    """Slack's markup as a terminal reader would want it: ``<@U0BOB>`` as @bob, a date or a
+    link as the words it shows."""
+
+    def plain(match: re.Match[str]) -> str:
+        if match["user"]:
+            return f"@{names.get(match['user'], match['user'])}"
+        return match["date"] if match["date"] is not None else match["label"]
+
+    return _MARKUP.sub(plain, text)
+
+
 async def _show_slack(stack: LocalStack, stop: asyncio.Event) -> None:
     """Log what the approval channel shows whenever it changes, until stopped."""
     shown: list[str] = []
@@ -146,7 +166,8 @@ async def _show_slack(stack: LocalStack, stop: asyncio.Event) -> None:
         if current != shown:
             for line in current:
                 if line not in shown:
-                    log.info("slack shows: %s", line)
+                    names = {user.id: user.name for user in stack.slack.workspace.users.values()}
+                    log.info("slack shows: %s", readable(line, names))
             shown = current
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.5)
