@@ -398,3 +398,24 @@ async def test_a_held_release_gets_its_reminder_and_shows_on_the_home_tab(stack:
     shown = home_text(stack, "bob")
     assert "feat: one-click checkout (#91)" in shown
     assert "checkout → production" in shown
+
+
+async def test_the_approval_required_event_stays_a_second_way_in_for_the_same_message(
+    stack: LocalStack,
+):
+    pipeline_project(stack)
+    bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
+    await following(bot)
+    intent = await stack.forest.release(
+        ORGANISATION, CHECKOUT, (deploy("production"),), artifact=artifact(stack)
+    )
+    for _ in range(3):
+        await stack.announce(intent, project=CHECKOUT)
+    await wait_for(lambda: stack.message_of(intent) is not None, "the message")
+    await asyncio.sleep(1.5)
+    assert len(posted(stack)) == 1
+    # A release the watch sees nothing held in (no pipeline) still gets the event's message.
+    other = stack.new_release()
+    await stack.announce(other)
+    await wait_for(lambda: stack.message_of(other) is not None, "the event's message")
+    assert len(posted(stack)) == 2
