@@ -17,6 +17,9 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
@@ -28,10 +31,17 @@ from bot.approvals.release_facts import ReleaseFacts
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
+from bot.forest.errors import (
+    ForestError,
+    ForestNotFound,
+    ForestPermissionDenied,
+    ForestUnauthenticated,
+    ForestUnavailable,
+)
 from bot.http_server import ListenerLimits, ListenerRunner, build_http_app
 from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
@@ -56,6 +66,12 @@ from bot.slack.web import (
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.shared_lock import SharedLocks
+from bot.watch.artifact_facts import ArtifactFacts
+from bot.watch.cursor import Cursor
+from bot.watch.deploy_gates import DeployGates
+from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
+from bot.watch.handlers import IntentHandler
+from bot.watch.lease import LEASE_SECONDS, WatchLease
 from handlers import register
 from handlers.deps import HandlerDeps
 from handlers.owner_notices import OwnerNotices
@@ -63,6 +79,7 @@ from handlers.owner_notices import OwnerNotices
 log = logging.getLogger(__name__)
 
 LINKS_BUCKET = "forest_links"
+WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
 # Calls still queued for Slack's rate limits at shutdown get this long to go.
 SLACK_DRAIN_SECONDS = 5.0
@@ -86,6 +103,10 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # Watching forest (FOREST_ORGANISATION): how often the active intents are all read, and
+    # how long a dead follower holds the lease before another replica takes over.
+    watch_scan_interval: float = SCAN_INTERVAL_SECONDS
+    watch_lease: float = LEASE_SECONDS
     # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
     # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
     slack_pacing: bool = True
@@ -117,6 +138,8 @@ class _Resources:
     # Locks across replicas (a token refresh), kept in the links bucket.
     link_locks: SharedLocks
     dedup: Dedup
+    # Where the watch of FOREST_ORGANISATION keeps its lease and cursor (None: no watch).
+    watch_bucket: KeyValue | None
 
 
 @dataclass(frozen=True)
@@ -131,6 +154,7 @@ class _Services:
     reconciler: Reconciler
     nudges: NudgeListener
     consumer: ApprovalConsumer
+    watch: ForestWatch | None
 
 
 class Bot:
@@ -152,6 +176,9 @@ class Bot:
         self.port: int | None = None
         self.ready = asyncio.Event()
         self.plans: Plans | None = None
+        self.watch: ForestWatch | None = None
+        # Each kind of approval forest has is one handler of the watch: deploy policies, plans.
+        self.watch_handlers: list[IntentHandler] = []
         self._stack = AsyncExitStack()
         # What the readiness check looks at.
         self._bot_nats: NatsLink | None = None
@@ -230,6 +257,10 @@ class Bot:
             forest_nats = NatsLink(settings.forest_nats, "FOREST_NATS_URL")
             stack.push_async_callback(forest_nats.close)
         self._forest_nats = forest_nats
+        watch_bucket = None
+        if settings.forest_organisation is not None:
+            await _check_organisation(forest, settings.forest_organisation)
+            watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
         return _Resources(
             slack=slack,
             identity=await self._slack_identity(slack),
@@ -241,6 +272,7 @@ class Bot:
             links=links,
             link_locks=SharedLocks(links_bucket),
             dedup=dedup,
+            watch_bucket=watch_bucket,
         )
 
     # Phase two: build services, no I/O.
@@ -302,7 +334,7 @@ class Bot:
             settings.approvals_remind_after,
             tuning.reminder_check_interval,
         )
-        bolt = self._bolt(slack)
+        bolt = self._bolt(slack, resources.identity)
         register(
             bolt,
             HandlerDeps(
@@ -319,6 +351,35 @@ class Bot:
                 plans=plans.decisions,
             ),
         )
+        nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
+        watch = None
+        if settings.forest_organisation is not None and resources.watch_bucket is not None:
+            organisation, bucket = settings.forest_organisation, resources.watch_bucket
+            facts = ArtifactFacts(forest)
+            self.watch_handlers += [
+                DeployGates(
+                    forest,
+                    store,
+                    open_approvals,
+                    announcer,
+                    facts,
+                    refresh=coalescer.nudge,
+                    finish=nudges.finish_later,
+                    tasks=self.tasks,
+                ),
+                plans.gates(facts),
+            ]
+            watch = ForestWatch(
+                forest,
+                organisation,
+                WatchLease(bucket, organisation, self.owner, tuning.watch_lease),
+                Cursor(bucket, organisation),
+                self.watch_handlers,
+                open_approvals,
+                store,
+                scan_interval=tuning.watch_scan_interval,
+            )
+            self.watch = watch
         http = build_http_app(
             None if settings.socket_mode else bolt,
             self._readiness,
@@ -333,10 +394,12 @@ class Bot:
             plans=plans,
             reminders=reminders,
             reconciler=Reconciler(open_approvals, coalescer, tuning.reconcile_interval),
-            nudges=NudgeListener(open_approvals, keeper, coalescer, self.tasks),
+            nudges=nudges,
+            # The approval-required event stays a second way in, for whoever publishes it.
             consumer=ApprovalConsumer(
                 resources.js, announcer, self.metrics, ack_wait=tuning.ack_wait
             ),
+            watch=watch,
         )
 
     # Phase three: start surfaces. Each close is pushed right after its start, so the stack
@@ -377,6 +440,10 @@ class Bot:
             services.open_approvals.resubscribe,
             services.plans.open.resubscribe,
         ]
+        if services.watch is not None:
+            loops.spawn(services.watch.run(), name="forest watch")
+            # Before the loops are cancelled: the lease goes to another replica at once.
+            stack.push_async_callback(services.watch.stop)
         stack.push_async_callback(services.nudges.stop)
         await self._listen_to_forest_nats(resources, services)
         await services.consumer.open()
@@ -422,9 +489,12 @@ class Bot:
                 log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, slack: SlackWeb) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb, identity: SlackIdentity) -> AsyncApp:
         return AsyncApp(
             client=slack.bolt_client,
+            # Who the bot is was asked at start-up, through the door: Bolt makes no auth.test
+            # of its own, which the first request after a start would otherwise wait for.
+            authorize=_KnownBot(identity, slack.bolt_client.token or ""),
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
@@ -439,6 +509,8 @@ class Bot:
             checks["forest_nats"] = _up(self._forest_nats)
         assert self._forest is not None
         checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
+        if self.watch is not None:
+            checks["forest_watch"] = self.watch.status
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"
@@ -456,10 +528,57 @@ async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
         await bot.stop()
 
 
+class _KnownBot(AsyncAuthorize):
+    """Bolt's authorization of every request: the one workspace and bot that ``auth.test``
+    named at start-up (another workspace is refused by the listeners' own check)."""
+
+    def __init__(self, identity: SlackIdentity, token: str) -> None:
+        self._identity = identity
+        self._token = token
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **actor: str | None,
+    ) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=self._identity.team_id,
+            bot_user_id=self._identity.bot_user_id,
+            bot_id=self._identity.bot_id,
+            bot_token=self._token,
+            user_id=user_id,
+        )
+
+
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
     return int(server.sockets[0].getsockname()[1])
+
+
+async def _check_organisation(forest: ForestClient, organisation: str) -> None:
+    """Stop start-up when the app token cannot read the organisation; a forest that does not
+    answer yet is waited for by the watch (the bot runs, not ready)."""
+    try:
+        await forest.release_intents(organisation)
+    except ForestUnavailable:
+        log.warning("forest does not answer yet; the watch of %s will wait for it", organisation)
+    except (ForestPermissionDenied, ForestNotFound) as error:
+        raise ConfigError(
+            "FOREST_ORGANISATION",
+            f"names {organisation!r}, which FOREST_APP_TOKEN cannot read "
+            f"({error.details or error.sentence}): set it to the organisation the app token "
+            "was created in",
+        ) from None
+    except ForestUnauthenticated:
+        raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
+    except ForestError as error:
+        log.warning("forest could not list the release intents of %s: %s", organisation, error)
 
 
 def _up(link: NatsLink | None) -> str:

@@ -91,6 +91,7 @@ class SlackIdentity:
     team_id: str
     bot_user_id: str
     bot_name: str = ""
+    bot_id: str = ""
 
 
 class MeasuredWebClient(AsyncWebClient):
@@ -307,6 +308,7 @@ class SlackWeb:
             team_id=str(reply["team_id"]),
             bot_user_id=str(reply["user_id"]),
             bot_name=str(reply.get("user") or ""),
+            bot_id=str(reply.get("bot_id") or ""),
         )
 
     # The funnel.

@@ -8,6 +8,7 @@ import signal
 import aiohttp
 from tests_support import approvals_bot
 
+from bot.local.demo.command import readable
 from bot.local.nats_server import free_port
 
 START_TIMEOUT = 60.0
@@ -60,3 +61,12 @@ async def test_the_demo_command_posts_the_first_release_and_stops_on_ctrl_c():
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_what_slack_shows_is_told_in_words_not_markup():
+    names = {"U0BOB": "bob"}
+    assert readable("✅ <@U0BOB> approved", names) == "✅ @bob approved"
+    assert readable(
+        "<!date^1764657000^{time}|06:41 UTC> · <https://f/r|View in forage>", names
+    ) == ("06:41 UTC · View in forage")
+    assert readable("<@U0NOBODY> left", names) == "@U0NOBODY left"
