@@ -172,9 +172,7 @@ def progress_bar(current: int, required: int) -> str:
     return "▰" * filled + "▱" * (segments - filled)
 
 
-def decision_line(
-    decision: Decision, slack_users: dict[str, str], *, bypass: bool = False
-) -> str:
+def decision_line(decision: Decision, slack_users: dict[str, str], *, bypass: bool = False) -> str:
     """One vote as a mrkdwn line: ✅ @bob approved · 10:17 — “comment”, or for an author's
     bypass ⚠️ @dave bypassed as author · 10:17: “reason”."""
     who = person(slack_users.get(decision.user_id), decision.username)

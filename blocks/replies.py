@@ -155,7 +155,8 @@ def outcome_reply(
     return _reply(" · ".join(parts))
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """How long, roughly: less than a minute, 12 min, 2 h 5 min, 3 days."""
     minutes = int(seconds // 60)
     if minutes < 1:
         return "less than a minute"
@@ -187,7 +188,7 @@ def reminder_reply(view: ApprovalView, now: datetime) -> str:
     if since is not None:
         text += f" Waiting since {slack_date(since, fmt=WHEN)}"
         waited = (as_utc(now) - since).total_seconds()
-        text += f" ({_duration(waited)})." if waited >= 0 else "."
+        text += f" ({duration(waited)})." if waited >= 0 else "."
     return _reply(text)
 
 

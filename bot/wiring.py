@@ -40,6 +40,9 @@ from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
 from bot.plans.assembly import Plans, build_plans
+from bot.plans.pending import PendingPlans
+from bot.plans.reminders import MARK_PREFIX as PLAN_MARK_PREFIX
+from bot.plans.reminders import PlanReminders
 from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
@@ -174,7 +177,15 @@ class Bot:
         )
         self.plans = plans
         permalinks = Permalinks(web_client)
-        pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
+        pending = PendingApprovals(
+            open_approvals,
+            store,
+            linking,
+            forest,
+            presenter,
+            permalinks,
+            plans=PendingPlans(plans.open, plans.store, plans.presenter, permalinks),
+        )
         reminders = Reminders(
             open_approvals,
             store,
@@ -187,6 +198,18 @@ class Bot:
             self.tuning.reminder_check_interval,
         )
         self._loops.spawn(reminders.run(), name="reminders")
+        plan_reminders = PlanReminders(
+            plans.open,
+            plans.store,
+            ReminderMarks(approvals_bucket, PLAN_MARK_PREFIX),
+            plans.presenter,
+            people,
+            permalinks,
+            web_client,
+            settings.approvals_remind_after,
+            self.tuning.reminder_check_interval,
+        )
+        self._loops.spawn(plan_reminders.run(), name="plan reminders")
         register(
             bolt,
             HandlerDeps(

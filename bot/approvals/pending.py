@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -26,6 +26,7 @@ from bot.approvals.presenter import Presenter
 from bot.forest.client import ForestClient
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService
+from bot.plans.plan import PlanView
 from bot.state.approval_store import ApprovalRecord, ApprovalStore
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,16 @@ PERMALINKS_KEPT = 2000
 Result = TypeVar("Result")
 
 
+class WaitingPlans(Protocol):
+    async def waiting_in(self, organisations: set[str]) -> list[PendingApproval]: ...
+
+
 @dataclass(frozen=True)
 class PendingApproval:
-    """One approval waiting for the person's vote, as the list shows it."""
+    """One approval waiting for the person's vote (or a plan for their decision), as the list
+    shows it."""
 
-    view: ApprovalView
+    view: ApprovalView | PlanView
     permalink: str
     waiting_since: datetime
 
@@ -101,7 +107,9 @@ class PendingApprovals:
         forest: ForestClient,
         presenter: Presenter,
         permalinks: Permalinks,
+        plans: WaitingPlans | None = None,
     ) -> None:
+        self._plans = plans
         self._open = open_approvals
         self._store = store
         self._linking = linking
@@ -122,7 +130,11 @@ class PendingApprovals:
             for record in await self._open_records()
             if record.request.organisation in organisations and not _authored_by(record, link)
         ]
-        found = await _bounded(self._if_waiting(record, link) for record in records)
+        found: list[PendingApproval | None] = list(
+            await _bounded(self._if_waiting(record, link) for record in records)
+        )
+        if self._plans is not None:
+            found.extend(await self._plans.waiting_in(organisations))
         return sorted((item for item in found if item is not None), key=_longest_waiting_first)
 
     async def _organisations(self, link: Link) -> tuple[Link, set[str]]:
