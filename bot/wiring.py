@@ -47,6 +47,7 @@ from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.client import build_web_client
+from bot.slack.names import SlackNames
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from handlers import register
@@ -216,6 +217,7 @@ class Bot:
                 votes=votes,
                 linking=linking,
                 answers=Answers(web_client, session),
+                names=SlackNames(web_client),
                 dedup=dedup,
                 pending=pending,
                 tasks=self.tasks,

@@ -14,6 +14,7 @@ from bot.identity.linking import LinkService
 from bot.plans.deciding import PlanDecisions
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
+from bot.slack.names import SlackNames
 from bot.state.dedup import Dedup
 
 
@@ -22,6 +23,7 @@ class HandlerDeps:
     votes: VoteService
     linking: LinkService
     answers: Answers
+    names: SlackNames
     dedup: Dedup
     pending: PendingApprovals
     tasks: TaskSet

@@ -58,12 +58,14 @@ class ThreadVotes:
                 thread_ts=vote.thread_ts,
             )
             return
+        # Decoded once here: forest, forage and the thread reply get the words as typed.
+        comment = await self._deps.names.readable(vote.comment) if vote.comment else ""
         ballot = Ballot(
             team_id=vote.actor.team_id,
             slack_user_id=vote.actor.user_id,
             key=key,
             kind=vote.kind,
-            comment=vote.comment or None,
+            comment=comment.strip() or None,
             channel=vote.channel_id,
             message_ts=vote.thread_ts,
         )

@@ -16,6 +16,8 @@ from bot.approval import ApprovalKey
 from bot.approvals.voting import VoteKind
 
 _VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
+# Message subtypes that carry what a person wrote in a thread.
+_PERSONS_WORDS = frozenset({None, "thread_broadcast", "file_share"})
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
 _THREAD_VOTE = re.compile(
     r"^\s*(approve|reject|bypass)\b[\s:,.!-]*(.*)\Z", re.IGNORECASE | re.DOTALL
@@ -159,8 +161,13 @@ def modal_place(private_metadata: str) -> ModalPlace:
 
 
 def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | None:
-    """A vote typed in a thread, or None for conversation (and for anything not a reply)."""
-    if event.get("subtype") or event.get("bot_id"):
+    """A vote typed in a thread, or None for conversation (and for anything not a reply).
+
+    A reply also sent to the channel (``thread_broadcast``) or sent with a file (``file_share``)
+    is the person's words like any other; edits, deletions and the rest are not votes. The
+    comment is left in Slack's wire encoding (see ``bot.slack.wire_text``).
+    """
+    if event.get("subtype") not in _PERSONS_WORDS or event.get("bot_id"):
         return None
     thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
     if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:

@@ -48,6 +48,8 @@ from bot.local.fake_slack_people import (
     submission_payload,
 )
 from bot.local.fake_slack_socket import ACK_TIMEOUT_SECONDS, SocketModeHub, short_json
+from bot.local.fake_slack_wire import as_seen, block_texts, encode_typed, typed_blocks
+from bot.local.slack_signing import message_event, shared_file
 
 __all__ = [
     "FakeSlack",
@@ -327,6 +329,76 @@ class FakeSlack:
             thread_ts=thread_ts,
         )
         return self.workspace.add_message(message)
+
+    def add_channel(self, channel: str, name: str) -> None:
+        """Name a channel, so that ``#name`` typed by a person becomes ``<#C…|name>``."""
+        self.workspace.channel_names[channel] = name
+
+    def person_writes(
+        self,
+        channel: str,
+        user: str,
+        typed: str,
+        thread_ts: str | None = None,
+        *,
+        broadcast: bool = False,
+        files: list[str] | None = None,
+    ) -> tuple[SlackMessage, JsonDict]:
+        """``user`` types ``typed`` and sends it; returns the message as Slack keeps it and the
+        ``message`` event Slack delivers for it, both in Slack's wire encoding.
+
+        ``broadcast`` is "Also send to channel" on a thread reply (subtype thread_broadcast);
+        ``files`` names files attached to it (subtype file_share).
+        """
+        people = {u.name: u.id for u in self.workspace.users.values() if not u.deleted}
+        channels = {name: cid for cid, name in self.workspace.channel_names.items()}
+        text = encode_typed(typed, people, channels)
+        subtype = "thread_broadcast" if broadcast else ("file_share" if files else None)
+        if broadcast and thread_ts is None:
+            raise ValueError("only a thread reply can be sent to the channel too")
+        ts = self.workspace.clock.next_ts()
+        shared = [shared_file(name, user) for name in files or ()]
+        message = SlackMessage(
+            channel=channel,
+            ts=ts,
+            text=text,
+            user=user,
+            blocks=typed_blocks(typed, people, channels, block_id=ts.replace(".", "")[-5:]),
+            thread_ts=thread_ts,
+            subtype=subtype,
+            files=shared or None,
+        )
+        self.workspace.add_message(message)
+        root = None
+        if message.thread_ts is not None:
+            root = self.workspace.find(channel, message.thread_ts)
+        event = message_event(
+            self.identity.team_id,
+            channel,
+            user,
+            text,
+            ts,
+            thread_ts=message.thread_ts,
+            parent_user_id=root.user if root is not None else None,
+            blocks=message.blocks,
+            subtype=subtype,
+            root=self.workspace.render(root) if broadcast and root is not None else None,
+            files=message.files,
+        )
+        self._notify()
+        return message, event
+
+    def as_seen(self, mrkdwn: str) -> str:
+        """What a person reads where the app posted ``mrkdwn``: entities decoded, mentions shown
+        as names, links as their labels."""
+        names = {u.id: u.name for u in self.workspace.users.values()}
+        return as_seen(mrkdwn, names)
+
+    def seen_texts(self, message: SlackMessage | SlackEphemeral) -> list[str]:
+        """Every text of ``message`` as a person reads it: its text, then each text its blocks
+        show (plain_text is shown as it is, mrkdwn rendered)."""
+        names = {u.id: u.name for u in self.workspace.users.values()}
+        return [as_seen(message.text, names), *block_texts(message.blocks, names)]
 
     def add_ephemeral(
         self,

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.local.fake_slack_checks import (
+    MESSAGE_BLOCKS_TEXT_LIMIT,
     MESSAGE_TEXT_LIMIT,
     block_problems,
+    blocks_text_size,
     metadata_problem,
     view_problems,
 )
@@ -60,6 +62,8 @@ def _checked_content(args: JsonDict) -> tuple[str, list[JsonDict] | None]:
         problems = block_problems(blocks)
         if problems:
             raise _invalid("invalid_blocks", problems)
+        if blocks_text_size(blocks) > MESSAGE_BLOCKS_TEXT_LIMIT:
+            raise SlackApiFailure("msg_blocks_too_long")
     problem = metadata_problem(args.get("metadata"))
     if problem:
         raise _invalid("invalid_metadata_format", [problem])

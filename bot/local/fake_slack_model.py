@@ -104,6 +104,8 @@ class SlackMessage:
     metadata: JsonDict | None = None
     thread_ts: str | None = None
     bot_id: str | None = None
+    subtype: str | None = None
+    files: list[JsonDict] | None = None
     edits: int = 0
     deleted: bool = False
 
@@ -115,6 +117,10 @@ class SlackMessage:
         body: JsonDict = {"type": "message", "ts": self.ts, "text": self.text, "user": self.user}
         if self.bot_id:
             body["bot_id"] = self.bot_id
+        if self.subtype:
+            body["subtype"] = self.subtype
+        if self.files is not None:
+            body["files"] = copy.deepcopy(self.files)
         if self.blocks is not None:
             body["blocks"] = copy.deepcopy(self.blocks)
         if self.attachments is not None:
@@ -237,6 +243,7 @@ class SlackWorkspace:
         self.trigger_users: dict[str, str] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self.group_dms: dict[frozenset[str], str] = {}
+        self.channel_names: dict[str, str] = {}
         self._channels: dict[str, list[SlackMessage]] = {}
         self._reactions: dict[tuple[str, str], list[str]] = {}
 

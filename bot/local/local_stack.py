@@ -34,6 +34,7 @@ from bot.local.slack_signing import (
     Delivery,
     event_callback_body,
     form_payload,
+    message_event,
     post_signed,
     slash_command_payload,
 )
@@ -268,12 +269,20 @@ class LocalStack:
         bot: Bot | BotProcess | None = None,
         retry_num: int | None = None,
         event_id: str | None = None,
+        *,
+        broadcast: bool = False,
+        files: list[str] | None = None,
     ) -> tuple[str, str]:
-        """``username`` replies in a thread; returns (message ts, event id) for replays."""
+        """``username`` types ``text`` as a reply in a thread; Slack encodes it as it does
+        (``&amp;``, ``<https://…>``, ``<@U…>``) and delivers the event. ``broadcast`` also sends
+        it to the channel, ``files`` attaches files. Returns (message ts, event id) for replays.
+        """
         user = self.person(username).slack_user_id
-        reply = self.slack.add_message(CHANNEL, text, user, thread_ts=thread_ts)
+        reply, event = self.slack.person_writes(
+            CHANNEL, user, text, thread_ts, broadcast=broadcast, files=files
+        )
         event_id = event_id or f"Ev{uuid.uuid4().hex[:10].upper()}"
-        await self.deliver_message_event(user, reply.ts, thread_ts, text, event_id, bot, retry_num)
+        await self.deliver_event(event, event_id, bot, retry_num)
         return reply.ts, event_id
 
     async def deliver_message_event(
@@ -286,17 +295,20 @@ class LocalStack:
         bot: Bot | BotProcess | None = None,
         retry_num: int | None = None,
     ) -> Delivery:
-        event = {
-            "type": "message",
-            "channel": CHANNEL,
-            "user": user,
-            "text": text,
-            "ts": ts,
-            "thread_ts": thread_ts,
-            "team": self.slack.identity.team_id,
-            "channel_type": "channel",
-            "event_ts": ts,
-        }
+        """A plain message event with ``text`` as given (already in Slack's wire encoding)."""
+        event = message_event(
+            self.slack.identity.team_id, CHANNEL, user, text, ts, thread_ts=thread_ts
+        )
+        return await self.deliver_event(event, event_id, bot, retry_num)
+
+    async def deliver_event(
+        self,
+        event: dict[str, Any],
+        event_id: str | None = None,
+        bot: Bot | BotProcess | None = None,
+        retry_num: int | None = None,
+    ) -> Delivery:
+        """Deliver an Events API ``event`` to the bot, signed; the bot must answer 200."""
         body = event_callback_body(
             self.slack.identity.team_id,
             event,

@@ -287,6 +287,80 @@ def event_callback_body(
     return json.dumps(payload).encode()
 
 
+def message_event(
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    text: str,
+    ts: str,
+    *,
+    thread_ts: str | None = None,
+    parent_user_id: str | None = None,
+    blocks: list[JsonDict] | None = None,
+    subtype: str | None = None,
+    root: JsonDict | None = None,
+    files: list[JsonDict] | None = None,
+) -> JsonDict:
+    """A person's message as the ``message`` event carries it; ``text`` is in Slack's wire
+    encoding already (see :mod:`bot.local.fake_slack_wire`).
+
+    ``subtype`` "thread_broadcast" is a thread reply also sent to the channel (with the thread's
+    ``root``); "file_share" a message with ``files`` attached.
+    """
+    event: JsonDict = {
+        "type": "message",
+        "text": text,
+        "user": user_id,
+        "ts": ts,
+        "team": team_id,
+        "client_msg_id": str(uuid.uuid4()),
+    }
+    if subtype is not None:
+        event["subtype"] = subtype
+    if blocks is not None:
+        event["blocks"] = blocks
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+        if parent_user_id is not None:
+            event["parent_user_id"] = parent_user_id
+    if root is not None:
+        event["root"] = root
+    if files is not None:
+        event.update(files=files, upload=False, display_as_bot=False)
+    event.update(channel=channel_id, event_ts=ts, channel_type="channel")
+    return event
+
+
+_MIMETYPES = {"txt": "text/plain", "log": "text/plain", "text": "text/plain", "png": "image/png"}
+
+
+def shared_file(name: str, user_id: str, file_id: str | None = None) -> JsonDict:
+    """A file as a ``file_share`` message lists it (the fields an app usually reads)."""
+    file_id = file_id or f"F{uuid.uuid4().hex[:10].upper()}"
+    stem, _, extension = name.rpartition(".")
+    filetype = extension.lower() if stem else "text"
+    return {
+        "id": file_id,
+        "created": int(time.time()),
+        "timestamp": int(time.time()),
+        "name": name,
+        "title": name,
+        "mimetype": _MIMETYPES.get(filetype, "application/octet-stream"),
+        "filetype": filetype,
+        "pretty_type": filetype.upper(),
+        "user": user_id,
+        "mode": "hosted",
+        "editable": False,
+        "is_external": False,
+        "external_type": "",
+        "is_public": True,
+        "size": 1024,
+        "url_private": f"https://files.slack.com/files-pri/T0-{file_id}/{name}",
+        "url_private_download": f"https://files.slack.com/files-pri/T0-{file_id}/download/{name}",
+        "permalink": f"https://fake.slack.com/files/{user_id}/{file_id}/{name}",
+    }
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What the bot answered to a signed request."""

@@ -74,3 +74,71 @@ async def test_a_thread_vote_by_the_author_is_refused_privately(stack: LocalStac
         )
     )
     assert stack.slack.reactions(CHANNEL, reply_ts) == []
+
+
+TYPED = "reject perf & load <p99> regressed, see https://ci.example/run/1 cc @alice"
+WORDS = "perf & load <p99> regressed, see https://ci.example/run/1 cc @alice"
+
+
+async def test_an_encoded_reply_reaches_forest_as_typed_and_is_shown_once(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("carol")
+    _intent, ts = await stack.open_approval()
+    reply_ts, _ = await stack.reply_in_thread("carol", ts, TYPED)
+    # Slack delivered it encoded, as Slack does.
+    assert stack.slack.thread(CHANNEL, ts)[0].text == (
+        "reject perf &amp; load &lt;p99&gt; regressed, see <https://ci.example/run/1> cc <@U0ALICE>"
+    )
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["x"])
+    [call] = stack.forest.calls_to("ExternalRejectRelease")
+    assert call.request.comment == WORDS
+
+    await wait_until(lambda: len(stack.slack.thread(CHANNEL, ts)) == 2)
+    record = stack.slack.thread(CHANNEL, ts)[1]
+    [first_line, *_] = stack.slack.as_seen(record.text).splitlines()
+    assert first_line == f"❌ @carol rejected: {WORDS}"
+    await wait_until(
+        lambda: any(
+            WORDS in text for text in stack.slack.seen_texts(stack.slack.message(CHANNEL, ts))
+        )
+    )
+    shown = " ".join(stack.slack.seen_texts(stack.slack.message(CHANNEL, ts)))
+    assert shown.count("perf & load <p99>") == 1
+    assert "&amp;" not in shown and "&lt;" not in shown
+
+
+async def test_a_labelled_link_and_a_mention_read_as_words_in_forest(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    reply_ts, _ = await stack.reply_in_thread(
+        "bob", ts, "approve [dashboards](https://grafana.example/d/1?a=1&b=2) fine, ask @carol"
+    )
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
+    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    assert call.request.comment == (
+        "dashboards (https://grafana.example/d/1?a=1&b=2) fine, ask @carol"
+    )
+
+
+async def test_a_reply_also_sent_to_the_channel_votes(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    reply_ts, _ = await stack.reply_in_thread("bob", ts, "approve ship it", broadcast=True)
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
+    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    assert (call.actor, call.request.comment) == ("bob", "ship it")
+    assert "1 of 2" in all_text(stack.slack.message(CHANNEL, ts))
+
+
+async def test_a_reply_with_a_file_votes(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("carol")
+    _intent, ts = await stack.open_approval()
+    reply_ts, _ = await stack.reply_in_thread(
+        "carol", ts, "reject p99 doubled, graph attached", files=["p99.png"]
+    )
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["x"])
+    [call] = stack.forest.calls_to("ExternalRejectRelease")
+    assert (call.actor, call.request.comment) == ("carol", "p99 doubled, graph attached")

@@ -89,6 +89,10 @@ def client(fake: FakeSlack) -> AsyncWebClient:
     return AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
 
 
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
 def button_with_text(text: str) -> dict[str, Any]:
     return {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": "a"}
 
@@ -279,6 +283,17 @@ async def test_a_delay_keeps_the_call_pending(fake: FakeSlack, client: AsyncWebC
             "invalid_blocks",
         ),
         ([{"type": "bogus"}], "t", "invalid_blocks"),
+        ([{"type": "header", "text": {"type": "mrkdwn", "text": "x"}}], "t", "invalid_blocks"),
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": ""}}], "t", "invalid_blocks"),
+        ([{"type": "section", "fields": [mrkdwn("x" * 2001)]}], "t", "invalid_blocks"),
+        ([{"type": "context", "elements": [mrkdwn("x" * 3001)]}], "t", "invalid_blocks"),
+        (
+            [{"type": "actions", "elements": [{**button_with_text("x"), "text": mrkdwn("x")}]}],
+            "t",
+            "invalid_blocks",
+        ),
+        ([{"type": "section", "block_id": "b" * 256, "text": mrkdwn("x")}], "t", "invalid_blocks"),
+        ([{"type": "section", "text": mrkdwn("x" * 2500)}] * 5, "t", "msg_blocks_too_long"),
         (None, "x" * 4001, "msg_too_long"),
         (None, "", "no_text"),
     ],
@@ -295,6 +310,83 @@ async def test_what_slack_refuses_is_refused(
 
     assert refused == error
     assert fake.messages(CHANNEL) == []
+
+
+async def test_blocks_within_every_limit_and_the_total_are_accepted(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    # Four sections of 2,900 characters: each within its 3,000, all within about 12,000.
+    blocks = [{"type": "section", "text": {**mrkdwn("x" * 2900), "verbatim": True}}] * 4
+    await client.chat_postMessage(channel=CHANNEL, text="t", blocks=blocks)
+    posted = fake.messages(CHANNEL)[0]
+
+    refused = await error_of(
+        client.chat_update(channel=CHANNEL, ts=posted.ts, text="t", blocks=blocks * 2)
+    )
+
+    assert refused == "msg_blocks_too_long"
+    assert fake.message(CHANNEL, posted.ts).blocks == blocks
+
+
+async def test_typed_text_arrives_in_slacks_wire_encoding(fake: FakeSlack) -> None:
+    fake.add_user("U0ALICE", "alice@example.com", "alice")
+    fake.add_channel("C0OPS", "ops")
+    root = fake.add_message(CHANNEL, "release notes", "U0ALICE")
+    typed = (
+        "reject perf & load <p99>, see https://ci.example/run/1."
+        " [logs](https://ci.example/l?a=1&b=2) cc @alice #ops @here @nobody"
+    )
+
+    message, event = fake.person_writes(CHANNEL, "U0BOB", typed, root.ts)
+
+    wire = (
+        "reject perf &amp; load &lt;p99&gt;, see <https://ci.example/run/1>."
+        " <https://ci.example/l?a=1&amp;b=2|logs> cc <@U0ALICE> <#C0OPS|ops> <!here> @nobody"
+    )
+    assert event["text"] == message.text == wire
+    assert (event["type"], event["user"], event["ts"]) == ("message", "U0BOB", message.ts)
+    assert (event["thread_ts"], event["parent_user_id"]) == (root.ts, "U0ALICE")
+    assert "subtype" not in event
+    [rich] = event["blocks"]
+    elements = rich["elements"][0]["elements"]
+    assert rich["type"] == "rich_text"
+    assert {"type": "user", "user_id": "U0ALICE"} in elements
+    assert {"type": "link", "url": "https://ci.example/l?a=1&b=2", "text": "logs"} in elements
+    assert elements[0] == {"type": "text", "text": "reject perf & load <p99>, see "}
+    assert fake.thread(CHANNEL, root.ts) == [message]
+
+
+async def test_broadcast_and_file_replies_are_shaped_like_slacks(fake: FakeSlack) -> None:
+    fake.add_user("U0ALICE", "alice@example.com", "alice")
+    root = fake.add_message(CHANNEL, "release notes", "U0ALICE")
+
+    _, broadcast = fake.person_writes(CHANNEL, "U0BOB", "approve ship it", root.ts, broadcast=True)
+    _, with_file = fake.person_writes(CHANNEL, "U0BOB", "approve", root.ts, files=["p99.png"])
+
+    assert broadcast["subtype"] == "thread_broadcast"
+    assert broadcast["thread_ts"] == root.ts
+    assert broadcast["root"]["ts"] == root.ts
+    assert broadcast["root"]["reply_count"] == 1
+    assert with_file["subtype"] == "file_share"
+    assert with_file["thread_ts"] == root.ts
+    [shared] = with_file["files"]
+    assert (shared["name"], shared["mimetype"], shared["user"]) == ("p99.png", "image/png", "U0BOB")
+    assert with_file["upload"] is False
+    with pytest.raises(ValueError, match="thread reply"):
+        fake.person_writes(CHANNEL, "U0BOB", "approve", broadcast=True)
+
+
+async def test_people_read_mrkdwn_as_slack_renders_it(fake: FakeSlack) -> None:
+    fake.add_user("U0ALICE", "alice@example.com", "alice")
+    posted = (
+        "❌ <@U0ALICE> rejected: perf &amp; load &lt;p99&gt; <https://x.example/1|run 1> <!here>"
+    )
+
+    assert fake.as_seen(posted) == "❌ @alice rejected: perf & load <p99> run 1 @here"
+    assert fake.as_seen("double &amp;amp; escaped") == "double &amp; escaped"
+    # A literal "<reason>" is read as a link by Slack: the brackets are gone.
+    assert fake.as_seen("reply `reject <reason>`") == "reply `reject reason`"
+    assert fake.as_seen("reply `reject &lt;reason&gt;`") == "reply `reject <reason>`"
 
 
 async def test_tokens_and_channels_are_checked(fake: FakeSlack) -> None:

@@ -118,19 +118,8 @@ class ActingAsSlack:
         """The person writes in the channel or in a thread; Slack tells the app with an event."""
         slack = self._stack.slack
         user = person.slack_user_id
-        message = slack.add_message(self._channel, text, user, thread_ts=thread_ts)
-        event: JsonDict = {
-            "type": "message",
-            "channel": self._channel,
-            "user": user,
-            "text": text,
-            "ts": message.ts,
-            "team": slack.identity.team_id,
-            "channel_type": "channel",
-            "event_ts": message.ts,
-        }
-        if message.thread_ts is not None:
-            event["thread_ts"] = message.thread_ts
+        # Slack encodes what was typed (&amp;, <https://…>, <@U…>) before it tells the app.
+        _message, event = slack.person_writes(self._channel, user, text, thread_ts)
         body = event_callback_body(
             slack.identity.team_id,
             event,

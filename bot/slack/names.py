@@ -1,0 +1,72 @@
+"""People's Slack names, for making what they typed readable outside Slack."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.wire_text import decode, mentioned_users
+
+log = logging.getLogger(__name__)
+
+# Names change rarely; users.info is Tier 4 (100+ a minute), and a reply mentions few people.
+NAME_CACHE_SECONDS = 600.0
+MAX_CACHED_NAMES = 10_000
+# A comment mentioning more people than this shows the rest as the labels Slack sent.
+MAX_LOOKUPS_PER_TEXT = 10
+
+
+class SlackNames:
+    def __init__(self, web: AsyncWebClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._web = web
+        self._clock = clock
+        self._kept: dict[str, tuple[float, str | None]] = {}
+
+    async def readable(self, wire_text: str) -> str:
+        """``wire_text`` (a message as Slack delivered it) as the person wrote it, with
+        ``<@U…>`` shown as ``@name``."""
+        names: dict[str, str] = {}
+        for user_id in mentioned_users(wire_text)[:MAX_LOOKUPS_PER_TEXT]:
+            name = await self.name_of(user_id)
+            if name:
+                names[user_id] = name
+        return decode(wire_text, names)
+
+    async def name_of(self, user_id: str) -> str | None:
+        """The name Slack shows for ``user_id`` (display name, else username); None when Slack
+        cannot say, and the caller shows something else."""
+        kept = self._kept.get(user_id)
+        if kept is not None and self._clock() - kept[0] < NAME_CACHE_SECONDS:
+            return kept[1]
+        try:
+            reply = await self._web.users_info(user=user_id)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            log.warning("users.info failed: %s", code, extra={"slack_user": user_id})
+            if code != "user_not_found":
+                return None  # not kept: the next mention asks again
+            name = None
+        except aiohttp.ClientError as error:
+            log.warning("users.info failed: %s", type(error).__name__)
+            return None
+        else:
+            name = _shown_name(reply.get("user"))
+        if len(self._kept) >= MAX_CACHED_NAMES:
+            self._kept.clear()
+        self._kept[user_id] = (self._clock(), name)
+        return name
+
+
+def _shown_name(user: object) -> str | None:
+    if not isinstance(user, dict):
+        return None
+    profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+    for candidate in (profile.get("display_name"), user.get("name"), user.get("real_name")):
+        if isinstance(candidate, str) and candidate.strip():
+            return " ".join(candidate.split())
+    return None
