@@ -56,6 +56,7 @@ from bot.forest.releases import (
 from bot.runtime.metrics import Metrics
 
 DEFAULT_TIMEOUT = 5.0
+MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 # Reads are idempotent, so the channel retries them itself when forest is briefly unreachable.
 _RETRY_READS = json.dumps(
@@ -165,7 +166,12 @@ class ForestClient:
         """Create the channel; must run inside the event loop that will use it."""
         parts = urlsplit(self._url)
         target = parts.netloc
-        options = [("grpc.service_config", _RETRY_READS), ("grpc.enable_retries", 1)]
+        options = [
+            ("grpc.service_config", _RETRY_READS),
+            ("grpc.enable_retries", 1),
+            # A plan's output can be megabytes (gRPC's default limit is 4 MB).
+            ("grpc.max_receive_message_length", MAX_REPLY_BYTES),
+        ]
         if parts.scheme == "https":
             if parts.port is None:
                 target = f"{parts.hostname}:443"
