@@ -57,6 +57,12 @@ class Release:
     commit_sha: str = ""
     commit_branch: str = ""
     author: Author | None = None
+    # From forest's artifact, when the bot found the release in forest itself: who annotated
+    # it (often a CI app, not the person who released), and its other links.
+    annotated_by: str = ""
+    pr_url: str = ""
+    run_url: str = ""
+    link_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class ApprovalRequest:
     policy_name: str = ""
     blocked_at: str = ""
     release: Release = field(default_factory=Release)
+    # The pipeline stage forest holds, when the bot found the block in forest itself: its
+    # outcome is that stage's, not the whole intent's.
+    stage_id: str = ""
 
     @property
     def key(self) -> ApprovalKey:

@@ -19,7 +19,12 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.routing import load_router
 from bot.config import ConfigError, Settings, load_settings
 from bot.forest.client import ForestClient
-from bot.forest.errors import ForestUnauthenticated, ForestUnavailable
+from bot.forest.errors import (
+    ForestNotFound,
+    ForestPermissionDenied,
+    ForestUnauthenticated,
+    ForestUnavailable,
+)
 from bot.slack.client import build_web_client
 from bot.state.approval_store import APPROVALS_BUCKET
 
@@ -34,7 +39,7 @@ class Verdict:
     detail: str
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<8} {self.detail}"
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<11} {self.detail}"
 
 
 async def run_checks(env: Mapping[str, str]) -> list[Verdict]:
@@ -47,7 +52,13 @@ async def run_checks(env: Mapping[str, str]) -> list[Verdict]:
         "" if settings.approvals_routes is None else f", routes from {settings.approvals_routes}"
     )
     verdicts = [Verdict("config", True, f"default channel {settings.approvals_channel}{routes}")]
-    for name, check in (("slack", _slack), ("nats", _nats), ("forest", _forest)):
+    checks = (
+        ("slack", _slack),
+        ("nats", _nats),
+        ("forest-nats", _forest_nats),
+        ("forest", _forest),
+    )
+    for name, check in checks:
         verdicts.append(await _timed(name, check, settings))
     return verdicts
 
@@ -82,16 +93,16 @@ async def _slack(settings: Settings) -> str:
     return f"bot {reply.get('user')} in workspace {reply.get('team_id')} ({mode})"
 
 
-async def _nats(settings: Settings) -> str:
+async def _connect(url: str, variable: str) -> nats.NATS:
     errors: list[Exception] = []
 
     async def remember(error: Exception) -> None:
         errors.append(error)
 
     try:
-        nc = await asyncio.wait_for(
+        return await asyncio.wait_for(
             nats.connect(
-                settings.nats_url,
+                url,
                 connect_timeout=2,
                 max_reconnect_attempts=0,
                 allow_reconnect=False,
@@ -101,11 +112,20 @@ async def _nats(settings: Settings) -> str:
         )
     except (OSError, nats.errors.NoServersError, TimeoutError) as error:
         cause = errors[-1] if errors else error
-        raise _Failed(f"cannot connect to {settings.nats_url}: {type(cause).__name__}") from None
+        raise _Failed(f"cannot connect to {url} ({variable}): {type(cause).__name__}") from None
+
+
+async def _nats(settings: Settings) -> str:
+    nc = await _connect(settings.nats_url, "NATS_URL")
     try:
         js = nc.jetstream()
         try:
             await js.account_info()
+        except nats.js.errors.ServiceUnavailableError:
+            raise _Failed(
+                f"JetStream is not enabled at {settings.nats_url} (NATS_URL); the bot's state "
+                "needs it: run that nats-server with -js"
+            ) from None
         except nats.js.errors.APIError as error:
             raise _Failed(f"JetStream is not enabled: {error.description}") from None
         try:
@@ -119,6 +139,15 @@ async def _nats(settings: Settings) -> str:
     return f"JetStream at {settings.nats_url}, {bucket}"
 
 
+async def _forest_nats(settings: Settings) -> str:
+    if settings.forest_nats == settings.nats_url:
+        return f"forest's core subjects on NATS_URL ({settings.nats_url})"
+    nc = await _connect(settings.forest_nats, "FOREST_NATS_URL")
+    with contextlib.suppress(Exception):
+        await nc.close()
+    return f"forest's core subjects at {settings.forest_nats} (FOREST_NATS_URL)"
+
+
 async def _forest(settings: Settings) -> str:
     forest = ForestClient(settings.forest_grpc_url, settings.forest_app_token, timeout=5.0)
     await forest.open()
@@ -128,6 +157,23 @@ async def _forest(settings: Settings) -> str:
         raise _Failed(f"forest does not answer at {settings.forest_grpc_url}") from None
     except ForestUnauthenticated:
         raise _Failed("forest refused FOREST_APP_TOKEN") from None
+    try:
+        watched = await _organisation(forest, settings.forest_organisation)
     finally:
         await forest.close()
-    return f"forest answers at {settings.forest_grpc_url} and accepts the app token"
+    return f"forest answers at {settings.forest_grpc_url} and accepts the app token{watched}"
+
+
+async def _organisation(forest: ForestClient, organisation: str | None) -> str:
+    if organisation is None:
+        return "; FOREST_ORGANISATION is not set, so only the approval-required event is read"
+    try:
+        intents = await forest.release_intents(organisation)
+    except ForestUnavailable:
+        raise _Failed(f"forest does not answer for FOREST_ORGANISATION={organisation}") from None
+    except (ForestPermissionDenied, ForestNotFound, ForestUnauthenticated):
+        raise _Failed(
+            f"FOREST_APP_TOKEN cannot read FOREST_ORGANISATION={organisation}: an app token "
+            "reads only the organisation it was created in"
+        ) from None
+    return f"; watching {organisation} ({len(intents)} active release intents)"

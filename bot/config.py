@@ -20,6 +20,8 @@ DEFAULT_FOREST_GRPC_URL = "http://127.0.0.1:4040"
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_REMIND_AFTER_SECONDS = 4 * 3600.0
 # 4h, 30m, 90s, or a combination in that order such as 1h30m.
+# Forest's organisation names; also a NATS subject token (forest.events.<organisation>).
+_ORGANISATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -103,6 +105,14 @@ class Settings:
     port: int
     # How long an approval waits for votes before a reminder; 0 turns reminders off.
     approvals_remind_after: float = DEFAULT_REMIND_AFTER_SECONDS
+    # Forest's own NATS (core subjects only, often without JetStream); NATS_URL when unset.
+    forest_nats_url: str = ""
+    # The organisation of FOREST_APP_TOKEN; when set, the bot watches it in forest itself.
+    forest_organisation: str | None = None
+
+    @property
+    def forest_nats(self) -> str:
+        return self.forest_nats_url or self.nats_url
 
     @property
     def socket_mode(self) -> bool:
@@ -143,6 +153,8 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         slack_app_token=app_token,
         slack_api_url=reader.url("SLACK_API_URL", None, ("http", "https"), trailing_slash=True),
         nats_url=reader.url("NATS_URL", DEFAULT_NATS_URL, ("nats", "tls", "ws", "wss")),
+        forest_nats_url=reader.url("FOREST_NATS_URL", "", ("nats", "tls", "ws", "wss")) or "",
+        forest_organisation=reader.organisation("FOREST_ORGANISATION"),
         forest_grpc_url=reader.url("FOREST_GRPC_URL", DEFAULT_FOREST_GRPC_URL, ("http", "https")),
         forest_app_token=reader.required("FOREST_APP_TOKEN", "forest's app token for reads"),
         forest_web_url=reader.url("FOREST_WEB_URL", "", ("http", "https")) or "",
@@ -205,6 +217,16 @@ class _Reader:
             value += "/"
         return value
 
+    def _organisation(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not _ORGANISATION.fullmatch(value):
+            raise ConfigError(
+                name,
+                f"must be the name of a forest organisation (letters, digits, '-' or '_'), "
+                f"got {value!r}",
+            )
+        return value
+
     def _path(self, name: str) -> Path | None:
         value = self.optional(name)
         if value is None:
@@ -254,6 +276,7 @@ class _Reader:
     prefixed = _collecting(_prefixed)
     url = _collecting(_url)
     path = _collecting(_path)
+    organisation = _collecting(_organisation)
     secret_key = _collecting(_secret_key)
     duration = _collecting(_duration)
     port = _collecting(_port)

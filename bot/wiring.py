@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import aiohttp
-import nats
 from aiohttp import web
-from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -30,10 +27,17 @@ from bot.approvals.presenter import Presenter
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
+from bot.forest.errors import (
+    ForestError,
+    ForestNotFound,
+    ForestPermissionDenied,
+    ForestUnauthenticated,
+    ForestUnavailable,
+)
 from bot.http_server import build_http_app
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
@@ -44,18 +48,26 @@ from bot.plans.pending import PendingPlans
 from bot.plans.reminders import MARK_PREFIX as PLAN_MARK_PREFIX
 from bot.plans.reminders import PlanReminders
 from bot.runtime.metrics import Metrics
+from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.client import build_web_client
 from bot.slack.names import SlackNames
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
+from bot.watch.cursor import Cursor
+from bot.watch.deploy_gates import DeployGates
+from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
+from bot.watch.handlers import IntentHandler
+from bot.watch.lease import LEASE_SECONDS, WatchLease
+from bot.watch.release_facts import ReleaseFacts
 from handlers import register
 from handlers.deps import HandlerDeps
 
 log = logging.getLogger(__name__)
 
 LINKS_BUCKET = "forest_links"
+WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
 STARTUP_RETRY_SECONDS = 2.0
 
@@ -77,6 +89,10 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # Watching forest (FOREST_ORGANISATION): how often the active intents are all read, and
+    # how long a dead follower holds the lease before another replica takes over.
+    watch_scan_interval: float = SCAN_INTERVAL_SECONDS
+    watch_lease: float = LEASE_SECONDS
 
 
 @dataclass
@@ -97,17 +113,27 @@ class Bot:
         self.port: int | None = None
         self.ready = asyncio.Event()
         self._stack = AsyncExitStack()
-        self._nc: NATS | None = None
+        self._bot_nats: NatsLink | None = None
+        self._forest_nats: NatsLink | None = None
         self._forest: ForestClient | None = None
         self._socket_mode: AsyncSocketModeHandler | None = None
         self._site: web.TCPSite | None = None
         self._consumer: ApprovalConsumer | None = None
+        self.watch: ForestWatch | None = None
+        self.watch_handlers: list[IntentHandler] = []
         self._nudges: NudgeListener | None = None
-        self._closing = False
-        self._on_reconnect: list[Callable[[], None]] = []
         self.plans: Plans | None = None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # A start-up that stops (a configuration error found on the way) closes what it
+            # opened, so the one line naming the error is all that is printed.
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         router = load_router(settings.approvals_channel, settings.approvals_routes)
         stack = self._stack
@@ -125,9 +151,12 @@ class Bot:
         stack.push_async_callback(forest.close)
         self._forest = forest
 
-        nc = await self._connect_nats()
-        self._nc = nc
-        stack.push_async_callback(self._close_nats)
+        # The bot's own NATS: its streams and buckets need JetStream.
+        bot_nats = NatsLink(settings.nats_url, "NATS_URL")
+        self._bot_nats = bot_nats
+        nc = await bot_nats.connect()
+        stack.push_async_callback(bot_nats.close)
+        await bot_nats.require_jetstream()
         js = nc.jetstream()
         # Direct gets (allow_direct) answer a read without the JSON and base64 envelope of the
         # stream API; every click and refresh reads this bucket. A stale read from a follower
@@ -251,17 +280,27 @@ class Bot:
 
         self._loops.spawn(open_approvals.follow(), name="open approvals")
         self._loops.spawn(plans.open.follow(), name="open plans")
-        self._nudges = NudgeListener(nc, open_approvals, keeper, coalescer, self.tasks)
-        await self._nudges.start()
         reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
         self._loops.spawn(reconciler.run(), name="reconcile")
-        # Nudges sent during a NATS outage are lost, and the watch may be too.
-        self._on_reconnect += [open_approvals.resubscribe, reconciler.soon, plans.open.resubscribe]
-        self._consumer = ApprovalConsumer(
-            js, announcer, self.metrics, ack_wait=self.tuning.ack_wait
-        )
-        await self._consumer.open()
-        self._loops.spawn(self._consumer.run(), name="consumer")
+        # A KV watch may not survive an outage of the bot's NATS.
+        bot_nats.on_reconnect += [open_approvals.resubscribe, plans.open.resubscribe]
+        self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
+        await self._listen_to_forest_nats(bot_nats, stack, reconciler)
+        if settings.forest_organisation is not None:
+            await self._watch_forest(
+                settings.forest_organisation,
+                js,
+                forest,
+                store,
+                open_approvals,
+                announcer,
+                coalescer,
+            )
+        # The approval-required event stays a second way in, for whoever publishes it.
+        consumer = ApprovalConsumer(js, announcer, self.metrics, ack_wait=self.tuning.ack_wait)
+        await consumer.open()
+        self._loops.spawn(consumer.run(), name="consumer")
+        self._consumer = consumer
         self.ready.set()
         log.info(
             "approvals bot started",
@@ -275,6 +314,8 @@ class Bot:
         if self._nudges is not None:
             await self._nudges.stop()
         await self._loops.cancel()
+        if self.watch is not None:
+            await self.watch.stop()
         # No new Slack requests; the ones acknowledged already are in self.tasks.
         await self._close_socket_mode()
         if self._site is not None:
@@ -289,41 +330,70 @@ class Bot:
             handler, self._socket_mode = self._socket_mode, None
             await handler.close_async()
 
-    async def _connect_nats(self) -> NATS:
-        while True:
-            try:
-                return await nats.connect(
-                    self.settings.nats_url,
-                    name="forest-approvals-bot",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    connect_timeout=3,
-                    error_cb=_nats_error,
-                    disconnected_cb=self._nats_disconnected,
-                    reconnected_cb=self._nats_reconnected,
-                )
-            except (OSError, nats.errors.NoServersError, TimeoutError) as error:
-                log.warning(
-                    "NATS at %s is not reachable yet (%s); retrying",
-                    self.settings.nats_url,
-                    type(error).__name__,
-                )
-                await asyncio.sleep(STARTUP_RETRY_SECONDS)
+    async def _watch_forest(
+        self,
+        organisation: str,
+        js: JetStreamContext,
+        forest: ForestClient,
+        store: ApprovalStore,
+        open_approvals: OpenApprovals,
+        announcer: Announcer,
+        coalescer: Coalescer,
+    ) -> None:
+        """Follow the organisation in forest itself: what waits for approval, and how it ends."""
+        await _check_organisation(forest, organisation)
+        assert self._nudges is not None
+        watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
+        gates = DeployGates(
+            forest,
+            store,
+            open_approvals,
+            announcer,
+            ReleaseFacts(forest),
+            refresh=coalescer.nudge,
+            finish=self._nudges.finish_later,
+            tasks=self.tasks,
+        )
+        # Further kinds of approval (plan stages) are further handlers.
+        self.watch_handlers.append(gates)
+        self.watch = ForestWatch(
+            forest,
+            organisation,
+            WatchLease(watch_bucket, organisation, self.owner, self.tuning.watch_lease),
+            Cursor(watch_bucket, organisation),
+            self.watch_handlers,
+            open_approvals,
+            store,
+            scan_interval=self.tuning.watch_scan_interval,
+        )
+        self._loops.spawn(self.watch.run(), name="forest watch")
 
-    async def _nats_reconnected(self) -> None:
-        log.info("reconnected to NATS")
-        for hook in self._on_reconnect:
-            hook()
+    async def _listen_to_forest_nats(
+        self, bot_nats: NatsLink, stack: AsyncExitStack, reconciler: Reconciler
+    ) -> None:
+        """Subscribe to forest's core subjects on its NATS, which may be the bot's own.
 
-    async def _nats_disconnected(self) -> None:
-        if not self._closing:
-            log.warning("disconnected from NATS; reconnecting")
+        A separate forest NATS that is down at start leaves the bot running and not ready; it
+        listens once that NATS answers.
+        """
+        assert self._nudges is not None
+        nudges = self._nudges
+        if self.settings.forest_nats == self.settings.nats_url:
+            self._forest_nats = bot_nats
+            await nudges.start(bot_nats.nc)
+        else:
+            forest_nats = NatsLink(self.settings.forest_nats, "FOREST_NATS_URL")
+            self._forest_nats = forest_nats
+            stack.push_async_callback(forest_nats.close)
 
-    async def _close_nats(self) -> None:
-        self._closing = True
-        if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+            async def connect_then_listen() -> None:
+                await forest_nats.connect()
+                await nudges.start(forest_nats.nc)
+                reconciler.soon()
+
+            self._loops.spawn(connect_then_listen(), name="forest nats")
+        # Nudges sent while the bot was not connected are lost: re-read what is open.
+        self._forest_nats.on_reconnect.append(reconciler.soon)
 
     async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
         while True:
@@ -351,9 +421,13 @@ class Bot:
         )
 
     async def _readiness(self) -> dict[str, str]:
-        checks = {"nats": "ok" if self._nc is not None and self._nc.is_connected else "down"}
+        checks = {"nats": _up(self._bot_nats)}
+        if self._forest_nats is not self._bot_nats:
+            checks["forest_nats"] = _up(self._forest_nats)
         assert self._forest is not None
         checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
+        if self.watch is not None:
+            checks["forest_watch"] = self.watch.status
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"
@@ -377,8 +451,28 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def _nats_error(error: Exception) -> None:
-    log.warning("NATS error: %s", type(error).__name__)
+async def _check_organisation(forest: ForestClient, organisation: str) -> None:
+    """Stop start-up when the app token cannot read the organisation; a forest that does not
+    answer yet is waited for by the watch (the bot runs, not ready)."""
+    try:
+        await forest.release_intents(organisation)
+    except ForestUnavailable:
+        log.warning("forest does not answer yet; the watch of %s will wait for it", organisation)
+    except (ForestPermissionDenied, ForestNotFound) as error:
+        raise ConfigError(
+            "FOREST_ORGANISATION",
+            f"names {organisation!r}, which FOREST_APP_TOKEN cannot read "
+            f"({error.details or error.sentence}): set it to the organisation the app token "
+            "was created in",
+        ) from None
+    except ForestUnauthenticated:
+        raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
+    except ForestError as error:
+        log.warning("forest could not list the release intents of %s: %s", organisation, error)
+
+
+def _up(link: NatsLink | None) -> str:
+    return "ok" if link is not None and link.connected else "down"
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

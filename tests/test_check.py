@@ -14,6 +14,7 @@ async def test_everything_reachable_passes(stack: LocalStack):
         ("config", True),
         ("slack", True),
         ("nats", True),
+        ("forest-nats", True),
         ("forest", True),
     ]
     assert "U0BOT" in verdicts[1].detail or "workspace T0ACME" in verdicts[1].detail
@@ -63,5 +64,6 @@ async def test_the_command_exits_non_zero_when_a_check_fails(stack: LocalStack):
         ["ok", "config"],
         ["ok", "slack"],
         ["FAIL", "nats"],
+        ["ok", "forest-nats"],
         ["ok", "forest"],
     ]

@@ -78,7 +78,8 @@ class Presenter:
         if request.release.web_url:
             return request.release.web_url
         if not self._forest_web_url:
-            return ""
+            # Without forage's address, the link forest's artifact carries, if any.
+            return request.release.link_url
         org, project = quote(request.organisation), quote(request.project)
         base = f"{self._forest_web_url}/orgs/{org}/projects/{project}"
         slug = request.release.slug

@@ -106,14 +106,12 @@ def outcome_of(payload: dict, approved: bool) -> Outcome | None:
 class NudgeListener:
     def __init__(
         self,
-        nc: NATS,
         open_approvals: OpenApprovals,
         keeper: Keeper,
         coalescer: Coalescer,
         tasks: TaskSet,
         finish_concurrency: int = FINISH_CONCURRENCY,
     ) -> None:
-        self._nc = nc
         self._open = open_approvals
         self._keeper = keeper
         self._coalescer = coalescer
@@ -121,10 +119,11 @@ class NudgeListener:
         self._finishing = asyncio.Semaphore(finish_concurrency)
         self._subscriptions: list[Subscription] = []
 
-    async def start(self) -> None:
+    async def start(self, nc: NATS) -> None:
+        """Listen on forest's NATS (``FOREST_NATS_URL``), where forest publishes these."""
         self._subscriptions = [
-            await self._nc.subscribe(EVALUATE_SUBJECT, queue=QUEUE_GROUP, cb=self._on_evaluate),
-            await self._nc.subscribe(STATUS_SUBJECT, queue=QUEUE_GROUP, cb=self._on_status),
+            await nc.subscribe(EVALUATE_SUBJECT, queue=QUEUE_GROUP, cb=self._on_evaluate),
+            await nc.subscribe(STATUS_SUBJECT, queue=QUEUE_GROUP, cb=self._on_status),
         ]
 
     async def stop(self) -> None:
@@ -152,11 +151,18 @@ class NudgeListener:
         if not isinstance(payload, dict):
             return
         for key in keys:
-            outcome = outcome_of(payload, self._open.is_approved(key))
+            # A pipeline stage's outcome is that stage's: the watch reads it from forest, as a
+            # release status here may be another stage's release.
+            staged = self._open.is_staged(key)
+            outcome = None if staged else outcome_of(payload, self._open.is_approved(key))
             if outcome is None:
                 self._coalescer.nudge(key)
             else:
-                self._tasks.spawn(self._finish(key, outcome), name=f"finish {key.token}")
+                self.finish_later(key, outcome)
+
+    def finish_later(self, key: ApprovalKey, outcome: Outcome) -> None:
+        """Show ``outcome`` on the approval's message, retrying while Slack refuses."""
+        self._tasks.spawn(self._finish(key, outcome), name=f"finish {key.token}")
 
     async def _finish(self, key: ApprovalKey, outcome: Outcome) -> None:
         not_posted = refused = 0

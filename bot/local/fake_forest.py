@@ -13,15 +13,28 @@ Seed it from code, point the bot at `forest.address`, and read back what it rece
     intent_id = forest.add_release_intent("acme", "payments-api", author="alice")
     async with forest:
         ...
+
+Pipeline releases run the way forest's intent coordinator runs them (see
+bot/local/fake_forest_pipelines.py); the test plays forest's runner:
+
+    forest.add_destination("acme", "staging")
+    forest.add_destination("acme", "production")
+    async with forest:
+        intent_id = await forest.release("acme", "payments-api",
+                                         [deploy("staging"), deploy("production",
+                                          depends_on=["deploy-staging"])], author="alice")
+        await forest.finish_stage(intent_id, "deploy-staging")   # production is now blocked
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -31,28 +44,44 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 
 from bot.local.fake_forest_credentials import Credentials, DeviceGrant, IssuedTokens
+from bot.local.fake_forest_events import EventLog
+from bot.local.fake_forest_pipelines import Destination, Evaluation, Stage, deploy, plan, wait
 from bot.local.fake_forest_records import (
     Actor,
     ApprovalSnapshot,
+    Artifact,
     ForestError,
     ManualClock,
     Organisation,
     Policy,
     Project,
     ReceivedCall,
+    ReleaseIntent,
     User,
 )
+from bot.local.fake_forest_release_services import (
+    EventStream,
+    add_release_services,
+    wait_until_set,
+)
+from bot.local.fake_forest_releases import Releases
 from bot.local.fake_forest_services import FaultPlan, add_services
 from bot.local.fake_forest_world import ForestWorld, ProjectRef
 
 __all__ = [
     "ApprovalSnapshot",
+    "Artifact",
     "DeviceGrant",
     "FakeForest",
     "ForestError",
     "IssuedTokens",
     "ManualClock",
     "ReceivedCall",
+    "ReleaseIntent",
+    "Stage",
+    "deploy",
+    "plan",
+    "wait",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +89,10 @@ log = logging.getLogger(__name__)
 EVALUATE_SUBJECT = "forest.intent.evaluate"
 RELEASE_STATUS_SUBJECT = "forest.release.status.{intent_id}"
 EVENTS_SUBJECT = "forest.events.{organisation}"
+RELEASE_QUEUED_SUBJECT = "forest.release.queued"
+# forest's coordinator sweeps its ACTIVE intents, and its event streams poll, this often
+SWEEP_INTERVAL = 5.0
+EVENT_POLL_INTERVAL = 5.0
 
 
 class FakeForest:
@@ -73,6 +106,8 @@ class FakeForest:
         refresh_token_lifetime: float = 30 * 24 * 3600,
         device_login_lifetime: int = 900,
         device_poll_interval: int = 5,
+        sweep_interval: float = SWEEP_INTERVAL,
+        event_poll_interval: float = EVENT_POLL_INTERVAL,
     ) -> None:
         self.web_url = web_url.rstrip("/")
         self.nats_url = nats_url
@@ -85,6 +120,10 @@ class FakeForest:
             device_login_lifetime=device_login_lifetime,
             device_poll_interval=device_poll_interval,
         )
+        self.events = EventLog(clock)
+        self.releases = Releases(self.world, self.events, clock)
+        self.sweep_interval = sweep_interval
+        self.event_poll_interval = event_poll_interval
         self.faults = FaultPlan()
         self.calls: list[ReceivedCall] = []
         # per method: calls being served now, and the most ever served at once
@@ -96,6 +135,10 @@ class FakeForest:
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._nats: NatsClient | None = None
+        self._streams: set[EventStream] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.Task[None]] = set()
+        self._artifacts_made = 0
 
     # lifecycle
 
@@ -109,13 +152,27 @@ class FakeForest:
             self._nats = await _connect_nats(self.nats_url)
         server = grpc.aio.server()
         add_services(self, server)
+        add_release_services(self, server)
         self.port = server.add_insecure_port(f"{host}:{port}")
         self.host = host
         await server.start()
         self._server = server
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="fake-forest-sweep")
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
+        """Stop serving. Open event streams end cleanly first, as forest's do on shutdown."""
+        sweeper, self._sweeper = self._sweeper, None
+        for task in [t for t in (sweeper,) if t is not None] + list(self._timers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._timers.clear()
+        self.end_event_streams()
+        # let the streams' handlers return, so that clients see a clean end of stream
+        deadline = time.monotonic() + 1.0
+        while self.serving["Subscribe"] and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
         server, self._server = self._server, None
         if server is not None:
             await server.stop(grace)
@@ -188,6 +245,240 @@ class FakeForest:
         self, organisation: str, project: str, author: str | None, intent_id: str | None = None
     ) -> str:
         return self.world.add_release_intent(organisation, project, author, intent_id)
+
+    # release pipelines: seeding
+
+    def add_destination(
+        self, organisation: str, environment: str, name: str | None = None
+    ) -> Destination:
+        """A place forest deploys to; a deploy or plan stage runs on every destination of its
+        environment (and fails when there is none, as in forest)."""
+        return self.releases.add_destination(organisation, environment, name)
+
+    def add_artifact(
+        self,
+        organisation: str,
+        project: str,
+        *,
+        title: str = "",
+        slug: str | None = None,
+        artifact_id: str | None = None,
+        **fields: object,
+    ) -> Artifact:
+        """An annotated artifact. ``fields``: description, web, pr, source_user, source_email,
+        source_type, run_url, source_user_id, commit_sha, branch, commit_message, version,
+        repo_url, metadata."""
+        self._artifacts_made += 1
+        return self.releases.add_artifact(
+            organisation,
+            project,
+            title=title or f"Release {self._artifacts_made}",
+            slug=slug,
+            artifact_id=artifact_id,
+            **fields,
+        )
+
+    def add_pipeline_release(
+        self,
+        organisation: str,
+        project: str,
+        stages: Sequence[Stage],
+        *,
+        artifact: Artifact | str | None = None,
+        author: str | None = None,
+        intent_id: str | None = None,
+    ) -> str:
+        """A pipeline release that happened before anyone watched: the coordinator has already
+        run its passes, the events are in the log, and nothing is published."""
+        intent = self._create_pipeline_intent(
+            organisation, project, stages, artifact, author, intent_id
+        )
+        while True:
+            result = self.releases.evaluate(intent.intent_id)
+            if result is None or not result.changed or result.complete:
+                return intent.intent_id
+
+    # release pipelines: what happens while forest runs
+
+    async def release(
+        self,
+        organisation: str,
+        project: str,
+        stages: Sequence[Stage],
+        *,
+        artifact: Artifact | str | None = None,
+        author: str | None = None,
+        intent_id: str | None = None,
+    ) -> str:
+        """Forest's Release with the project's pipeline (``use_pipeline``): the intent starts
+        with every stage PENDING, forest records `release/created`, and its coordinator runs.
+        Returns the release intent id."""
+        intent = self._create_pipeline_intent(
+            organisation, project, stages, artifact, author, intent_id
+        )
+        await self.nudge_events(organisation)
+        await self.nudge(intent.intent_id)
+        await self.evaluate(intent.intent_id)
+        return intent.intent_id
+
+    async def run_stage(self, intent_id: str, stage_id: str) -> None:
+        """Forest's runner picked up the stage's releases (QUEUED -> RUNNING)."""
+        for step in self.releases.run_stage(intent_id, stage_id):
+            await self.publish_release_status(
+                intent_id, {"release_id": step.release_id, "status": step.status}
+            )
+
+    async def finish_stage(
+        self,
+        intent_id: str,
+        stage_id: str,
+        *,
+        status: str = "SUCCEEDED",
+        error_message: str | None = None,
+        plan_output: str | Mapping[str, str] | None = None,
+    ) -> None:
+        """Forest's runner finished every release of an ACTIVE deploy or plan stage (with
+        ``status`` SUCCEEDED, FAILED, CANCELLED or TIMED_OUT); forest then re-evaluates the
+        intent. ``plan_output``: what a plan printed, one text or one per destination name."""
+        steps = self.releases.finish_stage(
+            intent_id, stage_id, status, error_message, plan_output
+        )
+        for step in steps:
+            await self.publish_release_status(
+                intent_id, {"release_id": step.release_id, "status": step.status}
+            )
+        await self.nudge(intent_id)
+        await self.evaluate(intent_id)
+
+    def set_plan_output(
+        self, intent_id: str, stage_id: str, text: str, destination: str | None = None
+    ) -> None:
+        """Seed what GetPlanOutput returns for a started plan stage."""
+        self.releases.set_plan_output(intent_id, stage_id, text, destination)
+
+    async def decide_plan(
+        self, intent_id: str, stage_id: str, username: str, *, approve: bool
+    ) -> ReleaseIntent:
+        """A plan approved or rejected in forage's web UI: forest's rules apply."""
+        return await self.decide_plan_as(
+            Actor("user", username, token=""), intent_id, stage_id, approve=approve
+        )
+
+    async def decide_plan_as(
+        self, actor: Actor, release_intent_id: str, stage_id: str, *, approve: bool
+    ) -> ReleaseIntent:
+        intent = self.releases.decide_plan(actor, release_intent_id, stage_id, approve)
+        await self.nudge(intent.intent_id)
+        await self.evaluate(intent.intent_id)
+        return intent
+
+    def intent(self, intent_id: str) -> ReleaseIntent:
+        return self.world.intent(intent_id)
+
+    def stage_status(self, intent_id: str, stage_id: str) -> str:
+        """PENDING, ACTIVE, SUCCEEDED, FAILED or CANCELLED."""
+        pipeline = self.world.intent(intent_id).pipeline
+        if pipeline is None or stage_id not in pipeline.runs:
+            raise KeyError(f"{intent_id} has no stage {stage_id!r}")
+        return pipeline.runs[stage_id].status
+
+    # forest's intent coordinator
+
+    async def evaluate(self, intent_id: str) -> None:
+        """The coordinator's passes over one intent, until one changes nothing, with what
+        forest publishes after each."""
+        while True:
+            result = self.releases.evaluate(intent_id)
+            if result is None:
+                return
+            await self._published_after(intent_id, result)
+            if result.complete or not result.changed:
+                self._schedule(intent_id, result)
+                return
+            # forest asks itself for another pass at once, so one change cascades
+            await self.nudge(intent_id)
+
+    async def sweep(self) -> None:
+        """One sweep: every ACTIVE pipeline intent is evaluated."""
+        for intent_id in self.releases.active_pipeline_intents():
+            await self.evaluate(intent_id)
+
+    async def _published_after(self, intent_id: str, result: Evaluation) -> None:
+        for release_id in result.new_release_ids:
+            await self._publish(RELEASE_QUEUED_SUBJECT, release_id.encode())
+        if result.changed:
+            await self.publish_release_status(
+                intent_id,
+                {
+                    "pipeline_update": True,
+                    "pipeline_complete": result.complete,
+                    "intent_status": result.intent_status,
+                },
+            )
+        await self.nudge_events(self.world.intent(intent_id).organisation)
+
+    def _schedule(self, intent_id: str, result: Evaluation) -> None:
+        """A wait stage ends at a known time: evaluate then, not only at the next sweep."""
+        if result.complete or result.next_timer is None or not self.running:
+            return
+        delay = max(0.0, result.next_timer - self.clock())
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self.evaluate(intent_id)
+
+        task = asyncio.create_task(later(), name=f"fake-forest-timer-{intent_id}")
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:  # a sweep must never stop the sweeper, as in forest
+                log.exception("fake forest sweep failed")
+
+    def _create_pipeline_intent(
+        self,
+        organisation: str,
+        project: str,
+        stages: Sequence[Stage],
+        artifact: Artifact | str | None,
+        author: str | None,
+        intent_id: str | None,
+    ) -> ReleaseIntent:
+        if artifact is None:
+            artifact = self.add_artifact(organisation, project)
+        artifact_id = artifact if isinstance(artifact, str) else artifact.artifact_id
+        return self.releases.create_pipeline_intent(
+            organisation, project, stages, artifact_id=artifact_id, author=author,
+            intent_id=intent_id,
+        )  # fmt: skip
+
+    # the org event log's streams
+
+    def open_event_stream(self) -> EventStream:
+        stream = EventStream(self.events.waker())
+        self._streams.add(stream)
+        return stream
+
+    def close_event_stream(self, stream: EventStream) -> None:
+        self.events.forget(stream.waker)
+        self._streams.discard(stream)
+
+    async def wait_for_events(self, waker: asyncio.Event) -> None:
+        await wait_until_set(waker, self.event_poll_interval)
+
+    def end_event_streams(
+        self, code: grpc.StatusCode = grpc.StatusCode.OK, details: str = ""
+    ) -> int:
+        """End every open Subscribe stream: cleanly (OK) or failing with ``code``. Returns how
+        many were open."""
+        streams = list(self._streams)
+        for stream in streams:
+            stream.end(code, details)
+        return len(streams)
 
     # tokens and device login
 
@@ -274,6 +565,8 @@ class FakeForest:
             force_bypass=force_bypass,
         )
         await self.nudge(intent_id)
+        # forest's coordinator hears the nudge and re-evaluates a pipeline intent at once
+        await self.evaluate(intent_id)
         return state
 
     # what forest publishes

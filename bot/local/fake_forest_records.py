@@ -9,6 +9,8 @@ from typing import Literal
 import grpc
 from google.protobuf.message import Message
 
+from bot.local.fake_forest_pipelines import Pipeline
+
 ADMIN = "admin"
 MEMBER = "member"
 ROLES = (ADMIN, MEMBER)
@@ -81,6 +83,40 @@ class ReleaseIntent:
     project: str
     # None when a machine (CI, an app) created the intent.
     author: str | None
+    created_at: float = 0.0
+    artifact_id: str = ""
+    # None for an intent without a release pipeline
+    pipeline: Pipeline | None = None
+    # ACTIVE, SUCCEEDED or FAILED, as forest's coordinator sets it
+    status: str = "ACTIVE"
+
+
+@dataclass
+class Artifact:
+    """An annotated artifact (forest's annotation): what a release intent releases."""
+
+    annotation_id: str
+    artifact_id: str
+    slug: str
+    organisation: str
+    project: str
+    title: str
+    created_at: float
+    description: str | None = None
+    web: str | None = None
+    pr: str | None = None
+    # who annotated it: often CI, not the person who releases
+    source_user: str | None = None
+    source_email: str | None = None
+    source_type: str | None = None
+    run_url: str | None = None
+    source_user_id: str | None = None
+    commit_sha: str = ""
+    branch: str | None = None
+    commit_message: str | None = None
+    version: str | None = None
+    repo_url: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -52,6 +52,13 @@ METHODS = frozenset(
         "TokenInfo",
         "GetUser",
         "ListMyOrganisations",
+        "GetReleaseIntentStates",
+        "GetArtifactBySlug",
+        "GetArtifactsByProject",
+        "ApprovePlanStage",
+        "RejectPlanStage",
+        "GetPlanOutput",
+        "Subscribe",
     }
 )
 # Forest's auth layer lets these through without a token.
@@ -125,15 +132,15 @@ async def serve(
     context: grpc.aio.ServicerContext,
     handler: Handler[Request, Response],
 ) -> Response:
-    token = _bearer_token(context)
+    token = bearer_token(context)
     actor = forest.credentials.resolve(token)
-    forest.calls.append(_received(method, request, actor, token))
+    forest.calls.append(received(method, request, actor, token))
     forest.serving[method] += 1
     forest.most_at_once[method] = max(forest.most_at_once[method], forest.serving[method])
     try:
         await forest.faults.apply(method, after_processing=False)
         if actor is None and method not in OPEN_METHODS:
-            raise ForestError(grpc.StatusCode.UNAUTHENTICATED, _unauthenticated(token))
+            raise ForestError(grpc.StatusCode.UNAUTHENTICATED, unauthenticated(token))
         response = await handler(request, actor)
         await forest.faults.apply(method, after_processing=True)
         return response
@@ -173,8 +180,8 @@ class PolicyService(policies_pb2_grpc.PolicyServiceServicer):
         self, request: policies_pb2.ExternalApproveReleaseRequest, actor: Actor | None
     ) -> policies_pb2.ExternalApproveReleaseResponse:
         state = await self._forest.cast_vote(
-            _known(actor),
-            _project_ref(request),
+            known_actor(actor),
+            project_ref(request),
             request.release_intent_id,
             request.target_environment,
             APPROVED,
@@ -187,8 +194,8 @@ class PolicyService(policies_pb2_grpc.PolicyServiceServicer):
         self, request: policies_pb2.ExternalRejectReleaseRequest, actor: Actor | None
     ) -> policies_pb2.ExternalRejectReleaseResponse:
         state = await self._forest.cast_vote(
-            _known(actor),
-            _project_ref(request),
+            known_actor(actor),
+            project_ref(request),
             request.release_intent_id,
             request.target_environment,
             REJECTED,
@@ -200,8 +207,8 @@ class PolicyService(policies_pb2_grpc.PolicyServiceServicer):
         self, request: policies_pb2.GetExternalApprovalStateRequest, actor: Actor | None
     ) -> policies_pb2.GetExternalApprovalStateResponse:
         state = self._forest.world.read_state(
-            _known(actor),
-            _project_ref(request),
+            known_actor(actor),
+            project_ref(request),
             request.release_intent_id,
             request.target_environment,
         )
@@ -272,7 +279,7 @@ class UsersService(users_pb2_grpc.UsersServiceServicer):
     async def _token_info(
         self, request: users_pb2.TokenInfoRequest, actor: Actor | None
     ) -> users_pb2.TokenInfoResponse:
-        known = _known(actor)
+        known = known_actor(actor)
         access = self._forest.credentials.access_token(known.token)
         if known.kind != "user" or access is None:
             # forest reads user claims that only user access tokens carry
@@ -312,7 +319,7 @@ class OrganisationService(organisations_pb2_grpc.OrganisationServiceServicer):
     async def _list_mine(
         self, request: organisations_pb2.ListMyOrganisationsRequest, actor: Actor | None
     ) -> organisations_pb2.ListMyOrganisationsResponse:
-        known = _known(actor)
+        known = known_actor(actor)
         if known.kind != "user":
             # forest reads user claims that app tokens do not carry
             raise ForestError(grpc.StatusCode.UNAUTHENTICATED, "missing auth context")
@@ -372,7 +379,7 @@ def organisation_message(org: Organisation) -> organisations_pb2.Organisation:
     )
 
 
-def _received(
+def received(
     method: str, request: Message, actor: Actor | None, token: str | None
 ) -> ReceivedCall:
     copy = type(request)()
@@ -386,24 +393,24 @@ def _received(
     )
 
 
-def _bearer_token(context: grpc.aio.ServicerContext) -> str | None:
+def bearer_token(context: grpc.aio.ServicerContext) -> str | None:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
             return value.removeprefix("Bearer ").strip()
     return None
 
 
-def _unauthenticated(token: str | None) -> str:
+def unauthenticated(token: str | None) -> str:
     return "missing authorization token" if token is None else "token verification failed"
 
 
-def _known(actor: Actor | None) -> Actor:
+def known_actor(actor: Actor | None) -> Actor:
     if actor is None:
         raise ForestError(grpc.StatusCode.UNAUTHENTICATED, "missing authorization token")
     return actor
 
 
-def _project_ref(
+def project_ref(
     request: policies_pb2.ExternalApproveReleaseRequest
     | policies_pb2.ExternalRejectReleaseRequest
     | policies_pb2.GetExternalApprovalStateRequest,

@@ -100,10 +100,23 @@ class ForestWorld:
         if author is not None:
             self._user(author)
         canonical = str(uuid.UUID(intent_id)) if intent_id else str(uuid.uuid4())
-        self.intents[canonical] = ReleaseIntent(canonical, organisation, project, author)
+        self.intents[canonical] = ReleaseIntent(
+            canonical, organisation, project, author, created_at=self._clock()
+        )
         return canonical
 
     # lookups
+
+    def organisation(self, name: str) -> Organisation:
+        return self._organisation(name)
+
+    def project(self, organisation: str, name: str) -> Project:
+        return self._project(organisation, name)
+
+    def authorize(self, actor: Actor, organisation: str) -> None:
+        """Forest's require_org_access: the org exists, and the actor is a member of it or an
+        app scoped to it."""
+        self._authorize(actor, organisation)
 
     def user_by_id(self, user_id: str) -> User | None:
         return next((u for u in self.users.values() if u.user_id == user_id), None)

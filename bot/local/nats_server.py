@@ -1,4 +1,8 @@
-"""Run a real nats-server (with JetStream) as a child process, for tests and the local demo."""
+"""Run a real nats-server as a child process, for tests and the local demo.
+
+With JetStream (the bot's own NATS) or without it (forest's NATS: forest's compose file runs
+`nats` without `--jetstream`, so only core subjects work there).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ class NatsServer:
     port: int
     host: str = HOST
     binary: str = field(default_factory=lambda: find_binary())
+    jetstream: bool = True
     process: asyncio.subprocess.Process | None = None
 
     @property
@@ -44,12 +49,12 @@ class NatsServer:
         if self.running:
             return
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        jetstream = ["-js", "-sd", str(self.store_dir)] if self.jetstream else []
         self.process = await asyncio.create_subprocess_exec(
             self.binary,
             "-a", self.host,
             "-p", str(self.port),
-            "-js",
-            "-sd", str(self.store_dir),
+            *jetstream,
             "-l", str(self.log_file),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -87,9 +92,10 @@ class NatsServer:
 
 @contextlib.asynccontextmanager
 async def run_nats_server(
-    store_dir: Path, port: int | None = None, host: str = HOST
+    store_dir: Path, port: int | None = None, host: str = HOST, *, jetstream: bool = True
 ) -> AsyncIterator[NatsServer]:
-    server = NatsServer(Path(store_dir), port or free_port(host), host)
+    """``jetstream=False`` runs core NATS only, as forest's own NATS does."""
+    server = NatsServer(Path(store_dir), port or free_port(host), host, jetstream=jetstream)
     await server.start()
     try:
         yield server

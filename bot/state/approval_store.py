@@ -154,6 +154,8 @@ class Summary:
 
     open: bool
     approved: bool
+    # A pipeline stage's gate, found in forest by the watch: its outcome comes from the stage.
+    staged: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,11 @@ def _field_names(kind: type) -> tuple[str, ...]:
 
 def _summary(raw: bytes) -> Summary:
     document = json.loads(raw)
-    return Summary(open=not document.get("outcome"), approved=bool(document.get("approved")))
+    return Summary(
+        open=not document.get("outcome"),
+        approved=bool(document.get("approved")),
+        staged=bool((document.get("request") or {}).get("stage_id")),
+    )
 
 
 def _decode(raw: bytes) -> ApprovalRecord:
