@@ -144,11 +144,23 @@ def _fields(view: PlanView) -> list[dict[str, Any]]:
         name = one_line(author.username) or one_line(author.email)
         if slack_id or name:
             shown_author = person(slack_id, name)
+    release = view.stage.release
+    links = (
+        (release.pr_url, "Pull request"),
+        (release.run_url, "CI run"),
+        (release.link_url, "Link"),
+    )
+    shown_links = " · ".join(
+        link(url, label) for url, label in links if safe_url(url) and url != view.web_url
+    )
     pairs = [
-        ("Annotated by", shown_author),
+        ("Author", shown_author),
+        # Who annotated the artifact in forest: often a CI app, so it is not called the author.
+        ("Annotated by", clip(one_line(release.annotated_by), 200)),
         ("Commit", _commit(view)),
-        ("Release", clip(one_line(view.stage.release.slug), 200)),
+        ("Release", clip(one_line(release.slug), 200)),
         ("Stage", clip(one_line(view.stage.stage_id), 200)),
+        ("Links", shown_links),
     ]
     return [
         {"type": "mrkdwn", "text": fit(f"*{label}*\n{value}", 2000)}

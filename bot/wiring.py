@@ -47,6 +47,7 @@ from bot.plans.assembly import Plans, build_plans
 from bot.plans.pending import PendingPlans
 from bot.plans.reminders import MARK_PREFIX as PLAN_MARK_PREFIX
 from bot.plans.reminders import PlanReminders
+from bot.plans.spotter import PlanSpotter
 from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
@@ -123,6 +124,7 @@ class Bot:
         self.watch_handlers: list[IntentHandler] = []
         self._nudges: NudgeListener | None = None
         self.plans: Plans | None = None
+        self._forest_nats_listening = asyncio.Event()
 
     async def start(self) -> None:
         try:
@@ -296,6 +298,8 @@ class Bot:
                 announcer,
                 coalescer,
             )
+        if self.watch is not None:
+            await self._spot_plans(plans, self.watch)
         # The approval-required event stays a second way in, for whoever publishes it.
         consumer = ApprovalConsumer(js, announcer, self.metrics, ack_wait=self.tuning.ack_wait)
         await consumer.open()
@@ -344,18 +348,21 @@ class Bot:
         await _check_organisation(forest, organisation)
         assert self._nudges is not None
         watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
+        facts = ReleaseFacts(forest)
         gates = DeployGates(
             forest,
             store,
             open_approvals,
             announcer,
-            ReleaseFacts(forest),
+            facts,
             refresh=coalescer.nudge,
             finish=self._nudges.finish_later,
             tasks=self.tasks,
         )
         # Further kinds of approval (plan stages) are further handlers.
         self.watch_handlers.append(gates)
+        if self.plans is not None:
+            self.watch_handlers.append(self.plans.gates(facts))
         self.watch = ForestWatch(
             forest,
             organisation,
@@ -367,6 +374,22 @@ class Bot:
             scan_interval=self.tuning.watch_scan_interval,
         )
         self._loops.spawn(self.watch.run(), name="forest watch")
+
+    async def _spot_plans(self, plans: Plans, watch: ForestWatch) -> None:
+        """Plans that begin to wait announce it only on forest's NATS: listen there too."""
+        spotter = PlanSpotter(plans.open, watch.scan_soon)
+        self._stack.push_async_callback(spotter.stop)
+        if self._forest_nats_listening.is_set():
+            assert self._forest_nats is not None
+            await spotter.start(self._forest_nats.nc)
+            return
+
+        async def when_listening() -> None:  # a separate forest NATS, not up yet
+            await self._forest_nats_listening.wait()
+            assert self._forest_nats is not None
+            await spotter.start(self._forest_nats.nc)
+
+        self._loops.spawn(when_listening(), name="plan spotter")
 
     async def _listen_to_forest_nats(
         self, bot_nats: NatsLink, stack: AsyncExitStack, reconciler: Reconciler
@@ -381,6 +404,7 @@ class Bot:
         if self.settings.forest_nats == self.settings.nats_url:
             self._forest_nats = bot_nats
             await nudges.start(bot_nats.nc)
+            self._forest_nats_listening.set()
         else:
             forest_nats = NatsLink(self.settings.forest_nats, "FOREST_NATS_URL")
             self._forest_nats = forest_nats
@@ -389,6 +413,7 @@ class Bot:
             async def connect_then_listen() -> None:
                 await forest_nats.connect()
                 await nudges.start(forest_nats.nc)
+                self._forest_nats_listening.set()
                 reconciler.soon()
 
             self._loops.spawn(connect_then_listen(), name="forest nats")

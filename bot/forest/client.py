@@ -375,9 +375,7 @@ class ForestClient:
         request = releases_pb2.ApprovePlanStageRequest(
             release_intent_id=release_intent_id, stage_id=stage_id
         )
-        await self._call(
-            self._releases.ApprovePlanStage, request, token, _plan_context(project)
-        )
+        await self._call(self._releases.ApprovePlanStage, request, token, _plan_context(project))
 
     async def reject_plan_stage(
         self,

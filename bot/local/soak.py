@@ -154,8 +154,9 @@ async def _vote_all(
     report: SoakReport,
 ) -> None:
     """Bob approves everything, carol a third; a vote forest did not take is tried again."""
-    voters = {intent: ["bob"] + (["carol"] if n % 3 == 0 else []) for n, intent in
-              enumerate(intents)}
+    voters = {
+        intent: ["bob"] + (["carol"] if n % 3 == 0 else []) for n, intent in enumerate(intents)
+    }
     for number, (intent, people) in enumerate(voters.items()):
         ts = _message_ts(stack, intent)
         for person in people:
@@ -209,7 +210,8 @@ def _verify(stack: LocalStack, intents: dict[str, str], report: SoakReport) -> N
     report.duplicates = [i for i in intents if per_intent[i] > 1]
     report.missing = [i for i in intents if per_intent[i] == 0]
     recorded = Counter(
-        payload.decode() for subject, payload in stack.forest.published
+        payload.decode()
+        for subject, payload in stack.forest.published
         if subject == "forest.intent.evaluate"
     )
     for number, intent in enumerate(intents):
