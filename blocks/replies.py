@@ -213,11 +213,18 @@ def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
     )
 
 
+VOTE_NOT_RECORDED = "Forest didn't answer, so your vote was *NOT* recorded."
+
+
 def vote_failed(
-    retry_action_id: str, retry_value: str, *, now: datetime | None = None
+    retry_action_id: str,
+    retry_value: str,
+    *,
+    now: datetime | None = None,
+    sentence: str = VOTE_NOT_RECORDED,
 ) -> SlackMessage:
-    """Forest did not answer: say plainly that nothing was recorded, and offer to try again."""
+    """Forest did not answer: say plainly what that means, and offer to try again."""
     blocks: list[dict[str, Any]] = [actions(button("Try again", retry_action_id, retry_value))]
     if now is not None:
         blocks.append(context(f"Tried {slack_date(now, fmt=WHEN)}"))
-    return answer("Forest didn't answer, so your vote was *NOT* recorded.", *blocks)
+    return answer(sentence, *blocks)

@@ -17,7 +17,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from bot.approval import Release
-from bot.approvals.announcer import PermanentSlackError
+from bot.approvals.announcer import Announced, PermanentSlackError
+from bot.forest.errors import ForestError
 from bot.forest.releases import PipelineStage, ReleaseIntent
 from bot.plans.announcer import PlanAnnouncer
 from bot.plans.keeper import PlanKeeper, PlanNotPostedYet
@@ -52,7 +53,7 @@ class PlanGates:
             if stage.awaiting_plan_approval:
                 await self._announce(organisation, intent, stage)
         for key in self._open.keys_for(intent.release_intent_id):
-            # Not posted yet: its poster shows the state it reads; the next sighting checks again.
+            # Not posted yet: its poster reads the stage again once it has posted.
             with contextlib.suppress(PlanNotPostedYet):
                 await self._keeper.observe(key, intent)
 
@@ -87,3 +88,10 @@ class PlanGates:
             )
             return
         log.info("plan stage seen: %s", outcome.value, extra=key.log_fields)
+        if outcome == Announced.POSTED:
+            # What forest said while the message was being posted was not shown (the record
+            # was only claimed then): read the stage once more now that it is posted.
+            try:
+                await self._keeper.refresh(key)
+            except ForestError as error:
+                log.warning("could not re-read a plan just posted: %s", error.sentence)

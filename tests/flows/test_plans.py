@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import asyncio
 
-from tests_support import all_text, buttons, wait_until
+from tests_support import all_text, buttons
+from tests_support import wait_until as _wait_until
 
 from blocks.plan_message import text_size
 from bot.local.fake_forest_pipelines import deploy, plan
 from bot.local.fake_slack_model import SlackMessage
 from bot.local.local_stack import CHANNEL, ORGANISATION, PROJECT, LocalStack
 
+# Generous: these tests share two cores with others.
+WAIT = 15.0
 ENV = "infra-prod"
+
+
+async def wait_until(condition, timeout: float = WAIT) -> None:
+    await _wait_until(condition, timeout)
+
+
 STAGE = f"plan-{ENV}"
 PLAN = """\
 Terraform will perform the following actions:
@@ -80,7 +89,7 @@ async def planned_release(stack: LocalStack, output: str = PLAN, then_deploy: bo
 
 
 async def posted(stack: LocalStack, intent: str) -> SlackMessage:
-    await wait_until(lambda: plan_message_of(stack, intent) is not None, timeout=10)
+    await wait_until(lambda: plan_message_of(stack, intent) is not None, timeout=WAIT)
     message = plan_message_of(stack, intent)
     assert message is not None
     return message
@@ -118,7 +127,7 @@ async def test_approve_by_a_linked_member_decides_as_them_and_the_buttons_go(sta
     intent = await planned_release(stack)
     message = await posted(stack, intent)
     await stack.click("bob", message.ts, "plan_approve")
-    await wait_until(lambda: stack.forest.calls_to("ApprovePlanStage"), timeout=10)
+    await wait_until(lambda: stack.forest.calls_to("ApprovePlanStage"), timeout=WAIT)
     [call] = stack.forest.calls_to("ApprovePlanStage")
     assert call.actor == "bob" and call.actor_kind == "user"
     assert (call.request.release_intent_id, call.request.stage_id) == (intent, STAGE)
@@ -132,7 +141,7 @@ async def test_approve_by_a_linked_member_decides_as_them_and_the_buttons_go(sta
     await stack.forest.finish_stage(intent, f"deploy-{ENV}")
     await wait_until(
         lambda: "🚀 Deployed to infra-prod" in all_text(stack.slack.message(CHANNEL, message.ts)),
-        timeout=10,
+        timeout=WAIT,
     )
     await wait_until(lambda: any("🚀 Deployed" in t for t in thread_texts(stack, message.ts)))
 
@@ -149,7 +158,7 @@ async def test_reject_asks_for_a_reason_and_sends_it(stack: LocalStack):
     empty = await stack.submit("carol", view.id, "  ")
     assert "Please give a reason" in empty.body
     await stack.submit("carol", view.id, "it destroys the web server")
-    await wait_until(lambda: stack.forest.calls_to("RejectPlanStage"), timeout=10)
+    await wait_until(lambda: stack.forest.calls_to("RejectPlanStage"), timeout=WAIT)
     [call] = stack.forest.calls_to("RejectPlanStage")
     assert call.actor == "carol" and call.request.reason == "it destroys the web server"
     await wait_until(
@@ -157,7 +166,7 @@ async def test_reject_asks_for_a_reason_and_sends_it(stack: LocalStack):
             "Plan rejected: the release stops here."
             in all_text(stack.slack.message(CHANNEL, message.ts))
         ),
-        timeout=10,
+        timeout=WAIT,
     )
     assert buttons(stack.slack.message(CHANNEL, message.ts)) == {}
     shown = all_text(stack.slack.message(CHANNEL, message.ts))
@@ -175,7 +184,7 @@ async def test_a_plan_decided_in_forage_updates_the_message(stack: LocalStack):
     intent = await planned_release(stack)
     message = await posted(stack, intent)
     await stack.forest.decide_plan(intent, STAGE, "carol", approve=True)
-    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {}, timeout=10)
+    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {}, timeout=WAIT)
     shown = all_text(stack.slack.message(CHANNEL, message.ts))
     assert "*Approved* in forage" in shown
     await wait_until(lambda: thread_texts(stack, message.ts))
@@ -195,7 +204,7 @@ async def test_a_second_click_answers_already_decided_and_forest_is_asked_once(s
         stack.click("bob", message.ts, "plan_approve"),
         stack.click("bob", message.ts, "plan_approve", retry_num=1),
     )
-    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {}, timeout=10)
+    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {}, timeout=WAIT)
     assert len(stack.forest.calls_to("ApprovePlanStage")) == 1
     # Carol still had the message with its buttons open.
     payload = stack_click_on_stale(stack, "carol", message.ts, value)
@@ -204,8 +213,10 @@ async def test_a_second_click_answers_already_decided_and_forest_is_asked_once(s
     assert len(stack.forest.calls_to("ApprovePlanStage")) == 1
 
 
-def stack_click_on_stale(stack: LocalStack, username: str, ts: str, value: str) -> bytes:
-    """``username`` clicks Approve plan on the message as it was when first posted."""
+def stack_click_on_stale(
+    stack: LocalStack, username: str, ts: str, value: str, action_id: str = "plan_approve"
+) -> bytes:
+    """``username`` clicks a button (Approve plan, by default) as it was when they saw it."""
     from bot.local.slack_signing import block_action_payload, form_payload
 
     user = stack.person(username).slack_user_id
@@ -214,7 +225,7 @@ def stack_click_on_stale(stack: LocalStack, username: str, ts: str, value: str) 
         user,
         CHANNEL,
         ts,
-        "plan_approve",
+        action_id,
         value,
         response_url=stack.slack.new_response_url(CHANNEL, user),
     )
@@ -235,9 +246,9 @@ async def test_forest_refusing_a_stage_no_longer_waiting_is_already_decided(stac
     )
     await stack.click("bob", message.ts, "plan_approve")
     await wait_until(
-        lambda: any("Already decided" in t for t in ephemeral_texts(stack, "bob")), timeout=10
+        lambda: any("Already decided" in t for t in ephemeral_texts(stack, "bob")), timeout=WAIT
     )
-    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {}, timeout=10)
+    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {}, timeout=WAIT)
 
 
 def _actor(username: str):
@@ -269,7 +280,7 @@ async def test_a_non_member_is_told_so(stack: LocalStack):
             ephemeral_texts(stack, "mallory")
             and any("not a member" in t for t in ephemeral_texts(stack, "mallory"))
         ),
-        timeout=10,
+        timeout=WAIT,
     )
     assert buttons(stack.slack.message(CHANNEL, message.ts))
 
@@ -282,7 +293,7 @@ async def test_thread_replies_approve_and_reject_a_plan(stack: LocalStack):
     reply_ts, _ = await stack.reply_in_thread("bob", message.ts, "reject")
     await wait_until(lambda: any("needs a reason" in t for t in ephemeral_texts(stack, "bob")))
     reply_ts, _ = await stack.reply_in_thread("bob", message.ts, "reject the web server goes")
-    await wait_until(lambda: stack.forest.calls_to("RejectPlanStage"), timeout=10)
+    await wait_until(lambda: stack.forest.calls_to("RejectPlanStage"), timeout=WAIT)
     [call] = stack.forest.calls_to("RejectPlanStage")
     assert call.actor == "bob" and call.request.reason == "the web server goes"
     await wait_until(lambda: "x" in stack.slack.reactions(CHANNEL, reply_ts))
@@ -318,3 +329,34 @@ async def test_empty_plan_output_still_renders(stack: LocalStack):
     message = await posted(stack, intent)
     assert buttons(message)
     assert "no output" in all_text(message)
+
+
+async def test_forest_not_answering_offers_try_again_and_the_plan_is_decided_once(
+    stack: LocalStack,
+):
+    import grpc
+
+    await start(stack)
+    await stack.link("bob")
+    intent = await planned_release(stack)
+    message = await posted(stack, intent)
+    # Forest decides, then its answer is lost on the way back.
+    stack.forest.fail_next(
+        "ApprovePlanStage", grpc.StatusCode.UNAVAILABLE, "connection reset", after_processing=True
+    )
+    await stack.click("bob", message.ts, "plan_approve")
+    await wait_until(lambda: any("Try again" in t for t in ephemeral_texts(stack, "bob")))
+    retry = next(e for e in stack.slack.ephemerals(CHANNEL, "U0BOB") if "Try again" in all_text(e))
+    assert "may *not* have been recorded" in all_text(retry)
+    # The decision shows, named after bob, once forest's state comes in.
+    await wait_until(
+        lambda: "*Approved* by <@U0BOB>" in all_text(stack.slack.message(CHANNEL, message.ts))
+    )
+    value = buttons(retry)["vote_resume"]["value"]
+    await stack.post(stack_click_on_stale(stack, "bob", message.ts, value, "vote_resume"))
+    await wait_until(
+        lambda: any("You already approved this plan." in t for t in ephemeral_texts(stack, "bob"))
+    )
+    assert stack.forest.stage_status(intent, STAGE) == "SUCCEEDED"
+    assert len(thread_texts(stack, message.ts)) >= 1
+    assert sum("approved the plan" in t for t in thread_texts(stack, message.ts)) == 1
