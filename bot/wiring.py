@@ -359,7 +359,7 @@ class Bot:
             finish=self._nudges.finish_later,
             tasks=self.tasks,
         )
-        # Further kinds of approval (plan stages) are further handlers.
+        # Each kind of approval forest has is one handler: deploy policies, plan stages.
         self.watch_handlers.append(gates)
         if self.plans is not None:
             self.watch_handlers.append(self.plans.gates(facts))

@@ -73,8 +73,12 @@ class Releases:
         self, organisation: str, environment: str, name: str | None = None
     ) -> Destination:
         self._world.organisation(organisation)
+        name = name or f"{environment}-1"
+        for existing in self.destinations_of(organisation, environment):
+            if existing.name == name:
+                return existing
         destination = Destination(
-            str(uuid.uuid4()), organisation, name or f"{environment}-1", environment
+            str(uuid.uuid4()), organisation, name, environment
         )
         self.destinations.append(destination)
         self._events.record(

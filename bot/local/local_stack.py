@@ -2,17 +2,22 @@
 
 Tests and the local demo start the real bot against this stack, so both exercise the production
 code path: events over JetStream, votes over gRPC, Slack's Web API and signed requests over HTTP.
+Like a real installation it runs two nats-servers: the bot's own with JetStream (NATS_URL) and
+forest's without it (FOREST_NATS_URL), where the fake forest publishes its core subjects.
+A bot started with ``FOREST_ORGANISATION=ORGANISATION`` also watches forest itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -76,6 +81,8 @@ class LocalStack:
     session: aiohttp.ClientSession
     nc: NATS
     workdir: Path = field(default_factory=Path.cwd)
+    # forest's own NATS (core only); None when forest publishes on the bot's NATS
+    forest_nats_server: NatsServer | None = None
     bots: list[Bot] = field(default_factory=list)
     processes: list[BotProcess] = field(default_factory=list)
     last_command_reply: str = ""
@@ -86,6 +93,7 @@ class LocalStack:
             "SLACK_SIGNING_SECRET": self.slack.signing_secret,
             "SLACK_API_URL": self.slack.api_url,
             "NATS_URL": self.nats_server.url,
+            "FOREST_NATS_URL": self.forest_nats_server.url if self.forest_nats_server else "",
             "FOREST_GRPC_URL": self.forest.url,
             "FOREST_APP_TOKEN": self.forest.issue_app_token(ORGANISATION),
             "FOREST_WEB_URL": "http://forage.local",
@@ -377,7 +385,9 @@ def approval_event(
     event_id: str | None = None,
     **release: Any,
 ) -> dict[str, Any]:
-    """Forest's approval-required event for a sample release, as its coordinator sends it."""
+    """Forest's approval-required event for a sample release, as its coordinator sends it:
+    blocked now."""
+    blocked_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "organisation": organisation,
@@ -386,7 +396,7 @@ def approval_event(
         "target_environment": environment,
         "policy_name": "prod-needs-two",
         "required_approvals": required_approvals,
-        "blocked_at": "2026-11-26T10:15:00Z",
+        "blocked_at": blocked_at,
         "release": {
             "slug": "evidently-assisting-ladybeetle",
             "title": "fix: retry card captures on timeout (#812)",
@@ -407,13 +417,17 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.
         await asyncio.sleep(0.02)
 
 
-def seed(forest: FakeForest, slack: FakeSlack) -> None:
+def seed(forest: FakeForest, slack: FakeSlack, *, gate_staging: bool = True) -> None:
     forest.add_organisation(ORGANISATION)
     forest.add_project(ORGANISATION, PROJECT)
     forest.add_policy(
         ORGANISATION, PROJECT, "production", name="prod-needs-two", required_approvals=2
     )
-    forest.add_policy(ORGANISATION, PROJECT, "staging", name="staging-needs-one")
+    if gate_staging:
+        forest.add_policy(ORGANISATION, PROJECT, "staging", name="staging-needs-one")
+    # where forest's pipelines deploy: one destination per environment
+    forest.add_destination(ORGANISATION, "staging", "staging-eu-1")
+    forest.add_destination(ORGANISATION, "production", "production-eu-1")
     for person in PEOPLE:
         forest.add_user(person.username, email=person.email)
         if person.role is not None:
@@ -426,18 +440,34 @@ async def _ignore_connection_errors(error: Exception) -> None:
 
 
 @asynccontextmanager
-async def local_stack(store_dir: Path) -> AsyncIterator[LocalStack]:
-    async with run_nats_server(store_dir / "nats") as nats_server:
+async def local_stack(
+    store_dir: Path, *, separate_forest_nats: bool = True, gate_staging: bool = True
+) -> AsyncIterator[LocalStack]:
+    """``separate_forest_nats=False``: forest publishes on the bot's NATS (one server for both,
+    which the bot supports too). ``gate_staging=False``: no approval policy for staging, so a
+    staging-then-production pipeline only waits for votes before production."""
+    async with contextlib.AsyncExitStack() as servers:
+        nats_server = await servers.enter_async_context(run_nats_server(store_dir / "nats"))
+        forest_nats = None
+        if separate_forest_nats:
+            forest_nats = await servers.enter_async_context(
+                run_nats_server(store_dir / "forest-nats", jetstream=False)
+            )
         forest = FakeForest(
-            web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
+            web_url="http://forage.local",
+            nats_url=(forest_nats or nats_server).url,
+            device_poll_interval=0,
         )
         slack = FakeSlack(team_id=TEAM_ID)
-        seed(forest, slack)
+        seed(forest, slack, gate_staging=gate_staging)
         await forest.start()
         await slack.start()
         session = aiohttp.ClientSession()
         nc = await nats.connect(nats_server.url, error_cb=_ignore_connection_errors)
-        stack = LocalStack(nats_server, forest, slack, session, nc, workdir=store_dir)
+        stack = LocalStack(
+            nats_server, forest, slack, session, nc, workdir=store_dir,
+            forest_nats_server=forest_nats,
+        )  # fmt: skip
         try:
             yield stack
         finally:

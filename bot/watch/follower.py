@@ -105,10 +105,9 @@ class ForestWatch:
             await asyncio.sleep(renew)
 
     async def stop(self) -> None:
-        """Hand the lease over at once (a clean shutdown)."""
-        if self._leading:
-            with contextlib.suppress(Exception):
-                await self._lease.give_up()
+        """Hand the lease over at once (a clean shutdown), if this process holds it."""
+        with contextlib.suppress(Exception):
+            await self._lease.give_up()
 
     async def _lead(self, renew: float) -> None:
         self._leading = True
@@ -146,10 +145,12 @@ class ForestWatch:
                 self._streaming = True
                 # Whatever happened while not subscribed is found by a scan.
                 self._scan_soon.set()
-                async for event in stream:
-                    wait = RECONNECT_FIRST_SECONDS
-                    self._on_event(event)
-                    await self._cursor.save(event.sequence)
+                # Closed here, also when cancelled, so the call ends with the loop.
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        wait = RECONNECT_FIRST_SECONDS
+                        self._on_event(event)
+                        await self._cursor.save(event.sequence)
                 log.info("forest ended the event stream; subscribing again")
             except ForestError as error:
                 self._note_failure(error)
