@@ -2,8 +2,9 @@
 
 An intent names only its ``artifact_id``; forest lists a project's artifacts in one call
 (``GetArtifactsByProject``, not paged), so the answer is kept: an artifact never changes once
-annotated. A project is read again on a miss (a new release), at most once per
-``reread_after`` seconds.
+annotated. A project is read again on a miss (a new release); an artifact forest did not list
+is asked for again at most once per ``reread_after`` seconds, so a missing one costs little
+while every new one is read at once.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class ReleaseFacts:
         self._reread_after = reread_after
         self._clock = clock
         self._artifacts: OrderedDict[str, Artifact] = OrderedDict()
-        self._read_at: dict[ProjectRef, float] = {}
+        # artifact id -> when a read of its project did not list it
+        self._missed: OrderedDict[str, float] = OrderedDict()
 
     async def release(self, organisation: str, intent: ReleaseIntent) -> Release:
         """The release's facts; only its artifact id when forest cannot say more (a message
@@ -52,13 +54,13 @@ class ReleaseFacts:
         if known is not None:
             self._artifacts.move_to_end(intent.artifact_id)
             return known
-        read_at = self._read_at.get(project)
-        if read_at is not None and self._clock() - read_at < self._reread_after:
+        missed_at = self._missed.get(intent.artifact_id)
+        if missed_at is not None and self._clock() - missed_at < self._reread_after:
             return None
-        self._read_at[project] = self._clock()
         try:
             artifacts = await self._forest.artifacts_of_project(project)
         except ForestError as error:
+            self._note_missed(intent.artifact_id)
             log.warning(
                 "could not read the release's artifact: %s",
                 error.sentence,
@@ -72,12 +74,19 @@ class ReleaseFacts:
             self._artifacts.popitem(last=False)
         found = self._artifacts.get(intent.artifact_id)
         if found is None:
+            self._note_missed(intent.artifact_id)
             log.warning(
                 "forest lists no artifact %s for the release",
                 intent.artifact_id,
                 extra={"release_intent_id": intent.release_intent_id},
             )
         return found
+
+    def _note_missed(self, artifact_id: str) -> None:
+        self._missed[artifact_id] = self._clock()
+        self._missed.move_to_end(artifact_id)
+        while len(self._missed) > self._kept:
+            self._missed.popitem(last=False)
 
 
 def release_of(artifact: Artifact) -> Release:
