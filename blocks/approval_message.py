@@ -8,6 +8,7 @@ from typing import Any
 from bot.approval import ApprovalView, Decision, Outcome, Vote
 
 from .elements import (
+    BLOCKS_TEXT_BUDGET,
     MAX_SECTION_TEXT,
     MAX_TEXT,
     SlackMessage,
@@ -15,7 +16,9 @@ from .elements import (
     button,
     context,
     header,
+    mrkdwn_text,
     section,
+    text_size,
 )
 from .text import clip, fit, link, one_line, person, safe_url, sanitize, slack_date, truncate
 
@@ -79,7 +82,8 @@ def approval_message(view: ApprovalView) -> SlackMessage:
     tail.append(_context(view))
 
     vote_budget = min(VOTE_SECTIONS, MAX_BLOCKS - len(blocks) - len(tail))
-    blocks.extend(_votes(view, vote_budget))
+    chars_left = BLOCKS_TEXT_BUDGET - text_size(blocks) - text_size(tail)
+    blocks.extend(_votes(view, vote_budget, chars_left))
     blocks.extend(tail)
     return SlackMessage(text=_fallback_text(view), blocks=blocks)
 
@@ -126,7 +130,7 @@ def _title(view: ApprovalView) -> dict[str, Any]:
     description = view.request.release.description.strip()
     if description:
         text += "\n" + clip(description, DESCRIPTION_CHARS)
-    return section(text)
+    return section(text, verbatim=True)
 
 
 def _fields(view: ApprovalView) -> list[dict[str, Any]]:
@@ -159,7 +163,7 @@ def _fields(view: ApprovalView) -> list[dict[str, Any]]:
         ("Links", _links(view)),
     ]
     return [
-        {"type": "mrkdwn", "text": fit(f"*{label}*\n{value}", MAX_FIELD_TEXT)}
+        mrkdwn_text(f"*{label}*\n{value}", MAX_FIELD_TEXT, verbatim=True)
         for label, value in pairs
         if value
     ][:MAX_FIELDS]
@@ -205,8 +209,10 @@ def decision_line(decision: Decision, slack_users: dict[str, str], *, bypass: bo
     return fit(line, MAX_SECTION_TEXT)
 
 
-def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
-    """The vote tally and one line per decision, spread over at most ``budget`` sections."""
+def _votes(view: ApprovalView, budget: int, chars: int) -> list[dict[str, Any]]:
+    """The vote tally and one line per decision, in at most ``budget`` sections holding about
+    ``chars`` characters in all. When not every decision fits, the newest are shown and the
+    older ones are counted, with a link to forage where all of them are."""
     required = _required(view)
     current = _current(view)
     heading = f"*Votes*  {progress_bar(current, required)}  {current} of {required}"
@@ -220,36 +226,44 @@ def _votes(view: ApprovalView, budget: int) -> list[dict[str, Any]]:
     if not decisions:
         return [section(heading + "\n_No votes yet._")]
 
-    shown = [
+    lines = [
         decision_line(d, view.slack_users, bypass=view.is_bypass(d))
-        for d in decisions[:DECISIONS_SHOWN]
+        for d in decisions[-DECISIONS_SHOWN:]
     ]
-    chunks: list[list[str]] = [[heading]]
-    sizes = [len(heading)]
-    placed = 0
-    # One section stays free for the "…and N more" line if it does not fit in the last one.
-    for line in shown:
-        if sizes[-1] + 1 + len(line) <= MAX_SECTION_TEXT:
-            chunks[-1].append(line)
-            sizes[-1] += 1 + len(line)
-        elif len(chunks) < budget - 1:
-            chunks.append([line])
-            sizes.append(len(line))
-        else:
+    room = chars - len(heading) - len(_more_line(view, len(decisions))) - 2
+    shown: list[str] = []
+    for line in reversed(lines):
+        if room < len(line) + 1:
             break
-        placed += 1
+        shown.insert(0, line)
+        room -= len(line) + 1
+    while True:
+        hidden = len(decisions) - len(shown)
+        top = [heading, _more_line(view, hidden)] if hidden else [heading]
+        chunks = _packed([*top, *shown], budget)
+        if chunks is not None:
+            return [section(chunk, verbatim=True) for chunk in chunks]
+        shown.pop(0)
 
-    hidden = len(decisions) - placed
-    if hidden:
-        more = f"_…and {plural(hidden, 'more decision')}_"
-        target = safe_url(view.web_url)
-        if target:
-            more += f" · <{target}|See all in forage>"
-        if sizes[-1] + 1 + len(more) <= MAX_SECTION_TEXT:
-            chunks[-1].append(more)
+
+def _more_line(view: ApprovalView, hidden: int) -> str:
+    more = f"_…and {plural(hidden, 'more decision')} before these_"
+    target = safe_url(view.web_url)
+    if target:
+        more += f" · <{target}|See all in forage>"
+    return more
+
+
+def _packed(lines: list[str], sections: int) -> list[str] | None:
+    """``lines`` in order, as few sections of at most MAX_SECTION_TEXT as they fill; None when
+    they need more than ``sections``."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= MAX_SECTION_TEXT:
+            chunks[-1] += "\n" + line
         else:
-            chunks.append([more])
-    return [section("\n".join(chunk)) for chunk in chunks]
+            chunks.append(line)
+    return chunks if len(chunks) <= max(sections, 1) else None
 
 
 def _buttons(view: ApprovalView) -> dict[str, Any]:

@@ -13,6 +13,9 @@ MAX_CONTEXT_TEXT = 3000
 MAX_HEADER_TEXT = 150
 ACTION_ID_CHARS = 255
 BUTTON_VALUE_CHARS = 2000
+# Slack refuses a message whose blocks hold more than about 12,000 characters of text in all
+# (msg_blocks_too_long; not documented, reported between 12,000 and 13,300): we stay well below.
+BLOCKS_TEXT_BUDGET = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,29 @@ class SlackMessage:
         return {"text": self.text, "blocks": self.blocks}
 
 
-def section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": fit(mrkdwn, MAX_SECTION_TEXT)}}
+def text_size(blocks: Any) -> int:
+    """The characters of text in ``blocks`` (every text object), as Slack's total counts them."""
+    if isinstance(blocks, dict):
+        if blocks.get("type") in ("mrkdwn", "plain_text") and isinstance(blocks.get("text"), str):
+            return len(blocks["text"])
+        return sum(text_size(value) for value in blocks.values())
+    if isinstance(blocks, list):
+        return sum(text_size(item) for item in blocks)
+    return 0
+
+
+def mrkdwn_text(mrkdwn: str, limit: int, *, verbatim: bool = False) -> dict[str, Any]:
+    """A mrkdwn text object. ``verbatim`` where it carries people's words (titles, comments):
+    Slack then leaves bare URLs and ``#names`` as they are instead of turning them into links;
+    the links we build (``<url|label>``) work either way."""
+    text: dict[str, Any] = {"type": "mrkdwn", "text": fit(mrkdwn, limit)}
+    if verbatim:
+        text["verbatim"] = True
+    return text
+
+
+def section(mrkdwn: str, *, verbatim: bool = False) -> dict[str, Any]:
+    return {"type": "section", "text": mrkdwn_text(mrkdwn, MAX_SECTION_TEXT, verbatim=verbatim)}
 
 
 def header(text: str) -> dict[str, Any]:
@@ -38,10 +62,10 @@ def header(text: str) -> dict[str, Any]:
     }
 
 
-def context(mrkdwn: str) -> dict[str, Any]:
+def context(mrkdwn: str, *, verbatim: bool = False) -> dict[str, Any]:
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": fit(mrkdwn, MAX_CONTEXT_TEXT)}],
+        "elements": [mrkdwn_text(mrkdwn, MAX_CONTEXT_TEXT, verbatim=verbatim)],
     }
 
 

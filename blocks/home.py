@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from bot.approval import PendingApproval
 
 from .elements import context, header, section
 from .pending import NOT_LINKED_FOR_LIST, headline, pending_entry
 from .replies import WHEN
 from .text import escape, slack_date, truncate
-
-if TYPE_CHECKING:
-    from bot.approvals.pending import PendingApproval
 
 # A Home tab holds 100 blocks; six of them frame the list.
 LISTED_AT_HOME = 90
@@ -29,7 +28,7 @@ _DIVIDER: dict[str, Any] = {"type": "divider"}
 
 def home_view(items: Sequence[PendingApproval], now: datetime) -> dict[str, Any]:
     """The open approvals in the person's organisations that they have not voted on."""
-    listed = [section(pending_entry(item)) for item in items[:LISTED_AT_HOME]]
+    listed = [section(pending_entry(item), verbatim=True) for item in items[:LISTED_AT_HOME]]
     hidden = len(items) - LISTED_AT_HOME
     if hidden > 0:
         listed.append(context(f"…and {hidden} more, longest waiting first above."))

@@ -10,6 +10,7 @@ from .text import clip, escape, link, one_line
 RESUME_ACTION_ID = "vote_resume"
 COMMAND = "/forest"
 
+# mrkdwn: a literal < or > must be escaped, or Slack reads "<reason>" as a link.
 HELP = (
     "*Forest approvals in Slack*\n"
     "• `/forest login`: link your Slack account to your forest account, so your votes count as"
@@ -19,8 +20,8 @@ HELP = (
     "• `/forest pending`: the approvals waiting for your vote, with links to them (also in the"
     " app's Home tab).\n"
     "• `/forest help`: this help.\n"
-    "In an approval's thread, reply `approve [comment]`, `reject <reason>` or (admins who"
-    " authored the release) `bypass <reason>` to vote."
+    "In an approval's thread, reply `approve [comment]`, `reject &lt;reason&gt;` or (admins who"
+    " authored the release) `bypass &lt;reason&gt;` to vote."
 )
 
 
@@ -89,3 +90,38 @@ def help_text() -> SlackMessage:
 def unknown_subcommand(subcommand: str) -> SlackMessage:
     shown = escape(one_line(subcommand)[:40])
     return answer(f"I don't know `{COMMAND} {shown}`.\n\n{HELP}")
+
+
+def login_refused(sentence: str) -> SlackMessage:
+    return notice(sentence)
+
+
+def not_your_account(forest_username: str) -> str:
+    """Why a device login approved with someone else's forest account links nothing."""
+    name = clip(one_line(forest_username), 80)
+    return (
+        f"The forest account that approved this code, *{name}*, is not yours: none of its"
+        " verified e-mails is the one on your Slack profile. Nothing was linked. Run"
+        " `/forest login` again and approve the code in forage signed in as yourself."
+    )
+
+
+def someone_tried_your_account(slack_user_id: str, forest_username: str) -> SlackMessage:
+    """To the owner of a forest account that approved another Slack person's login code."""
+    name = escape(clip(one_line(forest_username), 80))
+    return answer(
+        f"⚠️ <@{slack_user_id}> asked to link your forest account *{name}* to their Slack account,"
+        " and the code was approved in forage with your account. I refused: it is not their"
+        " account. If you did not mean to approve a code for someone else, tell your platform"
+        " team."
+    )
+
+
+def your_account_moved(slack_user_id: str, forest_username: str) -> SlackMessage:
+    """To the Slack person a forest account was linked to, when another one links it."""
+    name = escape(clip(one_line(forest_username), 80))
+    return answer(
+        f"⚠️ Your forest account *{name}* is now linked to <@{slack_user_id}>, so your link to it"
+        " was removed and votes with it count for them. If that was not you, tell your platform"
+        " team and run `/forest login` to link it again."
+    )

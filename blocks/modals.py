@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.approval import valid_text
+
 from .elements import SlackMessage
-from .text import clip, one_line, truncate, valid_text
+from .text import clip, one_line, truncate
 
 TITLE_CHARS = 24
 PRIVATE_METADATA_CHARS = 3000
@@ -23,22 +25,30 @@ PLAN_REJECT_CALLBACK_ID = "plan_reject_modal"
 REASON_BLOCK_ID = "reason"
 REASON_ACTION_ID = "reason_input"
 RELEASE_BLOCK_PREFIX = "release:"
+RELEASE_BLOCK_ID = "release"
 
 
 def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
-def _release_block(key_token: str, release_title: str) -> dict[str, Any]:
+def _release_block(
+    key_token: str, release_title: str, *, token_in_metadata: bool = False
+) -> dict[str, Any]:
+    """The release's title, its block id carrying the key token. A token too long for Slack's
+    255 characters of block id (a long environment name) is left out when the caller carries
+    it in the private_metadata (``token_in_metadata``); otherwise it is refused."""
     block_id = RELEASE_BLOCK_PREFIX + key_token
     if not key_token or len(block_id) > BLOCK_ID_CHARS:
-        longest = BLOCK_ID_CHARS - len(RELEASE_BLOCK_PREFIX)
-        raise ValueError(f"key token must be 1 to {longest} characters")
+        if not (key_token and token_in_metadata):
+            longest = BLOCK_ID_CHARS - len(RELEASE_BLOCK_PREFIX)
+            raise ValueError(f"key token must be 1 to {longest} characters")
+        block_id = RELEASE_BLOCK_ID
     title = clip(one_line(release_title), RELEASE_TITLE_CHARS) or "_Untitled release_"
     return {
         "type": "section",
         "block_id": block_id,
-        "text": {"type": "mrkdwn", "text": f"*{title}*"},
+        "text": {"type": "mrkdwn", "text": f"*{title}*", "verbatim": True},
     }
 
 
@@ -83,14 +93,15 @@ def _modal(
 
 
 def reject_modal(key_token: str, release_title: str, private_metadata: str) -> dict[str, Any]:
-    """Asks why the release is rejected; the reason is required."""
+    """Asks why the release is rejected; the reason is required. A ``key_token`` too long for a
+    block id must travel in ``private_metadata`` too."""
     return _modal(
         title="Reject release",
         submit="Reject",
         callback_id=REJECT_CALLBACK_ID,
         private_metadata=private_metadata,
         blocks=[
-            _release_block(key_token, release_title),
+            _release_block(key_token, release_title, token_in_metadata=True),
             _reason_input("Why?", "What should change before this ships?"),
         ],
     )
@@ -111,7 +122,8 @@ def plan_reject_modal(key_token: str, release_title: str, private_metadata: str)
 
 
 def bypass_modal(key_token: str, release_title: str, private_metadata: str) -> dict[str, Any]:
-    """Warns what a bypass does and asks for the reason, which the thread will show."""
+    """Warns what a bypass does and asks for the reason, which the thread will show. As for
+    :func:`reject_modal`, a long ``key_token`` travels in ``private_metadata``."""
     warning = (
         ":warning: *This records your own approval of your release as an org admin override.*\n"
         "It counts as one approval. The thread shows that you bypassed the review, and why."
@@ -122,7 +134,7 @@ def bypass_modal(key_token: str, release_title: str, private_metadata: str) -> d
         callback_id=BYPASS_CALLBACK_ID,
         private_metadata=private_metadata,
         blocks=[
-            _release_block(key_token, release_title),
+            _release_block(key_token, release_title, token_in_metadata=True),
             {"type": "section", "text": {"type": "mrkdwn", "text": warning}},
             _reason_input("Reason", "e.g. hotfix for an outage"),
         ],

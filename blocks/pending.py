@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.approval import ApprovalView
+from bot.approval import ApprovalView, PendingApproval
 from bot.plans.plan import PlanView
 
 from .approval_message import plural, release_name
 from .elements import (
+    BLOCKS_TEXT_BUDGET,
     MAX_SECTION_TEXT,
     MAX_TEXT,
     SlackMessage,
@@ -20,13 +21,11 @@ from .elements import (
     button,
     context,
     section,
+    text_size,
 )
 from .plan_message import release_name as plan_release_name
 from .replies import LINK_ACTION_ID, WHEN, reminder_reply
 from .text import clip, fit, link, one_line, sanitize, slack_date, truncate
-
-if TYPE_CHECKING:
-    from bot.approvals.pending import PendingApproval
 
 # A message holds 50 blocks; the Home tab shows the whole list.
 LISTED_IN_MESSAGE = 40
@@ -86,13 +85,24 @@ def headline(count: int) -> str:
 
 
 def pending_list(items: Sequence[PendingApproval]) -> SlackMessage:
-    """The private answer to ``/forest pending``."""
+    """The private answer to ``/forest pending``: as many entries as Slack takes in a message
+    (50 blocks, and about 12,000 characters of text in all); the Home tab shows every one."""
     blocks: list[dict[str, Any]] = [section(f"*{headline(len(items))}*")]
-    blocks.extend(section(pending_entry(item)) for item in items[:LISTED_IN_MESSAGE])
-    hidden = len(items) - LISTED_IN_MESSAGE
+    room = BLOCKS_TEXT_BUDGET - text_size(blocks) - len(_more(len(items)))
+    for item in items[:LISTED_IN_MESSAGE]:
+        entry = section(pending_entry(item), verbatim=True)
+        if text_size(entry) > room:
+            break
+        blocks.append(entry)
+        room -= text_size(entry)
+    hidden = len(items) - (len(blocks) - 1)
     if hidden > 0:
-        blocks.append(context(f"…and {hidden} more: open the app's Home tab for all of them."))
+        blocks.append(context(_more(hidden)))
     return SlackMessage(text=fit(headline(len(items)), MAX_TEXT), blocks=blocks)
+
+
+def _more(hidden: int) -> str:
+    return f"…and {hidden} more: open the app's Home tab for all of them."
 
 
 def pending_not_linked() -> SlackMessage:

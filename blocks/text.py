@@ -24,12 +24,6 @@ _UNSAFE = re.compile(
 _JOINERS = "\u200c\u200d\ufe0e\ufe0f"
 
 
-def valid_text(text: str) -> str:
-    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": forest's
-    protobuf, Slack and our logs take only valid UTF-8."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
 def sanitize(text: str) -> str:
     """Drop control characters that have no business in a message (newlines and tabs stay)."""
     return _UNSAFE.sub("", text)

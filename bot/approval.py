@@ -9,6 +9,10 @@ import base64
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.plans.plan import PlanView
 
 
 @dataclass(frozen=True)
@@ -149,3 +153,19 @@ class ApprovalView:
         return decision.user_id in self.bypassed or bool(
             author and author.user_id and author.user_id == decision.user_id
         )
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """One approval waiting for a person's vote (or a plan for their decision), as their
+    pending list shows it."""
+
+    view: ApprovalView | PlanView
+    permalink: str
+    waiting_since: datetime
+
+
+def valid_text(text: str) -> str:
+    """``text`` with any half of a surrogate pair (JSON can carry one) made "?": the text this
+    domain holds goes to forest's protobuf, Slack and our logs, which take only valid UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")

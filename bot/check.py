@@ -14,7 +14,6 @@ import aiohttp
 import nats
 import nats.errors
 import nats.js.errors
-from slack_sdk.errors import SlackApiError
 
 from bot.approvals.routing import load_router
 from bot.config import ConfigError, Settings, load_settings
@@ -25,7 +24,7 @@ from bot.forest.errors import (
     ForestUnauthenticated,
     ForestUnavailable,
 )
-from bot.slack.client import build_web_client
+from bot.slack.web import SlackRefused, SlackUnreachable, build_slack
 from bot.state.approval_store import APPROVALS_BUCKET
 
 CHECK_TIMEOUT = 10.0
@@ -81,16 +80,15 @@ class _Failed(Exception):
 
 async def _slack(settings: Settings) -> str:
     async with aiohttp.ClientSession() as session:
-        client = build_web_client(settings.slack_bot_token, settings.slack_api_url, session)
+        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session)
         try:
-            reply = await client.auth_test()
-        except SlackApiError as error:
-            code = error.response.get("error")
-            raise _Failed(f"auth.test refused SLACK_BOT_TOKEN: {code}") from None
-        except aiohttp.ClientError as error:
-            raise _Failed(f"Slack is not reachable: {type(error).__name__}") from None
+            identity = await slack.identity()
+        except SlackRefused as error:
+            raise _Failed(f"auth.test refused SLACK_BOT_TOKEN: {error.code}") from None
+        except SlackUnreachable as error:
+            raise _Failed(f"Slack is not reachable: {error.code}") from None
     mode = "Socket Mode" if settings.socket_mode else "HTTP mode"
-    return f"bot {reply.get('user')} in workspace {reply.get('team_id')} ({mode})"
+    return f"bot {identity.bot_name} in workspace {identity.team_id} ({mode})"
 
 
 async def _connect(url: str, variable: str) -> nats.NATS:

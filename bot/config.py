@@ -32,13 +32,15 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("SLACK_APP_TOKEN", "optional", "an app-level token xapp-…; when set, Socket Mode"),
     ("SLACK_API_URL", "optional", "base URL of the Slack Web API"),
     ("NATS_URL", "optional", f"the bot's NATS, with JetStream (default {DEFAULT_NATS_URL})"),
+    ("FOREST_NATS_URL", "optional", "forest's own NATS, core subjects only (default NATS_URL)"),
+    ("FOREST_ORGANISATION", "optional", "the organisation of FOREST_APP_TOKEN; the bot watches it"),
     ("FOREST_GRPC_URL", "optional", f"forest's gRPC address (default {DEFAULT_FOREST_GRPC_URL})"),
     ("FOREST_APP_TOKEN", "required", "forest app token of the organisation, for reads"),
     ("FOREST_WEB_URL", "optional", "forage's address, for links"),
     ("APPROVALS_CHANNEL", "required", "the default Slack channel id for approval messages"),
     ("APPROVALS_ROUTES", "optional", "path of the routing file"),
     ("APPROVALS_REMIND_AFTER", "optional", "wait before one reminder: 4h (default), 30m, 0 off"),
-    ("BOT_SECRET_KEY", "required", "at least 32 random characters; encrypts stored tokens"),
+    ("BOT_SECRET_KEY", "required", "keys of 32+ characters, comma-separated: the first seals"),
     ("HOST", "optional", "the HTTP listener's address (default 0.0.0.0)"),
     ("PORT", "optional", "the HTTP listener's port (default 3000)"),
 )
@@ -100,7 +102,9 @@ class Settings:
     forest_web_url: str
     approvals_channel: str
     approvals_routes: Path | None
-    bot_secret_key: str
+    # The first seals stored tokens, every one opens them: a new key goes first, the old one
+    # stays listed until every replica runs with the new one.
+    bot_secret_keys: tuple[str, ...]
     host: str
     port: int
     # How long an approval waits for votes before a reminder; 0 turns reminders off.
@@ -125,7 +129,7 @@ class Settings:
             self.slack_signing_secret,
             self.slack_app_token,
             self.forest_app_token,
-            self.bot_secret_key,
+            *self.bot_secret_keys,
         ]
         return [value for value in candidates if value]
 
@@ -160,7 +164,7 @@ def load_settings(env: Mapping[str, str], allow_any_port: bool = False) -> Setti
         forest_web_url=reader.url("FOREST_WEB_URL", "", ("http", "https")) or "",
         approvals_channel=reader.required("APPROVALS_CHANNEL", "a Slack channel id, e.g. C0123ABC"),
         approvals_routes=reader.path("APPROVALS_ROUTES"),
-        bot_secret_key=reader.secret_key("BOT_SECRET_KEY"),
+        bot_secret_keys=reader.secret_keys("BOT_SECRET_KEY") or (),
         host=reader.optional("HOST") or "0.0.0.0",
         port=reader.port("PORT", 3000),
         approvals_remind_after=reader.duration(
@@ -236,17 +240,24 @@ class _Reader:
             raise ConfigError(name, f"must name a readable routing file; {value!r} does not exist")
         return path
 
-    def _secret_key(self, name: str) -> str:
+    def _secret_keys(self, name: str) -> tuple[str, ...]:
+        """One key, or several separated by commas (the first seals, all open)."""
         value = self._required(
             name, f"a random secret of at least {MIN_SECRET_KEY_LENGTH} characters"
         )
-        if len(value) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError(
-                name,
-                f"is too short: expected at least {MIN_SECRET_KEY_LENGTH} characters "
-                "(e.g. the output of `openssl rand -hex 32`)",
-            )
-        return value
+        keys = tuple(key.strip() for key in value.split(",") if key.strip())
+        if not keys:
+            raise ConfigError(name, "lists no key between its commas")
+        for position, key in enumerate(keys, start=1):
+            if len(key) < MIN_SECRET_KEY_LENGTH:
+                # Which one, by position: the value itself is a secret.
+                which = f"key {position} of {len(keys)}" if len(keys) > 1 else "the key"
+                raise ConfigError(
+                    name,
+                    f"is too short: {which} has fewer than {MIN_SECRET_KEY_LENGTH} characters "
+                    "(e.g. the output of `openssl rand -hex 32`)",
+                )
+        return keys
 
     def _duration(self, name: str, default: float) -> float:
         """Seconds from ``4h``, ``30m``, ``90s`` or ``1h30m``; ``0`` is zero."""
@@ -277,6 +288,6 @@ class _Reader:
     url = _collecting(_url)
     path = _collecting(_path)
     organisation = _collecting(_organisation)
-    secret_key = _collecting(_secret_key)
+    secret_keys = _collecting(_secret_keys)
     duration = _collecting(_duration)
     port = _collecting(_port)

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
 from bot.approvals.keeper import Keeper
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
+from bot.approvals.release_facts import ReleaseFacts
 from bot.approvals.reminders import ReminderMarks, Reminders
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
@@ -39,6 +39,7 @@ from bot.forest.errors import (
     ForestUnavailable,
 )
 from bot.http_server import build_http_app
+from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
 from bot.identity.people import People
@@ -52,16 +53,24 @@ from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
-from bot.slack.client import build_web_client
 from bot.slack.names import SlackNames
+from bot.slack.web import (
+    TOKEN_REFUSED,
+    SlackIdentity,
+    SlackRefused,
+    SlackUnreachable,
+    SlackWeb,
+    build_slack,
+)
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
+from bot.state.shared_lock import SharedLocks
 from bot.watch.cursor import Cursor
 from bot.watch.deploy_gates import DeployGates
 from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
 from bot.watch.handlers import IntentHandler
 from bot.watch.lease import LEASE_SECONDS, WatchLease
-from bot.watch.release_facts import ReleaseFacts
+from bot.watch.release_facts import ReleaseFacts as WatchFacts
 from handlers import register
 from handlers.deps import HandlerDeps
 
@@ -96,13 +105,50 @@ class Tuning:
     watch_lease: float = LEASE_SECONDS
 
 
-@dataclass
-class SlackIdentity:
-    team_id: str
-    bot_user_id: str
+@dataclass(frozen=True)
+class _Resources:
+    """What phase one opened: connections, buckets, and who the bot is in Slack."""
+
+    slack: SlackWeb
+    identity: SlackIdentity
+    forest: ForestClient
+    bot_nats: NatsLink
+    # Forest's NATS: the bot's own, or another server that is connected in phase three.
+    forest_nats: NatsLink
+    js: JetStreamContext
+    approvals_bucket: KeyValue
+    links: LinkStore
+    # Locks across replicas (a token refresh), kept in the links bucket.
+    link_locks: SharedLocks
+    dedup: Dedup
+
+
+@dataclass(frozen=True)
+class _Services:
+    """What phase two built from the resources, without any I/O."""
+
+    bolt: AsyncApp
+    http: web.Application
+    store: ApprovalStore
+    announcer: Announcer
+    coalescer: Coalescer
+    open_approvals: OpenApprovals
+    plans: Plans
+    reminders: Reminders
+    plan_reminders: PlanReminders
+    reconciler: Reconciler
+    nudges: NudgeListener
+    consumer: ApprovalConsumer
 
 
 class Bot:
+    """The bot in three phases: open resources, build services (no I/O), start surfaces.
+
+    Everything opened or started is closed on one exit stack, in reverse order: the consumer
+    stops first, then the loops, the Slack listeners; work already acknowledged to people gets a
+    grace period; the connections close last.
+    """
+
     def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
         self.settings = settings
         self.tuning = tuning or Tuning()
@@ -113,38 +159,51 @@ class Bot:
         self._loops = TaskSet()
         self.port: int | None = None
         self.ready = asyncio.Event()
+        self.plans: Plans | None = None
+        self.watch: ForestWatch | None = None
+        self.watch_handlers: list[IntentHandler] = []
+        self._forest_nats_listening = asyncio.Event()
         self._stack = AsyncExitStack()
+        # What the readiness check looks at.
         self._bot_nats: NatsLink | None = None
         self._forest_nats: NatsLink | None = None
         self._forest: ForestClient | None = None
         self._socket_mode: AsyncSocketModeHandler | None = None
-        self._site: web.TCPSite | None = None
-        self._consumer: ApprovalConsumer | None = None
-        self.watch: ForestWatch | None = None
-        self.watch_handlers: list[IntentHandler] = []
-        self._nudges: NudgeListener | None = None
-        self.plans: Plans | None = None
-        self._forest_nats_listening = asyncio.Event()
 
     async def start(self) -> None:
         try:
-            await self._start()
+            # Read before anything is opened: a route that does not parse fails at once.
+            router = load_router(self.settings.approvals_channel, self.settings.approvals_routes)
+            resources = await self._open_resources(self._stack)
+            services = self._build_services(resources, router)
+            await self._start_surfaces(resources, services, self._stack)
         except BaseException:
             # A start-up that stops (a configuration error found on the way) closes what it
             # opened, so the one line naming the error is all that is printed.
             await self.stop()
             raise
+        self.ready.set()
+        log.info(
+            "approvals bot started",
+            extra={
+                "port": self.port,
+                "owner": self.owner,
+                "socket_mode": self.settings.socket_mode,
+            },
+        )
 
-    async def _start(self) -> None:
+    async def stop(self) -> None:
+        """Stop taking work, finish what is in flight, drain NATS, close everything."""
+        await self._stack.aclose()
+        log.info("approvals bot stopped")
+
+    # Phase one: open resources.
+
+    async def _open_resources(self, stack: AsyncExitStack) -> _Resources:
         settings = self.settings
-        router = load_router(settings.approvals_channel, settings.approvals_routes)
-        stack = self._stack
-
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        web_client = build_web_client(
-            settings.slack_bot_token, settings.slack_api_url, session, self.metrics
-        )
+        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -164,51 +223,74 @@ class Bot:
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
-        store = ApprovalStore(approvals_bucket)
-        links = LinkStore(
-            await open_bucket(js, LINKS_BUCKET, history=1), TokenCipher(settings.bot_secret_key)
+        links_bucket = await open_bucket(js, LINKS_BUCKET, history=1)
+        links = LinkStore(links_bucket, TokenCipher(settings.bot_secret_keys))
+        dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
+        forest_nats = bot_nats
+        if settings.forest_nats != settings.nats_url:
+            forest_nats = NatsLink(settings.forest_nats, "FOREST_NATS_URL")
+            stack.push_async_callback(forest_nats.close)
+        self._forest_nats = forest_nats
+        return _Resources(
+            slack=slack,
+            identity=await self._slack_identity(slack),
+            forest=forest,
+            bot_nats=bot_nats,
+            forest_nats=forest_nats,
+            js=js,
+            approvals_bucket=approvals_bucket,
+            links=links,
+            link_locks=SharedLocks(links_bucket),
+            dedup=dedup,
         )
 
-        people = People(links, web_client)
+    # Phase two: build services, no I/O.
+
+    def _build_services(self, resources: _Resources, router: Router) -> _Services:
+        settings, tuning = self.settings, self.tuning
+        slack, forest = resources.slack, resources.forest
+        store = ApprovalStore(resources.approvals_bucket)
+        people = People(resources.links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, web_client, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics)
         announcer = Announcer(
             store,
             router,
             presenter,
-            web_client,
+            slack,
             self.owner,
-            claim_timeout=self.tuning.claim_timeout,
+            claim_timeout=tuning.claim_timeout,
+            facts=ReleaseFacts(forest),
         )
         open_approvals = OpenApprovals(store)
         self.metrics.open_approvals.set_function(lambda: len(open_approvals))
         coalescer = Coalescer(
-            keeper.refresh, self.tasks, self.tuning.coalesce_window, self.tuning.refresh_concurrency
+            keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
-        stack.push_async_callback(self.tasks.cancel)
-        stack.push_async_callback(self._loops.cancel)
-
-        dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        linking = LinkService(forest, links, self._loops, self.tuning.device_poll_floor)
-        votes = VoteService(
-            store, forest, linking, keeper, self.metrics, self.tuning.vote_concurrency
+        guard = LinkGuard(slack, Answers(slack), resources.links)
+        linking = LinkService(
+            forest,
+            resources.links,
+            self._loops,
+            resources.link_locks,
+            guard,
+            tuning.device_poll_floor,
         )
-        identity = await self._slack_identity(web_client)
-        bolt = self._bolt(web_client)
+        votes = VoteService(store, forest, linking, keeper, self.metrics, tuning.vote_concurrency)
         plans = build_plans(
-            approvals_bucket,
+            resources.approvals_bucket,
             forest,
             people,
             linking,
             router,
-            web_client,
+            slack,
             self.owner,
             settings.forest_web_url,
-            self.tuning.claim_timeout,
+            tuning.claim_timeout,
         )
         self.plans = plans
-        permalinks = Permalinks(web_client)
+        permalinks = Permalinks(slack)
         pending = PendingApprovals(
             open_approvals,
             store,
@@ -221,194 +303,185 @@ class Bot:
         reminders = Reminders(
             open_approvals,
             store,
-            ReminderMarks(approvals_bucket),
+            ReminderMarks(resources.approvals_bucket),
             presenter,
             people,
             permalinks,
-            web_client,
+            slack,
             settings.approvals_remind_after,
-            self.tuning.reminder_check_interval,
+            tuning.reminder_check_interval,
         )
-        self._loops.spawn(reminders.run(), name="reminders")
         plan_reminders = PlanReminders(
             plans.open,
             plans.store,
-            ReminderMarks(approvals_bucket, PLAN_MARK_PREFIX),
+            ReminderMarks(resources.approvals_bucket, PLAN_MARK_PREFIX),
             plans.presenter,
             people,
             permalinks,
-            web_client,
+            slack,
             settings.approvals_remind_after,
-            self.tuning.reminder_check_interval,
+            tuning.reminder_check_interval,
         )
-        self._loops.spawn(plan_reminders.run(), name="plan reminders")
+        bolt = self._bolt(slack)
         register(
             bolt,
             HandlerDeps(
                 votes=votes,
                 linking=linking,
-                answers=Answers(web_client, session),
-                names=SlackNames(web_client),
-                dedup=dedup,
+                answers=Answers(slack),
+                names=SlackNames(slack),
+                dedup=resources.dedup,
                 pending=pending,
                 tasks=self.tasks,
-                team_id=identity.team_id,
-                bot_user_id=identity.bot_user_id,
+                team_id=resources.identity.team_id,
+                bot_user_id=resources.identity.bot_user_id,
+                metrics=self.metrics,
                 plans=plans.decisions,
             ),
         )
-
         http = build_http_app(
             None if settings.socket_mode else bolt,
             self._readiness,
             self.metrics,
             settings.slack_signing_secret,
         )
-        runner = web.AppRunner(http, access_log=None)
+        return _Services(
+            bolt=bolt,
+            http=http,
+            store=store,
+            announcer=announcer,
+            coalescer=coalescer,
+            open_approvals=open_approvals,
+            plans=plans,
+            reminders=reminders,
+            plan_reminders=plan_reminders,
+            reconciler=Reconciler(open_approvals, coalescer, tuning.reconcile_interval),
+            nudges=NudgeListener(open_approvals, keeper, coalescer, self.tasks),
+            consumer=ApprovalConsumer(
+                resources.js, announcer, self.metrics, ack_wait=tuning.ack_wait
+            ),
+        )
+
+    # Phase three: start surfaces. Each close is pushed right after its start, so the stack
+    # closes them in reverse: the consumer first, the HTTP runner last.
+
+    async def _start_surfaces(
+        self, resources: _Resources, services: _Services, stack: AsyncExitStack
+    ) -> None:
+        settings = self.settings
+        # Last to run: whatever work is still in flight after the grace period.
+        stack.push_async_callback(self.tasks.cancel)
+        runner = web.AppRunner(services.http, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
+        # Work acknowledged to people finishes, once no new Slack requests come in.
+        stack.push_async_callback(self._finish_work)
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        self._site = site
+        stack.push_async_callback(site.stop)
         self.port = _bound_port(site)
 
         if settings.socket_mode:
             assert settings.slack_app_token is not None
             self._socket_mode = AsyncSocketModeHandler(
-                bolt, settings.slack_app_token, web_client=web_client
+                services.bolt, settings.slack_app_token, web_client=resources.slack.bolt_client
             )
             await self._socket_mode.connect_async()
-            stack.push_async_callback(self._close_socket_mode)
+            stack.push_async_callback(self._socket_mode.close_async)
 
-        self._loops.spawn(open_approvals.follow(), name="open approvals")
-        self._loops.spawn(plans.open.follow(), name="open plans")
-        reconciler = Reconciler(open_approvals, coalescer, self.tuning.reconcile_interval)
-        self._loops.spawn(reconciler.run(), name="reconcile")
+        stack.push_async_callback(self._loops.cancel)
+        loops = self._loops
+        loops.spawn(services.reminders.run(), name="reminders")
+        loops.spawn(services.plan_reminders.run(), name="plan reminders")
+        loops.spawn(services.open_approvals.follow(), name="open approvals")
+        loops.spawn(services.plans.open.follow(), name="open plans")
+        loops.spawn(services.reconciler.run(), name="reconcile")
         # A KV watch may not survive an outage of the bot's NATS.
-        bot_nats.on_reconnect += [open_approvals.resubscribe, plans.open.resubscribe]
-        self._nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
-        await self._listen_to_forest_nats(bot_nats, stack, reconciler)
+        resources.bot_nats.on_reconnect += [
+            services.open_approvals.resubscribe,
+            services.plans.open.resubscribe,
+        ]
+        stack.push_async_callback(services.nudges.stop)
+        await self._listen_to_forest_nats(resources, services)
         if settings.forest_organisation is not None:
-            await self._watch_forest(
-                settings.forest_organisation,
-                js,
-                forest,
-                store,
-                open_approvals,
-                announcer,
-                coalescer,
-            )
-        if self.watch is not None:
-            await self._spot_plans(plans, self.watch)
+            await self._watch_forest(settings.forest_organisation, resources, services, stack)
         # The approval-required event stays a second way in, for whoever publishes it.
-        consumer = ApprovalConsumer(js, announcer, self.metrics, ack_wait=self.tuning.ack_wait)
-        await consumer.open()
-        self._loops.spawn(consumer.run(), name="consumer")
-        self._consumer = consumer
-        self.ready.set()
-        log.info(
-            "approvals bot started",
-            extra={"port": self.port, "owner": self.owner, "socket_mode": settings.socket_mode},
-        )
+        await services.consumer.open()
+        loops.spawn(services.consumer.run(), name="consumer")
+        stack.push_async_callback(services.consumer.stop)
 
-    async def stop(self) -> None:
-        """Stop taking work, finish what is in flight, drain NATS, close everything."""
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._nudges is not None:
-            await self._nudges.stop()
-        await self._loops.cancel()
-        if self.watch is not None:
-            await self.watch.stop()
-        # No new Slack requests; the ones acknowledged already are in self.tasks.
-        await self._close_socket_mode()
-        if self._site is not None:
-            await self._site.stop()
+    async def _finish_work(self) -> None:
         if not await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
             log.warning("stopping with background work still running")
-        await self._stack.aclose()
-        log.info("approvals bot stopped")
-
-    async def _close_socket_mode(self) -> None:
-        if self._socket_mode is not None:
-            handler, self._socket_mode = self._socket_mode, None
-            await handler.close_async()
 
     async def _watch_forest(
         self,
         organisation: str,
-        js: JetStreamContext,
-        forest: ForestClient,
-        store: ApprovalStore,
-        open_approvals: OpenApprovals,
-        announcer: Announcer,
-        coalescer: Coalescer,
+        resources: _Resources,
+        services: _Services,
+        stack: AsyncExitStack,
     ) -> None:
         """Follow the organisation in forest itself: what waits for approval, and how it ends."""
+        forest = resources.forest
         await _check_organisation(forest, organisation)
-        assert self._nudges is not None
-        watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
-        facts = ReleaseFacts(forest)
+        watch_bucket = await open_bucket(resources.js, WATCH_BUCKET, history=1)
+        facts = WatchFacts(forest)
         gates = DeployGates(
             forest,
-            store,
-            open_approvals,
-            announcer,
+            services.store,
+            services.open_approvals,
+            services.announcer,
             facts,
-            refresh=coalescer.nudge,
-            finish=self._nudges.finish_later,
+            refresh=services.coalescer.nudge,
+            finish=services.nudges.finish_later,
             tasks=self.tasks,
         )
         # Each kind of approval forest has is one handler: deploy policies, plan stages.
-        self.watch_handlers.append(gates)
-        if self.plans is not None:
-            self.watch_handlers.append(self.plans.gates(facts))
-        self.watch = ForestWatch(
+        self.watch_handlers += [gates, services.plans.gates(facts)]
+        watch = ForestWatch(
             forest,
             organisation,
             WatchLease(watch_bucket, organisation, self.owner, self.tuning.watch_lease),
             Cursor(watch_bucket, organisation),
             self.watch_handlers,
-            open_approvals,
-            store,
+            services.open_approvals,
+            services.store,
             scan_interval=self.tuning.watch_scan_interval,
         )
-        self._loops.spawn(self.watch.run(), name="forest watch")
+        self.watch = watch
+        self._loops.spawn(watch.run(), name="forest watch")
+        # A clean shutdown hands the lease over at once.
+        stack.push_async_callback(watch.stop)
+        await self._spot_plans(resources, services.plans, watch, stack)
 
-    async def _spot_plans(self, plans: Plans, watch: ForestWatch) -> None:
+    async def _spot_plans(
+        self, resources: _Resources, plans: Plans, watch: ForestWatch, stack: AsyncExitStack
+    ) -> None:
         """Plans that begin to wait announce it only on forest's NATS: listen there too."""
         spotter = PlanSpotter(plans.open, watch.scan_soon)
-        self._stack.push_async_callback(spotter.stop)
+        stack.push_async_callback(spotter.stop)
         if self._forest_nats_listening.is_set():
-            assert self._forest_nats is not None
-            await spotter.start(self._forest_nats.nc)
+            await spotter.start(resources.forest_nats.nc)
             return
 
         async def when_listening() -> None:  # a separate forest NATS, not up yet
             await self._forest_nats_listening.wait()
-            assert self._forest_nats is not None
-            await spotter.start(self._forest_nats.nc)
+            await spotter.start(resources.forest_nats.nc)
 
         self._loops.spawn(when_listening(), name="plan spotter")
 
-    async def _listen_to_forest_nats(
-        self, bot_nats: NatsLink, stack: AsyncExitStack, reconciler: Reconciler
-    ) -> None:
+    async def _listen_to_forest_nats(self, resources: _Resources, services: _Services) -> None:
         """Subscribe to forest's core subjects on its NATS, which may be the bot's own.
 
         A separate forest NATS that is down at start leaves the bot running and not ready; it
         listens once that NATS answers.
         """
-        assert self._nudges is not None
-        nudges = self._nudges
-        if self.settings.forest_nats == self.settings.nats_url:
-            self._forest_nats = bot_nats
-            await nudges.start(bot_nats.nc)
+        nudges, reconciler = services.nudges, services.reconciler
+        forest_nats = resources.forest_nats
+        if forest_nats is resources.bot_nats:
+            await nudges.start(forest_nats.nc)
             self._forest_nats_listening.set()
         else:
-            forest_nats = NatsLink(self.settings.forest_nats, "FOREST_NATS_URL")
-            self._forest_nats = forest_nats
-            stack.push_async_callback(forest_nats.close)
 
             async def connect_then_listen() -> None:
                 await forest_nats.connect()
@@ -418,25 +491,25 @@ class Bot:
 
             self._loops.spawn(connect_then_listen(), name="forest nats")
         # Nudges sent while the bot was not connected are lost: re-read what is open.
-        self._forest_nats.on_reconnect.append(reconciler.soon)
+        forest_nats.on_reconnect.append(reconciler.soon)
 
-    async def _slack_identity(self, web_client: AsyncWebClient) -> SlackIdentity:
+    async def _slack_identity(self, slack: SlackWeb) -> SlackIdentity:
         while True:
             try:
-                reply = await web_client.auth_test()
-                return SlackIdentity(team_id=reply["team_id"], bot_user_id=reply["user_id"])
-            except SlackApiError as error:
-                code = error.response.get("error")
-                if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
-                    raise SystemExit(f"SLACK_BOT_TOKEN was refused by Slack ({code})") from None
-                log.warning("Slack auth.test failed (%s); retrying", code)
-            except aiohttp.ClientError as error:
-                log.warning("Slack is not reachable yet (%s); retrying", type(error).__name__)
+                return await slack.identity()
+            except SlackRefused as error:
+                if error.code in TOKEN_REFUSED:
+                    raise SystemExit(
+                        f"SLACK_BOT_TOKEN was refused by Slack ({error.code})"
+                    ) from None
+                log.warning("Slack auth.test failed (%s); retrying", error.code)
+            except SlackUnreachable as error:
+                log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, web_client: AsyncWebClient) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb) -> AsyncApp:
         return AsyncApp(
-            client=web_client,
+            client=slack.bolt_client,
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
@@ -476,6 +549,10 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
+def _up(link: NatsLink | None) -> str:
+    return "ok" if link is not None and link.connected else "down"
+
+
 async def _check_organisation(forest: ForestClient, organisation: str) -> None:
     """Stop start-up when the app token cannot read the organisation; a forest that does not
     answer yet is waited for by the watch (the bot runs, not ready)."""
@@ -494,10 +571,6 @@ async def _check_organisation(forest: ForestClient, organisation: str) -> None:
         raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
     except ForestError as error:
         log.warning("forest could not list the release intents of %s: %s", organisation, error)
-
-
-def _up(link: NatsLink | None) -> str:
-    return "ok" if link is not None and link.connected else "down"
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

@@ -6,12 +6,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import nats.errors
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from handlers import actions, commands, home, messages, plans, views
+from handlers import actions, commands, home, messages, plans, unasked, views
 from handlers.deps import HandlerDeps
+from handlers.payloads import replay_mark
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +35,42 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
             return BoltResponse(status=403, body="")
         if _is_interaction(body) and (_acting_user(body) is None or not named):
             return BoltResponse(status=400, body="")
+        if unasked.is_rate_limited_notice(body):
+            return unasked.rate_limited(body, deps.metrics)
+        await next()
+        return None
+
+    async def once_per_interaction(
+        body: dict[str, Any], next: Callable[[], Awaitable[Any]]
+    ) -> BoltResponse | None:
+        # A signed request captured and sent again within Slack's five minutes passes the
+        # signature check; marked across replicas, it does nothing the second time (a
+        # replayed Approve would otherwise undo a later Reject).
+        mark = replay_mark(body)
+        if mark is not None:
+            try:
+                first = await deps.dedup.first_time(mark)
+            except (nats.errors.Error, TimeoutError) as error:
+                # Not known either way: the vote path itself says whether anything was recorded.
+                log.warning("could not check for a replay: %s", type(error).__name__)
+                first = True
+            if not first:
+                log.warning(
+                    "ignored a replayed interaction", extra={"slack_user": _acting_user(body)}
+                )
+                return BoltResponse(status=200, body="")
         await next()
         return None
 
     app.middleware(only_our_workspace)
+    app.middleware(once_per_interaction)
     actions.register(app, deps)
     plans.register(app, deps)
     views.register(app, deps)
     commands.register(app, deps)
     messages.register(app, deps)
     home.register(app, deps)
+    unasked.register(app)  # last: it takes every event no listener above took
 
 
 def _is_interaction(body: dict[str, Any]) -> bool:

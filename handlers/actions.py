@@ -78,6 +78,7 @@ class ApprovalButtons:
         if is_pending_plan(click.value):
             if self._deps.plans is not None:
                 await PlanButtons(self._deps, self._deps.plans).resume(click)
+            await self._withdraw(click)
             return
         try:
             pending = pending_vote(click.value)
@@ -87,13 +88,22 @@ class ApprovalButtons:
             await self.cast(click, pending, comment=None)
         else:
             await self.open_reason_modal(click, pending)
+        await self._withdraw(click)
+
+    async def _withdraw(self, click: ButtonClick) -> None:
+        """The private "Finish your approval" or "Try again" has been used: remove it, so it
+        does not stay clickable (what happened next is told on its own)."""
+        if click.response_url:
+            await self._deps.answers.withdraw(click.response_url)
 
     async def link(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
         click = _click(body)
         if click is None:
             return
-        await start_linking(self._deps, click.actor, click.response_url, click.value or None)
+        await start_linking(
+            self._deps, click.actor, click.response_url, click.value or None, replace=True
+        )
 
     async def cast(self, click: ButtonClick, pending: PendingVote, comment: str | None) -> None:
         ballot = Ballot(
@@ -115,7 +125,7 @@ class ApprovalButtons:
         and turn the modal into the reason why not when they may not."""
         record = await self._deps.votes.find(pending.key)
         title = record.request.release.title if record else ""
-        place = ModalPlace(pending.channel_id, pending.message_ts).encode()
+        place = ModalPlace(pending.channel_id, pending.message_ts, pending.key.token).encode()
         build = reject_modal if pending.kind == VoteKind.REJECT else bypass_modal
         view_id = await self._deps.answers.open_modal(
             click.trigger_id, build(pending.key.token, title, place)

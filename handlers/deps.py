@@ -12,6 +12,7 @@ from bot.approvals.pending import PendingApprovals
 from bot.approvals.voting import VoteService
 from bot.identity.linking import LinkService
 from bot.plans.deciding import PlanDecisions
+from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
@@ -29,6 +30,7 @@ class HandlerDeps:
     tasks: TaskSet
     team_id: str
     bot_user_id: str
+    metrics: Metrics
     # Plan stages' decisions (None: a bot built without them, as in some tests).
     plans: PlanDecisions | None = None
 

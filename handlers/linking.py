@@ -15,9 +15,17 @@ log = logging.getLogger(__name__)
 
 
 async def start_linking(
-    deps: HandlerDeps, actor: Actor, response_url: str, pending_action: str | None
+    deps: HandlerDeps,
+    actor: Actor,
+    response_url: str,
+    pending_action: str | None,
+    *,
+    replace: bool = False,
 ) -> None:
-    """Answer with forage's link and code; later, through the same response URL, the result."""
+    """Answer with forage's link and code; later, through the same response URL, the result.
+
+    ``replace``: the person clicked a private prompt; each answer takes its place, so the
+    spent "Link your forest account" prompt and then the code do not linger."""
     if not response_url:
         log.warning("cannot link without a response_url", extra={"slack_user": actor.user_id})
         return
@@ -31,18 +39,20 @@ async def start_linking(
             LoginEnd.DENIED: linking_blocks.login_denied,
             LoginEnd.EXPIRED: linking_blocks.login_expired,
             LoginEnd.FAILED: lambda: linking_blocks.login_failed(result.detail),
+            LoginEnd.REFUSED: lambda: linking_blocks.login_refused(result.detail),
         }.get(result.end)
         if message is not None:
-            await deps.answers.respond(response_url, message())
+            await deps.answers.respond(response_url, message(), replace=replace)
 
     try:
         grant = await deps.linking.start_login(person, tell_result)
     except ForestError as error:
-        await deps.answers.respond(response_url, notice(error.sentence))
+        await deps.answers.respond(response_url, notice(error.sentence), replace=replace)
         return
     await deps.answers.respond(
         response_url,
         linking_blocks.device_login(
             grant.verification_uri_complete, grant.user_code, grant.expires_in_seconds
         ),
+        replace=replace,
     )

@@ -6,18 +6,19 @@ payload is trusted to say who acts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from blocks.text import valid_text
-from bot.approval import ApprovalKey
+from bot.approval import ApprovalKey, valid_text
 from bot.approvals.voting import VoteKind
 
 _VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
-# Message subtypes that carry what a person wrote in a thread.
-_PERSONS_WORDS = frozenset({None, "thread_broadcast", "file_share"})
+# Message subtypes that carry what a person wrote in a thread (a tuple: a hostile subtype
+# need not be hashable).
+_PERSONS_WORDS = (None, "thread_broadcast", "file_share")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
 _THREAD_VOTE = re.compile(
     r"^\s*(approve|reject|bypass)\b[\s:,.!-]*(.*)\Z", re.IGNORECASE | re.DOTALL
@@ -66,9 +67,14 @@ class ModalPlace:
 
     channel_id: str
     message_ts: str
+    # The approval key token, which may be too long for the modal's block ids.
+    key_token: str = ""
 
     def encode(self) -> str:
-        return json.dumps({"channel": self.channel_id, "ts": self.message_ts})
+        place = {"channel": self.channel_id, "ts": self.message_ts}
+        if self.key_token:
+            place["key"] = self.key_token
+        return json.dumps(place)
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ def modal_place(private_metadata: str) -> ModalPlace:
         document = json.loads(private_metadata)
     except (TypeError, ValueError, RecursionError):
         raise PayloadError("modal without its place") from None
-    return ModalPlace(_text(document, "channel"), _text(document, "ts"))
+    return ModalPlace(_text(document, "channel"), _text(document, "ts"), _optional(document, "key"))
 
 
 def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | None:
@@ -167,7 +173,8 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
     is the person's words like any other; edits, deletions and the rest are not votes. The
     comment is left in Slack's wire encoding (see ``bot.slack.wire_text``).
     """
-    if event.get("subtype") not in _PERSONS_WORDS or event.get("bot_id"):
+    subtype = event.get("subtype")
+    if not isinstance(subtype, str | None) or subtype not in _PERSONS_WORDS or event.get("bot_id"):
         return None
     thread_ts, ts, text = event.get("thread_ts"), event.get("ts"), event.get("text")
     if not all(isinstance(v, str) and v for v in (thread_ts, ts, text)) or thread_ts == ts:
@@ -187,3 +194,29 @@ def thread_vote(event: dict[str, Any], body: dict[str, Any]) -> ThreadVote | Non
         thread_ts=str(thread_ts),
         message_ts=str(ts),
     )
+
+
+def replay_mark(body: dict[str, Any]) -> str | None:
+    """A key naming this one delivery of an interaction, so that a captured request replayed
+    inside Slack's five minutes is recognised; None for what is not an interaction.
+
+    Slack gives every click, submission and command its own ``trigger_id``; a click also has
+    its ``action_ts``, a submission its view's id and ``hash``. A replay repeats them all.
+    """
+    kind = body.get("type")
+    trigger = _optional(body, "trigger_id")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions else {}
+        parts = ["click", trigger, _optional(first, "action_ts")]
+    elif kind == "view_submission":
+        parts = ["view", _optional(body, "view", "id"), _optional(body, "view", "hash"), trigger]
+    elif "command" in body:
+        parts = ["command", trigger]
+    else:
+        return None
+    if not any(parts[1:]):
+        return None
+    # Hashed: the parts are Slack's strings, the key must be a plain NATS key.
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return f"interaction.{parts[0]}.{digest}"

@@ -13,7 +13,10 @@ RETRY_ACTION_ID = "vote_resume"
 def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | None:
     """None when the public message and thread already say it all."""
     match result.verdict:
-        case Verdict.RECORDED | Verdict.IN_FLIGHT:
+        case Verdict.RECORDED:
+            # Recorded, yet not as asked (a bypass that was an ordinary approval): say so.
+            return notice(result.sentence) if result.sentence else None
+        case Verdict.IN_FLIGHT:
             return None
         case Verdict.NOT_LINKED:
             return not_linked(pending.encode(), result.sentence)

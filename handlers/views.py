@@ -45,8 +45,8 @@ class ReasonModals:
         await ack()
         try:
             actor = actor_of(body)
-            key = approval_key(key_token_of(view))
             place = modal_place(view.get("private_metadata", ""))
+            key = approval_key(place.key_token or key_token_of(view))
         except (PayloadError, ValueError) as error:
             log.warning("ignored a modal submission: %s", error)
             return

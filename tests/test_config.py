@@ -90,3 +90,24 @@ def test_secrets_lists_every_secret_value():
         "forest-app-token",
         "k" * 40,
     }
+
+
+def test_bot_secret_key_lists_keys_newest_first():
+    new, old = "n" * 40, "o" * 64
+    settings = load_settings({**VALID, "BOT_SECRET_KEY": f" {new} , {old},"})
+    assert settings.bot_secret_keys == (new, old)
+    assert new in settings.secrets() and old in settings.secrets()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("k" * 40 + ",short", "BOT_SECRET_KEY is too short: key 2 of 2 has fewer than 32"),
+        (" , ,", "BOT_SECRET_KEY lists no key between its commas"),
+    ],
+)
+def test_a_bad_key_in_the_list_is_named_by_position_not_shown(value, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**VALID, "BOT_SECRET_KEY": value})
+    assert str(caught.value).startswith(expected)
+    assert "k" * 32 not in str(caught.value)

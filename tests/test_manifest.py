@@ -16,6 +16,7 @@ SCOPES = {
     "chat.getPermalink": set(),
     "reactions.add": {"reactions:write"},
     "users.lookupByEmail": {"users:read", "users:read.email"},
+    "users.info": {"users:read"},
     "conversations.history": {"channels:history", "groups:history"},
     "conversations.open": {"im:write"},
     "views.open": set(),

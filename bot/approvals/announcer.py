@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.approval import ApprovalKey, ApprovalRequest
 from bot.approvals.keeper import reported_marks
 from bot.approvals.presenter import Presenter
+from bot.approvals.release_facts import ReleaseFacts
 from bot.approvals.routing import Router
 from bot.runtime.keyed_locks import KeyedLocks
+from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
@@ -34,21 +33,6 @@ METADATA_EVENT_TYPE = "forest_approval"
 CLAIM_TIMEOUT_SECONDS = 30.0
 TAKEOVER_WAIT_STEPS = 20
 TAKEOVER_WAIT_STEP_SECONDS = 0.5
-# Slack errors that no retry can fix: the event is set aside and reported.
-PERMANENT_SLACK_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_blocks",
-        "msg_too_long",
-        "invalid_auth",
-        "account_inactive",
-        "restricted_action",
-        "no_permission",
-        "missing_scope",
-    }
-)
 
 
 class Announced(enum.StrEnum):
@@ -57,21 +41,19 @@ class Announced(enum.StrEnum):
     BUSY = "busy"  # another process holds a fresh claim: try again later
 
 
-class PermanentSlackError(Exception):
-    """Slack refused the post for a reason that retrying will not change."""
-
-
 class Announcer:
     def __init__(
         self,
         store: ApprovalStore,
         router: Router,
         presenter: Presenter,
-        web: AsyncWebClient,
+        web: SlackWeb,
         owner: str,
         clock: Callable[[], float] = time.time,
         claim_timeout: float = CLAIM_TIMEOUT_SECONDS,
+        facts: ReleaseFacts | None = None,
     ) -> None:
+        self._facts = facts
         self._claim_timeout = claim_timeout
         self._attempts = KeyedLocks()
         self._store = store
@@ -88,6 +70,14 @@ class Announcer:
             return await self._announce(request)
 
     async def _announce(self, request: ApprovalRequest) -> Announced:
+        # Forest re-announces a blocked stage every few seconds: a posted one costs one read.
+        known = await self._store.get(request.key)
+        if known is not None and known.record.phase == Phase.POSTED:
+            return Announced.ALREADY_POSTED
+        if known is None and self._facts is not None and not request.stage_id:
+            # What the first message shows stays: it is forest's word when forest has one.
+            # (A stage the watch found in forest carries forest's facts already.)
+            request = await self._facts.confirmed(request)
         now = self._clock()
         claim = ApprovalRecord(
             request=request,
@@ -159,53 +149,46 @@ class Announcer:
         return None
 
     async def _send(self, record: ApprovalRecord, text: str, blocks: list[dict]) -> str:
-        try:
-            reply = await self._web.chat_postMessage(
-                channel=record.channel,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                metadata={
-                    "event_type": METADATA_EVENT_TYPE,
-                    "event_payload": {
-                        "release_intent_id": record.key.release_intent_id,
-                        "target_environment": record.key.target_environment,
-                    },
+        """Raises SlackRefusedForGood when Slack will never take this post; the event is set
+        aside. Any other SlackError is tried again later."""
+        return await self._web.post_message(
+            record.channel,
+            text,
+            blocks,
+            metadata={
+                "event_type": METADATA_EVENT_TYPE,
+                "event_payload": {
+                    "release_intent_id": record.key.release_intent_id,
+                    "target_environment": record.key.target_environment,
                 },
-            )
-        except SlackApiError as error:
-            code = str(error.response.get("error", ""))
-            if code in PERMANENT_SLACK_ERRORS:
-                raise PermanentSlackError(f"chat.postMessage to {record.channel}: {code}") from None
-            raise
-        return str(reply["ts"])
+            },
+        )
 
     async def _find_posted(self, record: ApprovalRecord) -> str | None:
-        """The ts of a message a dead process posted for this approval, if there is one."""
+        """The ts of a message a dead process posted for this approval, if there is one.
+
+        Slack refusing the search lets the post go ahead; Slack not answering (SlackUnreachable)
+        is raised, and the event is tried again."""
         try:
-            reply = await self._web.conversations_history(
-                channel=record.channel,
+            messages = await self._web.history(
+                record.channel,
                 oldest=f"{record.claimed_at - self._claim_timeout * 4:.6f}",
-                include_all_metadata=True,
                 limit=200,
+                with_metadata=True,
             )
-        except SlackApiError as error:
-            log.warning(
-                "cannot search the channel for an earlier post: %s", error.response.get("error")
-            )
+        except SlackRefused as error:
+            log.warning("cannot search the channel for an earlier post: %s", error.code)
             return None
-        for message in reply.get("messages", []):
+        for message in messages:
             if _is_message_for(message, record.key):
                 return str(message["ts"])
         return None
 
     async def _withdraw(self, channel: str, ts: str) -> None:
         try:
-            await self._web.chat_delete(channel=channel, ts=ts)
-        except SlackApiError as error:
-            log.error(
-                "could not delete a duplicate approval message: %s", error.response.get("error")
-            )
+            await self._web.delete_message(channel, ts)
+        except SlackRefused as error:
+            log.error("could not delete a duplicate approval message: %s", error.code)
 
 
 def _is_message_for(message: dict, key: ApprovalKey) -> bool:

@@ -13,9 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from blocks import replies
 from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
 from bot.approvals.presenter import Presenter, Rendered
@@ -23,6 +20,7 @@ from bot.forest.errors import ForestError
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.slack.thread_replies import reply_in_thread
+from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ class Keeper:
         self,
         store: ApprovalStore,
         presenter: Presenter,
-        web: AsyncWebClient,
+        web: SlackWeb,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -172,13 +170,13 @@ class Keeper:
     async def _show(self, record: ApprovalRecord, rendered: Rendered) -> bool:
         """Update the message; False when Slack refused (the next refresh tries again)."""
         try:
-            await self._web.chat_update(
-                channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
+            await self._web.update_message(
+                record.channel, record.ts, rendered.text, rendered.blocks
             )
-        except SlackApiError as error:
+        except SlackRefused as error:
             log.warning(
                 "could not update the approval message: %s",
-                error.response.get("error"),
+                error.code,
                 extra=record.key.log_fields,
             )
             return False

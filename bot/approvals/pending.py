@@ -12,21 +12,16 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.approval import ApprovalView
+from bot.approval import ApprovalView, PendingApproval
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.presenter import Presenter
 from bot.forest.client import ForestClient
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService
-from bot.plans.plan import PlanView
+from bot.slack.web import SlackError, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore
 
 log = logging.getLogger(__name__)
@@ -41,16 +36,6 @@ Result = TypeVar("Result")
 
 class WaitingPlans(Protocol):
     async def waiting_in(self, organisations: set[str]) -> list[PendingApproval]: ...
-
-
-@dataclass(frozen=True)
-class PendingApproval:
-    """One approval waiting for the person's vote (or a plan for their decision), as the list
-    shows it."""
-
-    view: ApprovalView | PlanView
-    permalink: str
-    waiting_since: datetime
 
 
 def archive_url(channel: str, ts: str) -> str:
@@ -75,7 +60,7 @@ class Permalinks:
     """Links to approval messages: Slack's own permalink, or the archive address when Slack
     does not give one (a link that may need a redirect beats no link)."""
 
-    def __init__(self, web: AsyncWebClient, kept: int = PERMALINKS_KEPT) -> None:
+    def __init__(self, web: SlackWeb, kept: int = PERMALINKS_KEPT) -> None:
         self._web = web
         self._kept = kept
         self._known: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -85,9 +70,8 @@ class Permalinks:
         if known is not None:
             return known
         try:
-            reply = await self._web.chat_getPermalink(channel=channel, message_ts=ts)
-            permalink = str(reply.get("permalink") or "")
-        except (SlackApiError, aiohttp.ClientError) as error:
+            permalink = await self._web.permalink(channel, ts)
+        except SlackError as error:
             log.warning("chat.getPermalink failed; using the archive address: %s", error)
             return archive_url(channel, ts)
         if not permalink:

@@ -16,11 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-import aiohttp
 import nats.js.errors
 from nats.js.kv import KeyValue
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.pending import reminder_dm
 from blocks.replies import reminder_reply
@@ -31,6 +28,7 @@ from bot.approvals.presenter import Presenter
 from bot.forest.errors import ForestError
 from bot.identity.people import People
 from bot.slack.thread_replies import reply_in_thread
+from bot.slack.web import SlackError, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore
 
 log = logging.getLogger(__name__)
@@ -94,7 +92,7 @@ class Reminders:
         presenter: Presenter,
         people: People,
         permalinks: Permalinks,
-        web: AsyncWebClient,
+        web: SlackWeb,
         period: float,
         check_interval: float,
         clock: Callable[[], float] = time.time,
@@ -172,19 +170,11 @@ class Reminders:
             return
         message = reminder_dm(view, now, await self._permalinks.of(record.channel, record.ts))
         try:
-            opened = await self._web.conversations_open(users=slack_user)
-            await self._web.chat_postMessage(
-                channel=opened["channel"]["id"], unfurl_links=False, **message.as_kwargs()
-            )
-        except (SlackApiError, aiohttp.ClientError) as error:
+            channel = await self._web.open_dm(slack_user)
+            await self._web.post_message(channel, message.text, message.blocks)
+        except SlackError as error:
             log.warning(
-                "could not remind the author directly: %s",
-                _slack_error(error),
-                extra=record.key.log_fields,
+                "could not remind the author directly: %s", error.code, extra=record.key.log_fields
             )
 
 
-def _slack_error(error: Exception) -> str:
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error"))
-    return type(error).__name__

@@ -13,10 +13,10 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Vote
+from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
 from bot.forest.client import ForestClient, ProjectRef
-from bot.forest.errors import ForestError
+from bot.forest.errors import ForestError, ForestPermissionDenied, refuses_own_release
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService, NeedsLogin
 from bot.runtime.keyed_locks import KeyedLocks
@@ -26,6 +26,10 @@ from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase
 log = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 2000
+NOT_THE_AUTHOR = (
+    "Forest says you are not this release's author, so there was nothing to bypass: your"
+    " approval was recorded as an ordinary vote."
+)
 POSTING_WAIT_STEPS = 40
 POSTING_WAIT_STEP_SECONDS = 0.05
 
@@ -174,7 +178,7 @@ class VoteService:
                 Verdict.UNCHANGED, f"You already {wanted.value} this release.", record
             )
         try:
-            link, state = await self._linking.as_person(
+            link, (state, bypassed) = await self._linking.as_person(
                 link, lambda current: self._vote(record.request, current, ballot.kind, comment)
             )
         except NeedsLogin as needs:
@@ -182,21 +186,31 @@ class VoteService:
         except ForestError as error:
             return _failure(error, record)
         await self._keeper.apply(
-            ballot.key,
-            state,
-            VoteContext(link.forest_user_id, ballot.slack_user_id, ballot.kind == VoteKind.BYPASS),
+            ballot.key, state, VoteContext(link.forest_user_id, ballot.slack_user_id, bypassed)
         )
+        if ballot.kind == VoteKind.BYPASS and not bypassed:
+            return VoteResult(Verdict.RECORDED, NOT_THE_AUTHOR, record)
         return VoteResult(Verdict.RECORDED, record=record)
 
     async def _vote(
         self, request: ApprovalRequest, link: Link, kind: VoteKind, comment: str | None
-    ):
+    ) -> tuple[ApprovalState, bool]:
+        """Forest's state after the vote, and whether it was the author's bypass."""
         project = ProjectRef(request.organisation, request.project)
+        token, key = link.access_token, request.key
         if kind == VoteKind.REJECT:
-            return await self._forest.reject(link.access_token, project, request.key, comment)
-        return await self._forest.approve(
-            link.access_token, project, request.key, comment, force_bypass=kind == VoteKind.BYPASS
-        )
+            return await self._forest.reject(token, project, key, comment), False
+        if kind == VoteKind.APPROVE:
+            return await self._forest.approve(token, project, key, comment), False
+        # Only forest knows who authored the release (an event may not say, or say wrongly):
+        # without force_bypass it refuses the author alone, so that refusal is the proof, and
+        # force_bypass is sent to no one else. Anyone else's approval counts as an ordinary one.
+        try:
+            return await self._forest.approve(token, project, key, comment), False
+        except ForestPermissionDenied as error:
+            if not refuses_own_release(error):
+                raise
+        return await self._forest.approve(token, project, key, comment, force_bypass=True), True
 
     async def _already_voted(
         self, record: ApprovalRecord, link: Link, wanted: Vote, comment: str | None

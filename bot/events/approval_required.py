@@ -10,8 +10,7 @@ import json
 import uuid
 from typing import Any
 
-from blocks.text import valid_text
-from bot.approval import ApprovalRequest, Author, Release
+from bot.approval import ApprovalRequest, Author, Release, valid_text
 
 REQUIRED_KEYS = (
     "event_id",
@@ -21,13 +20,11 @@ REQUIRED_KEYS = (
     "target_environment",
     "required_approvals",
 )
+SUBJECT_PREFIX = "forest.approval.required"
 # Generous bounds: real values are far shorter, and these keep a hostile payload from
 # filling our key-value store or Slack messages.
 MAX_EVENT_BYTES = 256 * 1024
 MAX_NAME_LENGTH = 256
-# The environment travels base64-encoded in the approval's key, which must fit Slack's 255
-# characters of a block id beside the intent id.
-MAX_ENVIRONMENT_BYTES = 150
 
 
 class PoisonEvent(ValueError):
@@ -57,9 +54,9 @@ def parse_approval_required(payload: bytes) -> ApprovalRequest:
         intent_id = str(uuid.UUID(intent_id))
     except ValueError:
         raise PoisonEvent("release_intent_id is not a UUID") from None
+    # Any name forest allows (up to MAX_NAME_LENGTH): where Slack's ids are shorter, the
+    # messages and modals shorten or move the key, never the event.
     environment = _name(document, "target_environment")
-    if len(environment.encode()) > MAX_ENVIRONMENT_BYTES:
-        raise PoisonEvent(f"target_environment is longer than {MAX_ENVIRONMENT_BYTES} bytes")
 
     return ApprovalRequest(
         event_id=_name(document, "event_id"),
@@ -72,6 +69,21 @@ def parse_approval_required(payload: bytes) -> ApprovalRequest:
         blocked_at=_optional_text(document, "blocked_at"),
         release=_release(document.get("release")),
     )
+
+
+def subject_matches(subject: str, organisation: str, project: str) -> None:
+    """Raise PoisonEvent unless ``subject`` names the event's own organisation and project.
+
+    Whoever may publish on one organisation's subject must not speak for another: an event on
+    ``forest.approval.required.evilcorp.x`` naming ``acme`` would otherwise post into acme's
+    channel, and the first event of an intent is the one shown for good.
+    """
+    expected = f"{SUBJECT_PREFIX}.{organisation}.{project}"
+    if subject != expected:
+        raise PoisonEvent(
+            f"subject {subject[:300]!r} does not match the event's organisation and project "
+            f"({expected[:300]!r})"
+        )
 
 
 def _name(document: dict[str, Any], key: str) -> str:

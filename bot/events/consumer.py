@@ -17,9 +17,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from bot.approvals.announcer import Announced, Announcer, PermanentSlackError
-from bot.events.approval_required import PoisonEvent, parse_approval_required
+from bot.approvals.announcer import Announced, Announcer
+from bot.events.approval_required import PoisonEvent, parse_approval_required, subject_matches
 from bot.runtime.metrics import Metrics
+from bot.slack.web import SlackRefusedForGood
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ class ApprovalConsumer:
     async def _handle(self, msg: Msg) -> None:
         try:
             request = parse_approval_required(msg.data)
+            subject_matches(msg.subject, request.organisation, request.project)
         except PoisonEvent as error:
             await self._set_aside(msg, "poison", str(error))
             return
@@ -155,7 +157,7 @@ class ApprovalConsumer:
         self._in_hand[id(msg)] = msg
         try:
             result = await self._announcer.announce(request)
-        except PermanentSlackError as error:
+        except SlackRefusedForGood as error:
             await self._set_aside(msg, "slack_refused", str(error))
             return
         except Exception as error:

@@ -97,6 +97,8 @@ class ForestUser:
     user_id: str
     username: str
     emails: tuple[str, ...] = ()
+    # The ones forest has verified: the only ones that say whose account this is.
+    verified_emails: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -500,6 +502,7 @@ def _user(message: users_pb2.User) -> ForestUser:
         user_id=message.user_id,
         username=message.username,
         emails=tuple(email.email for email in message.emails),
+        verified_emails=tuple(email.email for email in message.emails if email.verified),
     )
 
 

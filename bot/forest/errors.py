@@ -77,6 +77,12 @@ _ONLY_USERS = "only users can approve"
 _NO_POLICY = "no approval policy"
 
 
+def refuses_own_release(error: ForestError) -> bool:
+    """Forest's refusal of the author's own approval without ``force_bypass``: the only proof
+    of authorship the bot has."""
+    return isinstance(error, ForestPermissionDenied) and _OWN_RELEASE in error.details.lower()
+
+
 def translate(error: grpc.aio.AioRpcError, context: Context, logged: bool = True) -> ForestError:
     """The error as the sentence a person reads; forest's own text goes to the log (unless
     ``logged`` is False: a probe that expects an error)."""

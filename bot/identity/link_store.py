@@ -51,7 +51,7 @@ class LinkStore:
         if not entry.value:
             return None
         try:
-            document = json.loads(self._cipher.open(entry.value, key))
+            opened = self._cipher.open_any(entry.value, key)
         except UndecryptableValue:
             # Written under another BOT_SECRET_KEY, or tampered with: the person links again.
             log.warning(
@@ -59,7 +59,17 @@ class LinkStore:
                 extra={"slack_user": slack_user_id},
             )
             return None
-        return Link(**document)
+        if opened.stale:
+            await self._reseal(key, opened.plaintext, entry.revision)
+        return Link(**json.loads(opened.plaintext))
+
+    async def _reseal(self, key: str, plaintext: bytes, revision: int | None) -> None:
+        """Seal a value opened with an older BOT_SECRET_KEY again with the first one, unless it
+        changed meanwhile (then its writer sealed it with the first key already)."""
+        try:
+            await self._kv.update(key, self._cipher.seal(plaintext, key), last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return
 
     async def save(self, link: Link) -> None:
         key = _link_key(link.team_id, link.slack_user_id)

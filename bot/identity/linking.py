@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from blocks.replies import NOT_LINKED
 from bot.forest.client import DeviceLogin, DeviceLoginStatus, ForestClient
-from bot.forest.errors import ForestError, ForestUnauthenticated
+from bot.forest.errors import ForestError, ForestUnauthenticated, ForestUnavailable
+from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import Link, LinkStore
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.tasks import TaskSet
+from bot.state.shared_lock import LockTimeout, SharedLocks
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class LoginEnd(enum.StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     FAILED = "failed"
+    # The forest account is not the Slack person's (RFC 8628 §5.4): nothing was linked.
+    REFUSED = "refused"
     SUPERSEDED = "superseded"
 
 
@@ -74,10 +77,13 @@ class SlackPerson:
 
 
 class NeedsLogin(Exception):
-    """The person has no usable link: they must run the device flow (again)."""
+    """The person has no usable link: they must run the device flow (again).
 
-    def __init__(self, sentence: str) -> None:
-        super().__init__(sentence)
+    ``sentence`` says why when there is more to say than "not linked yet" (empty); what the
+    person reads is the presentation's to word."""
+
+    def __init__(self, sentence: str = "") -> None:
+        super().__init__(sentence or "not linked")
         self.sentence = sentence
 
 
@@ -90,6 +96,8 @@ class LinkService:
         forest: ForestClient,
         links: LinkStore,
         tasks: TaskSet,
+        shared: SharedLocks,
+        guard: LinkGuard,
         poll_floor: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -100,6 +108,8 @@ class LinkService:
         self._clock = clock
         self._logins: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._refreshing = KeyedLocks()
+        self._shared = shared
+        self._guard = guard
 
     async def start_login(self, person: SlackPerson, on_end: LoginListener) -> DeviceLogin:
         """Begin a device login; ``on_end`` hears how it ended. Raises ForestError."""
@@ -145,22 +155,30 @@ class LinkService:
             elif poll.status == DeviceLoginStatus.EXPIRED:
                 return LoginResult(LoginEnd.EXPIRED)
             elif poll.status == DeviceLoginStatus.APPROVED and poll.user and poll.tokens:
+                user = poll.user
+                refusal = await self._guard.refusal(person.user_id, user)
+                if refusal is not None:
+                    # The tokens are dropped unused: they are someone else's.
+                    await self._guard.refused(person.user_id, user)
+                    return LoginResult(LoginEnd.REFUSED, detail=refusal)
                 now = self._clock()
                 link = Link(
                     team_id=person.team_id,
                     slack_user_id=person.user_id,
-                    forest_user_id=poll.user.user_id,
-                    forest_username=poll.user.username,
+                    forest_user_id=user.user_id,
+                    forest_username=user.username,
                     access_token=poll.tokens.access_token,
                     refresh_token=poll.tokens.refresh_token,
                     expires_at=expiry_of(poll.tokens.expires_in_seconds, now),
                     linked_at=now,
                 )
+                previous = await self._guard.take_over(person.team_id, person.user_id, user)
                 await self._links.save(link)
                 log.info(
                     "linked a Slack person to forest",
                     extra={"slack_user": person.user_id, "forest_user": link.forest_username},
                 )
+                await self._guard.linked(person.user_id, user, previous)
                 return LoginResult(LoginEnd.LINKED, link)
         return LoginResult(LoginEnd.EXPIRED)
 
@@ -189,34 +207,54 @@ class LinkService:
         """
         link = await self._links.get(team_id, slack_user_id)
         if link is None:
-            raise NeedsLogin(NOT_LINKED)
+            raise NeedsLogin()
         if not force_refresh and link.expires_at - self._clock() > REFRESH_MARGIN_SECONDS:
             return link
+        # One refresh at a time per person in this process, and across replicas: forest
+        # rotates refresh tokens, so a second refresh with the same token is refused.
         async with self._refreshing.hold((team_id, slack_user_id)):
-            # Another request may have refreshed while we waited; refresh tokens rotate.
-            current = await self._links.get(team_id, slack_user_id)
-            if current is None:
-                raise NeedsLogin(NOT_LINKED)
-            refreshed_meanwhile = current.access_token != link.access_token
-            if refreshed_meanwhile or (
-                not force_refresh and current.expires_at - self._clock() > REFRESH_MARGIN_SECONDS
-            ):
-                return current
             try:
-                tokens = await self._forest.refresh(current.refresh_token)
-            except ForestUnauthenticated:
-                await self._links.forget(team_id, slack_user_id)
-                raise NeedsLogin(
-                    "Your forest login has expired. Link your account again to vote."
+                async with self._shared.hold(f"refresh.{team_id}.{slack_user_id}"):
+                    return await self._refresh(link, force_refresh)
+            except LockTimeout:
+                current = await self._links.get(team_id, slack_user_id)
+                if current is not None and current.access_token != link.access_token:
+                    return current
+                raise ForestUnavailable(
+                    "Your forest login is being renewed right now. Please try again in a moment."
                 ) from None
-            renewed = replace(
-                current,
-                access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token or current.refresh_token,
-                expires_at=expiry_of(tokens.expires_in_seconds, self._clock()),
-            )
-            await self._links.save(renewed)
-            return renewed
+
+    async def _refresh(self, link: Link, force_refresh: bool) -> Link:
+        team_id, slack_user_id = link.team_id, link.slack_user_id
+        # Another request or replica may have refreshed while we waited.
+        current = await self._links.get(team_id, slack_user_id)
+        if current is None:
+            raise NeedsLogin()
+        refreshed_meanwhile = current.access_token != link.access_token
+        if refreshed_meanwhile or (
+            not force_refresh and current.expires_at - self._clock() > REFRESH_MARGIN_SECONDS
+        ):
+            return current
+        try:
+            tokens = await self._forest.refresh(current.refresh_token)
+        except ForestUnauthenticated:
+            # Read again before deciding the link is dead: a replica that does not share the
+            # lock (an older version mid-deploy) may have rotated the token and stored it.
+            latest = await self._links.get(team_id, slack_user_id)
+            if latest is not None and latest.refresh_token != current.refresh_token:
+                return latest
+            await self._links.forget(team_id, slack_user_id)
+            raise NeedsLogin(
+                "Your forest login has expired. Link your account again to vote."
+            ) from None
+        renewed = replace(
+            current,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token or current.refresh_token,
+            expires_at=expiry_of(tokens.expires_in_seconds, self._clock()),
+        )
+        await self._links.save(renewed)
+        return renewed
 
     async def logout(self, team_id: str, slack_user_id: str) -> Link | None:
         return await self._links.forget(team_id, slack_user_id)

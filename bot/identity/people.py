@@ -6,10 +6,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.identity.link_store import LinkStore
+from bot.slack.web import SlackRefused, SlackWeb
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ class People:
     def __init__(
         self,
         links: LinkStore,
-        web: AsyncWebClient,
+        web: SlackWeb,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._links = links
@@ -85,12 +83,9 @@ class People:
         if known:
             return slack_id
         try:
-            reply = await self._web.users_lookupByEmail(email=email)
-            user_id: str | None = reply["user"]["id"]
-        except SlackApiError as error:
-            if error.response.get("error") != "users_not_found":
-                log.warning("users.lookupByEmail failed: %s", error.response.get("error"))
-                return None
-            user_id = None
+            user_id = await self._web.user_by_email(email)
+        except SlackRefused as error:
+            log.warning("users.lookupByEmail failed: %s", error.code)
+            return None
         self._by_email.keep(email, user_id)
         return user_id

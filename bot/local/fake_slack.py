@@ -285,7 +285,9 @@ class FakeSlack:
         return [
             e
             for e in self.workspace.ephemerals
-            if (channel is None or e.channel == channel) and (user is None or e.user == user)
+            if (channel is None or e.channel == channel)
+            and (user is None or e.user == user)
+            and not e.deleted
         ]
 
     def reactions(self, channel: str, ts: str) -> list[str]:
@@ -581,7 +583,7 @@ class FakeSlack:
             ephemeral,
             user_id,
             action_id,
-            response_url=self.new_response_url(ephemeral.channel, user_id),
+            response_url=self.new_response_url(ephemeral.channel, user_id, ephemeral.message_ts),
             trigger_id=self.new_trigger_id(user_id),
             user_name=person.name if (person := self.workspace.users.get(user_id)) else None,
         )

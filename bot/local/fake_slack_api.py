@@ -22,6 +22,7 @@ from bot.local.fake_slack_model import (
     JsonDict,
     ResponseUrl,
     SlackApiFailure,
+    SlackEphemeral,
     SlackMessage,
     SlackView,
     SlackWorkspace,
@@ -331,9 +332,14 @@ class FakeWebApi:
         else:
             self._respond_ephemeral(url, text, blocks, body.get("thread_ts"))
 
-    def _original(self, url: ResponseUrl) -> SlackMessage | None:
+    def _original(self, url: ResponseUrl) -> SlackMessage | SlackEphemeral | None:
+        """The message a click came from: in the channel, or the ephemeral only its person sees
+        (which only the click's response_url can replace or delete)."""
         if url.channel is None or url.message_ts is None:
             return None
+        for ephemeral in self.ws.ephemerals:
+            if ephemeral.message_ts == url.message_ts and ephemeral.user == url.user:
+                return None if ephemeral.deleted else ephemeral
         try:
             return self.ws.find(url.channel, url.message_ts)
         except SlackApiFailure:

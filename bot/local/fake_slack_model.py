@@ -33,8 +33,8 @@ class SlackIdentity:
     """Who the bot is in the fake workspace, as auth.test reports it."""
 
     team_id: str = "T0001"
-    team_name: str = "Fake Workspace"
-    team_domain: str = "fake"
+    team_name: str = "acme"
+    team_domain: str = "acme"
     bot_user_id: str = "U0BOT"
     bot_id: str = "B0BOT"
     bot_name: str = "approvals"
@@ -145,6 +145,9 @@ class SlackEphemeral:
     message_ts: str
     thread_ts: str | None = None
     via: str = "chat.postEphemeral"
+    # Replaced or deleted through the response_url of a click on it, as Slack allows.
+    edits: int = 0
+    deleted: bool = False
 
 
 @dataclass

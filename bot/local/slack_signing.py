@@ -63,7 +63,7 @@ def block_action_payload(
     button_text: str = "Button",
     user_name: str | None = None,
     api_app_id: str = "A0APP",
-    team_domain: str = "fake",
+    team_domain: str = "acme",
 ) -> JsonDict:
     """A click on a message button, as Slack's interactivity payload."""
     action: JsonDict = {
@@ -149,7 +149,7 @@ def view_submission_payload(
     user_name: str | None = None,
     api_app_id: str = "A0APP",
     bot_id: str = "B0BOT",
-    team_domain: str = "fake",
+    team_domain: str = "acme",
 ) -> JsonDict:
     """A modal submitted with `values` typed into its inputs."""
     submitted = {
@@ -208,7 +208,7 @@ def slash_command_payload(
     user_name: str | None = None,
     channel_name: str | None = None,
     api_app_id: str = "A0APP",
-    team_domain: str = "fake",
+    team_domain: str = "acme",
 ) -> dict[str, str]:
     """A slash command's fields; Slack sends every value as a string."""
     return {
@@ -284,6 +284,22 @@ def event_callback_body(
     **options: Any,
 ) -> bytes:
     payload = event_callback_payload(team_id, event, event_id, event_time, **options)
+    return json.dumps(payload).encode()
+
+
+def app_rate_limited_body(
+    team_id: str, minute_rate_limited: int | None = None, *, api_app_id: str = "A0APP"
+) -> bytes:
+    """What Slack posts, unasked, when it dropped events for the app: more than 30,000 in an
+    hour. ``minute_rate_limited`` is the start of the minute it dropped them in."""
+    minute = int(time.time()) // 60 * 60 if minute_rate_limited is None else minute_rate_limited
+    payload = {
+        "token": VERIFICATION_TOKEN,
+        "type": "app_rate_limited",
+        "team_id": team_id,
+        "minute_rate_limited": minute,
+        "api_app_id": api_app_id,
+    }
     return json.dumps(payload).encode()
 
 

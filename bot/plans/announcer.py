@@ -14,21 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.approval import ApprovalRequest
-from bot.approvals.announcer import (
-    CLAIM_TIMEOUT_SECONDS,
-    PERMANENT_SLACK_ERRORS,
-    Announced,
-    PermanentSlackError,
-)
+from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announced
 from bot.approvals.routing import Router
 from bot.plans.plan import PlanKey, PlanStage
 from bot.plans.plan_store import PlanRecord, PlanStore, StoredPlan
 from bot.plans.presenter import PlanPresenter
 from bot.runtime.keyed_locks import KeyedLocks
+from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import Phase, StaleRevision
 
 log = logging.getLogger(__name__)
@@ -56,7 +49,7 @@ class PlanAnnouncer:
         store: PlanStore,
         router: Router,
         presenter: PlanPresenter,
-        web: AsyncWebClient,
+        web: SlackWeb,
         owner: str,
         clock: Callable[[], float] = time.time,
         claim_timeout: float = CLAIM_TIMEOUT_SECONDS,
@@ -136,41 +129,32 @@ class PlanAnnouncer:
         return None
 
     async def _send(self, record: PlanRecord, text: str, blocks: list[dict]) -> str:
-        try:
-            reply = await self._web.chat_postMessage(
-                channel=record.channel,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                metadata={
-                    "event_type": METADATA_EVENT_TYPE,
-                    "event_payload": {
-                        "release_intent_id": record.key.release_intent_id,
-                        "stage_id": record.key.stage_id,
-                    },
+        """Raises SlackRefusedForGood when Slack will never take this post."""
+        return await self._web.post_message(
+            record.channel,
+            text,
+            blocks,
+            metadata={
+                "event_type": METADATA_EVENT_TYPE,
+                "event_payload": {
+                    "release_intent_id": record.key.release_intent_id,
+                    "stage_id": record.key.stage_id,
                 },
-            )
-        except SlackApiError as error:
-            code = str(error.response.get("error", ""))
-            if code in PERMANENT_SLACK_ERRORS:
-                raise PermanentSlackError(f"chat.postMessage to {record.channel}: {code}") from None
-            raise
-        return str(reply["ts"])
+            },
+        )
 
     async def _find_posted(self, record: PlanRecord) -> str | None:
         try:
-            reply = await self._web.conversations_history(
-                channel=record.channel,
+            messages = await self._web.history(
+                record.channel,
                 oldest=f"{record.claimed_at - self._claim_timeout * 4:.6f}",
-                include_all_metadata=True,
                 limit=200,
+                with_metadata=True,
             )
-        except SlackApiError as error:
-            log.warning(
-                "cannot search the channel for an earlier post: %s", error.response.get("error")
-            )
+        except SlackRefused as error:
+            log.warning("cannot search the channel for an earlier post: %s", error.code)
             return None
-        for message in reply.get("messages", []):
+        for message in messages:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if (
@@ -183,6 +167,6 @@ class PlanAnnouncer:
 
     async def _withdraw(self, channel: str, ts: str) -> None:
         try:
-            await self._web.chat_delete(channel=channel, ts=ts)
-        except SlackApiError as error:
-            log.error("could not delete a duplicate plan message: %s", error.response.get("error"))
+            await self._web.delete_message(channel, ts)
+        except SlackRefused as error:
+            log.error("could not delete a duplicate plan message: %s", error.code)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nats.js.kv import KeyValue
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.routing import Router
 from bot.forest.client import ForestClient
@@ -19,6 +18,7 @@ from bot.plans.keeper import PlanKeeper
 from bot.plans.open_plans import OpenPlans
 from bot.plans.plan_store import PlanStore
 from bot.plans.presenter import PlanPresenter
+from bot.slack.web import SlackWeb
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def build_plans(
     people: People,
     linking: LinkService,
     router: Router,
-    web: AsyncWebClient,
+    web: SlackWeb,
     owner: str,
     forest_web_url: str,
     claim_timeout: float,

@@ -13,11 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Protocol
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
 from bot.approval import Release
-from bot.approvals.announcer import Announced, PermanentSlackError
+from bot.approvals.announcer import Announced
 from bot.forest.errors import ForestError
 from bot.forest.releases import PipelineStage, ReleaseIntent
 from bot.plans.announcer import PlanAnnouncer
@@ -25,6 +22,7 @@ from bot.plans.keeper import PlanKeeper, PlanNotPostedYet
 from bot.plans.open_plans import OpenPlans
 from bot.plans.plan import PlanKey, PlanStage
 from bot.plans.plan_store import PlanStore
+from bot.slack.web import SlackError, SlackRefusedForGood
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +76,10 @@ class PlanGates:
         )
         try:
             outcome = await self._announcer.announce(plan)
-        except PermanentSlackError as error:
+        except SlackRefusedForGood as error:
             log.error("could not post a plan message: %s", error, extra=key.log_fields)
             return
-        except (SlackApiError, aiohttp.ClientError) as error:
+        except SlackError as error:
             # Not recorded as posted: the next sighting of the intent tries again.
             log.warning(
                 "posting a plan message failed: %s", type(error).__name__, extra=key.log_fields

@@ -13,9 +13,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from blocks.plan_message import plan_decision_reply, plan_end_reply
 from bot.forest.client import ForestClient
 from bot.forest.releases import ReleaseIntent
@@ -25,6 +22,7 @@ from bot.plans.presenter import PlanPresenter, RenderedPlan
 from bot.plans.stage_state import StageState, stage_state
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.slack.thread_replies import reply_in_thread
+from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import Phase, StaleRevision
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,7 @@ class PlanKeeper:
         self,
         store: PlanStore,
         presenter: PlanPresenter,
-        web: AsyncWebClient,
+        web: SlackWeb,
         forest: ForestClient,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -142,14 +140,12 @@ class PlanKeeper:
 
     async def _show(self, record: PlanRecord, rendered: RenderedPlan) -> bool:
         try:
-            await self._web.chat_update(
-                channel=record.channel, ts=record.ts, text=rendered.text, blocks=rendered.blocks
+            await self._web.update_message(
+                record.channel, record.ts, rendered.text, rendered.blocks
             )
-        except SlackApiError as error:
+        except SlackRefused as error:
             log.warning(
-                "could not update the plan message: %s",
-                error.response.get("error"),
-                extra=record.key.log_fields,
+                "could not update the plan message: %s", error.code, extra=record.key.log_fields
             )
             return False
         return True

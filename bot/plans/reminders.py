@@ -11,10 +11,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from blocks.plan_message import plan_reminder_dm, plan_reminder_reply
 from bot.approvals.pending import Permalinks
 from bot.approvals.reminders import ReminderMarks
@@ -25,6 +21,7 @@ from bot.plans.plan import PlanKey
 from bot.plans.plan_store import PlanStore
 from bot.plans.presenter import PlanPresenter
 from bot.slack.thread_replies import reply_in_thread
+from bot.slack.web import SlackError, SlackWeb
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,7 @@ class PlanReminders:
         presenter: PlanPresenter,
         people: People,
         permalinks: Permalinks,
-        web: AsyncWebClient,
+        web: SlackWeb,
         period: float,
         check_interval: float,
         clock: Callable[[], float] = time.time,
@@ -94,10 +91,8 @@ class PlanReminders:
                 view, since, moment, await self._permalinks.of(record.channel, record.ts)
             )
             try:
-                opened = await self._web.conversations_open(users=slack_user)
-                await self._web.chat_postMessage(
-                    channel=opened["channel"]["id"], unfurl_links=False, **message.as_kwargs()
-                )
-            except (SlackApiError, aiohttp.ClientError) as error:
+                channel = await self._web.open_dm(slack_user)
+                await self._web.post_message(channel, message.text, message.blocks)
+            except SlackError as error:
                 log.warning("could not remind the author directly: %s", type(error).__name__)
         log.info("reminded about a plan", extra={**key.log_fields, "period": period})

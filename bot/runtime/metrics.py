@@ -51,6 +51,11 @@ class Metrics:
         self.forest_latency = Histogram(
             "approvals_forest_call_seconds", "Forest call latency.", ["method"], registry=r
         )
+        self.slack_events_dropped = Counter(
+            "approvals_slack_app_rate_limited_total",
+            "Times Slack reported dropping events for the app (app_rate_limited).",
+            registry=r,
+        )
         self.slack_latency = Histogram(
             "approvals_slack_call_seconds",
             "Slack Web API call latency, retries included.",

@@ -8,64 +8,68 @@ An answer that cannot be delivered is logged, never raised: the person's action 
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from blocks.elements import SlackMessage
+from bot.slack.web import SlackError, SlackWeb
 
 log = logging.getLogger(__name__)
 
+Result = TypeVar("Result")
+
 
 class Answers:
-    def __init__(self, web: AsyncWebClient, session: aiohttp.ClientSession) -> None:
+    def __init__(self, web: SlackWeb) -> None:
         self._web = web
-        self._session = session
 
     async def ephemeral(
         self, channel: str, user: str, message: SlackMessage, thread_ts: str | None = None
     ) -> None:
-        await self._call(
-            "chat.postEphemeral",
-            channel=channel,
-            user=user,
-            thread_ts=thread_ts,
-            **message.as_kwargs(),
+        await _logged(
+            self._web.post_ephemeral(
+                channel, user, message.text, message.blocks, thread_ts=thread_ts
+            )
         )
 
-    async def respond(self, response_url: str, message: SlackMessage) -> None:
-        """Answer through a response URL (commands, button clicks): only the person sees it."""
-        payload = {"response_type": "ephemeral", "replace_original": False, **message.as_kwargs()}
-        try:
-            async with self._session.post(response_url, json=payload) as reply:
-                if reply.status >= 400:
-                    log.warning("response_url answered %s", reply.status)
-        except aiohttp.ClientError as error:
-            log.warning("could not answer through response_url: %s", type(error).__name__)
+    async def respond(
+        self, response_url: str, message: SlackMessage, *, replace: bool = False
+    ) -> None:
+        """Answer through a response URL (commands, button clicks): only the person sees it.
+
+        ``replace``: the answer takes the place of the private message that was clicked, so a
+        spent prompt does not stay clickable."""
+        payload = {"response_type": "ephemeral", "replace_original": replace, **message.as_kwargs()}
+        await _logged(self._web.respond(response_url, payload))
+
+    async def withdraw(self, response_url: str) -> None:
+        """Remove the private message that was clicked: its button has done its work."""
+        await _logged(self._web.respond(response_url, {"delete_original": True}))
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> str | None:
-        reply = await self._call("views.open", trigger_id=trigger_id, view=view)
-        return reply["view"]["id"] if reply else None
+        return await _logged(self._web.open_view(trigger_id, view))
 
     async def update_modal(self, view_id: str, view: dict[str, Any]) -> None:
-        await self._call("views.update", view_id=view_id, view=view)
+        await _logged(self._web.update_view(view_id, view))
 
     async def publish_home(self, user: str, view: dict[str, Any]) -> None:
-        await self._call("views.publish", user_id=user, view=view)
+        await _logged(self._web.publish_home(user, view))
 
     async def react(self, channel: str, ts: str, name: str) -> None:
-        await self._call("reactions.add", channel=channel, timestamp=ts, name=name)
+        await _logged(self._web.react(channel, ts, name))
 
-    async def _call(self, method: str, **args: Any) -> dict[str, Any] | None:
-        clean = {key: value for key, value in args.items() if value is not None}
-        try:
-            reply = await self._web.api_call(method, json=clean)
-        except SlackApiError as error:
-            log.warning("%s failed: %s", method, error.response.get("error"))
-            return None
-        except aiohttp.ClientError as error:
-            log.warning("%s failed: %s", method, type(error).__name__)
-            return None
-        return dict(reply.data) if isinstance(reply.data, dict) else None
+    async def direct_message(self, user: str, message: SlackMessage) -> bool:
+        """A message in the bot's direct conversation with ``user``; whether it was posted."""
+        channel = await _logged(self._web.open_dm(user))
+        if channel is None:
+            return False
+        posted = await _logged(self._web.post_message(channel, message.text, message.blocks))
+        return posted is not None
+
+
+async def _logged(call: Awaitable[Result]) -> Result | None:
+    try:
+        return await call
+    except SlackError as error:
+        log.warning("%s failed: %s", error.method, error.code)
+        return None

@@ -6,10 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
+from bot.slack.web import SlackRefused, SlackUnreachable, SlackWeb
 from bot.slack.wire_text import decode, mentioned_users
 
 log = logging.getLogger(__name__)
@@ -22,7 +19,7 @@ MAX_LOOKUPS_PER_TEXT = 10
 
 
 class SlackNames:
-    def __init__(self, web: AsyncWebClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, web: SlackWeb, clock: Callable[[], float] = time.monotonic) -> None:
         self._web = web
         self._clock = clock
         self._kept: dict[str, tuple[float, str | None]] = {}
@@ -44,18 +41,17 @@ class SlackNames:
         if kept is not None and self._clock() - kept[0] < NAME_CACHE_SECONDS:
             return kept[1]
         try:
-            reply = await self._web.users_info(user=user_id)
-        except SlackApiError as error:
-            code = error.response.get("error")
-            log.warning("users.info failed: %s", code, extra={"slack_user": user_id})
-            if code != "user_not_found":
+            user = await self._web.user_info(user_id)
+        except SlackRefused as error:
+            log.warning("users.info failed: %s", error.code, extra={"slack_user": user_id})
+            if error.code != "user_not_found":
                 return None  # not kept: the next mention asks again
             name = None
-        except aiohttp.ClientError as error:
-            log.warning("users.info failed: %s", type(error).__name__)
+        except SlackUnreachable as error:
+            log.warning("users.info failed: %s", error.code)
             return None
         else:
-            name = _shown_name(reply.get("user"))
+            name = _shown_name(user)
         if len(self._kept) >= MAX_CACHED_NAMES:
             self._kept.clear()
         self._kept[user_id] = (self._clock(), name)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+from bot.slack.web import SlackError, SlackWeb
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +30,11 @@ class Threaded(Protocol):
 
 
 async def reply_in_thread(
-    web: AsyncWebClient, record: Threaded, text: str, what: str = "a thread reply"
+    web: SlackWeb, record: Threaded, text: str, what: str = "a thread reply"
 ) -> None:
     """Post ``text`` under the approval message. A reply Slack refuses is logged, not raised:
     what it reports has happened already."""
     try:
-        await web.chat_postMessage(
-            channel=record.channel, thread_ts=record.ts, text=text, unfurl_links=False
-        )
-    except SlackApiError as error:
-        log.error(
-            "could not post %s: %s", what, error.response.get("error"), extra=record.key.log_fields
-        )
-    except aiohttp.ClientError as error:
-        log.error("could not post %s: %s", what, type(error).__name__, extra=record.key.log_fields)
+        await web.post_message(record.channel, text, thread_ts=record.ts)
+    except SlackError as error:
+        log.error("could not post %s: %s", what, error.code, extra=record.key.log_fields)

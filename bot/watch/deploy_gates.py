@@ -15,16 +15,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome
-from bot.approvals.announcer import Announcer, PermanentSlackError
+from bot.approvals.announcer import Announcer
 from bot.approvals.open_approvals import OpenApprovals
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestNotFound
 from bot.forest.releases import PipelineStage, ReleaseIntent, StageStatus
 from bot.runtime.tasks import TaskSet
+from bot.slack.web import SlackError, SlackRefusedForGood
 from bot.state.approval_store import ApprovalStore, Phase
 from bot.watch.release_facts import ReleaseFacts
 from bot.watch.rule import deploy_stage, ready_since, stage_outcome, waiting_deploy_stages
@@ -114,14 +112,14 @@ class DeployGates:
                 try:
                     await self._announcer.announce(request)
                     return
-                except PermanentSlackError as error:
+                except SlackRefusedForGood as error:
                     log.error(
                         "Slack refused the approval message: %s",
                         error,
                         extra=request.key.log_fields,
                     )
                     return
-                except (SlackApiError, aiohttp.ClientError, ForestError, TimeoutError) as error:
+                except (SlackError, ForestError, TimeoutError) as error:
                     log.warning(
                         "could not post the approval message (%s); trying again",
                         type(error).__name__,

@@ -100,7 +100,7 @@ async def test_a_waiting_approval_gets_one_reminder_and_its_author_one_message(
     assert reminder.startswith("⏰ Still needs 2 more approvals (0 of 2). Waiting since <!date^")
     [direct] = reminders_to_alice(stack)
     assert direct.startswith("⏰ Still needs 2 more approvals (0 of 2).")
-    link = f"https://fake.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
+    link = f"https://acme.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
     assert f"Your release <{link}|fix: retry card captures on timeout (#812)>" in direct
 
 

@@ -19,6 +19,11 @@ from bot.approval import (
     Release,
     Vote,
 )
+from bot.local.fake_slack_checks import (
+    MESSAGE_BLOCKS_TEXT_LIMIT,
+    block_problems,
+    blocks_text_size,
+)
 
 INTENT = "0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10"
 FORAGE = "https://forage.example.com/orgs/acme/projects/payments-api/releases/ladybeetle"
@@ -86,6 +91,8 @@ def assert_valid(msg: SlackMessage) -> None:
     """What Slack would refuse, refused here: unknown blocks, unknown keys, any size limit."""
     assert 0 < len(msg.text) <= 4000
     assert 0 < len(msg.blocks) <= 50
+    assert block_problems(msg.blocks) == []
+    assert blocks_text_size(msg.blocks) <= MESSAGE_BLOCKS_TEXT_LIMIT
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parsed = Block.parse_all(msg.blocks)
@@ -410,7 +417,7 @@ def test_five_hundred_long_decisions_still_make_a_valid_message():
     text = mrkdwn(msg)
     shown = text.count(" approved · ") + text.count(" rejected · ")
     assert 0 < shown < 500
-    assert f"…and {500 - shown} more decisions" in text
+    assert f"…and {500 - shown} more decisions before these_" in text
     assert "See all in forage" in text
     assert "…”" in text
     assert len(buttons(msg)) == 3
@@ -424,7 +431,9 @@ def test_a_few_more_decisions_than_shown():
     assert_valid(msg)
     text = mrkdwn(msg)
     assert text.count(" approved · ") == 25
-    assert "…and 1 more decision_" in text
+    assert "…and 1 more decision before these_" in text
+    # The newest are shown: user0 voted first.
+    assert "user0 " not in text and "user25 " in text
 
 
 def test_every_decision_is_shown_when_they_fit():
@@ -585,3 +594,17 @@ def test_slack_date():
 )
 def test_progress_bar(current, required, bar):
     assert progress_bar(current, required) == bar
+
+
+def test_peoples_words_are_marked_verbatim_so_slack_links_nothing_in_them():
+    req = request(release=release(title="see https://evil.example #general", commit_branch="#x"))
+    msg = approval_message(view(waiting_state(), req=req))
+    assert_valid(msg)
+    title, fields, votes = msg.blocks[1], msg.blocks[2], msg.blocks[3]
+    assert "https://evil.example #general" in title["text"]["text"]
+    assert title["text"]["verbatim"] is True
+    assert all(field["verbatim"] is True for field in fields["fields"])
+    assert "needs more load testing" in votes["text"]["text"]
+    assert votes["text"]["verbatim"] is True
+    # What the bot writes itself needs no such care.
+    assert "verbatim" not in msg.blocks[-1]["elements"][0]

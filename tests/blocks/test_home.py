@@ -14,8 +14,14 @@ from blocks.pending import (
     pending_not_linked,
     reminder_dm,
 )
-from bot.approval import ApprovalRequest, ApprovalState, ApprovalView, Author, Release
-from bot.approvals.pending import PendingApproval
+from bot.approval import (
+    ApprovalRequest,
+    ApprovalState,
+    ApprovalView,
+    Author,
+    PendingApproval,
+    Release,
+)
 
 NOW = datetime(2026, 11, 26, 12, 15, tzinfo=UTC)
 BLOCKED = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)

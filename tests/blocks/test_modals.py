@@ -1,9 +1,16 @@
+import json
 import warnings
 
 import pytest
 from slack_sdk.models.views import View
 
-from blocks.modals import bypass_modal, key_token_of, reason_of, reject_modal
+from blocks.modals import (
+    bypass_modal,
+    key_token_of,
+    plan_reject_modal,
+    reason_of,
+    reject_modal,
+)
 from bot.approval import ApprovalKey
 
 TOKEN = ApprovalKey("0f8e3b9e-2c47-4c55-8d7e-7a3f4b6d2e10", "production").token
@@ -109,11 +116,21 @@ def test_private_metadata_limit(build):
 
 
 @pytest.mark.parametrize("build", [reject_modal, bypass_modal])
-def test_a_token_that_does_not_fit_a_block_id(build):
+def test_a_token_that_does_not_fit_a_block_id_is_left_to_the_metadata(build):
+    # A long environment name makes a long token: the caller carries it in private_metadata.
+    modal = build("x" * 300, TITLE, META)
+    assert_valid(modal)
+    assert all(len(b.get("block_id", "")) <= 255 for b in modal["blocks"])
+    assert "x" * 300 not in json.dumps(modal["blocks"])
     with pytest.raises(ValueError):
-        build("x" * 300, TITLE, META)
+        key_token_of(modal)
     with pytest.raises(ValueError):
         build("", TITLE, META)
+
+
+def test_a_plan_modal_still_refuses_a_token_too_long_for_its_block_id():
+    with pytest.raises(ValueError):
+        plan_reject_modal("x" * 300, TITLE, META)
 
 
 @pytest.mark.parametrize("build", [reject_modal, bypass_modal])

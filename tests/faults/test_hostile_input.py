@@ -36,6 +36,7 @@ from bot.events.approval_required import PoisonEvent, parse_approval_required
 from bot.local.fake_slack_checks import block_problems, view_problems
 from bot.local.local_stack import CHANNEL, LocalStack
 from handlers.payloads import (
+    ModalPlace,
     PayloadError,
     PendingVote,
     actor_of,
@@ -572,14 +573,15 @@ def test_private_answers_fit_slack_whatever_the_text(text, other, outcome):
 def test_modals_fit_slack_whatever_the_text(environment, title, text):
     token = _request_in(environment).key.token
     sentence = text if sanitize(text).strip() else "Forest refused the vote."
-    place = json.dumps({"channel": "C0APPROVALS", "ts": "1795720540.000100"})
+    place = ModalPlace("C0APPROVALS", "1795720540.000100", token).encode()
     for modal in (
         modals.reject_modal(token, title, place),
         modals.bypass_modal(token, title, place),
         modals.notice_modal(replies.notice(sentence)),
     ):
         assert_modal_fits_slack(modal)
-    assert modals.key_token_of(modals.reject_modal(token, title, place)) == token
+    submitted = modals.reject_modal(token, title, place)
+    assert modal_place(submitted["private_metadata"]).key_token == token
 
 
 # Through the real bot

@@ -277,3 +277,47 @@ async def test_a_command_from_a_channel_named_payload_is_answered(stack: LocalSt
         delivery = await deliver(stack, command, signed(stack.slack.signing_secret, command))
         assert delivery.status == 200, (field, delivery)
         assert "You're linked to forest as *bob*" in delivery.body, field
+
+
+async def test_a_replayed_click_or_submission_changes_nothing_on_any_replica(stack: LocalStack):
+    ts = await open_approval(stack)
+    [intent] = [
+        c.request.release_intent_id for c in stack.forest.calls_to("GetExternalApprovalState")
+    ][:1]
+    other_replica = await stack.start_bot()
+    secret = stack.slack.signing_secret
+
+    async def send(bot, body: bytes, headers: dict[str, str]) -> int:
+        content = {"Content-Type": "application/x-www-form-urlencoded"}
+        url = f"{stack.bot_url(bot)}/slack/events"
+        async with stack.session.post(url, data=body, headers={**headers, **content}) as reply:
+            return reply.status
+
+    # Bob approves; someone captures the signed request.
+    approve = click_body(stack, ts)
+    approve_headers = signed(secret, approve)
+    assert await send(stack.bots[0], approve, approve_headers) == 200
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 1)
+    await wait_until(lambda: len(stack.slack.thread(CHANNEL, ts)) == 1)
+
+    # Then he changes his mind and rejects; that submission is captured too.
+    await stack.click("bob", ts, "approval_reject")
+    await wait_until(lambda: len(stack.slack.views) == 1)
+    submission = form_payload(
+        stack.slack.submission_payload(
+            stack.slack.views[0].id, "U0BOB", {"reason": {"reason_input": "wrong build"}}
+        )
+    )
+    submission_headers = signed(secret, submission)
+    assert await send(stack.bots[0], submission, submission_headers) == 200
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalRejectRelease")) == 1)
+
+    # Replayed, byte for byte and within five minutes, to either replica: nothing happens.
+    for bot in (stack.bots[0], other_replica):
+        assert await send(bot, approve, approve_headers) == 200
+        assert await send(bot, submission, submission_headers) == 200
+    await asyncio.sleep(0.8)
+    assert len(stack.forest.calls_to("ExternalApproveRelease")) == 1
+    assert len(stack.forest.calls_to("ExternalRejectRelease")) == 1
+    [decision] = stack.forest.approval_state(intent, "production").decisions
+    assert (decision.username, decision.decision) == ("bob", "rejected")

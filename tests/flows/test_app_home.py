@@ -55,7 +55,7 @@ async def test_opening_the_home_tab_shows_what_waits_for_my_vote(stack: LocalSta
 
     shown = home_text(stack, "bob")
     assert "Waiting for your vote" in shown
-    link = f"https://fake.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
+    link = f"https://acme.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
     assert f"<{link}|fix: retry card captures>" in shown
     assert "bob's own release" not in shown
 

@@ -6,7 +6,7 @@ from bot.local.local_stack import CHANNEL, LocalStack
 
 
 def permalink(ts: str) -> str:
-    return f"https://fake.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
+    return f"https://acme.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
 
 
 async def pending_answer(stack: LocalStack, username: str) -> str:

@@ -2,11 +2,19 @@
 
 import asyncio
 import dataclasses
+import json
 
 from tests_support import all_text, buttons, wait_until
 
 from bot.local.fake_forest_records import Actor
-from bot.local.local_stack import CHANNEL, FAST, ORGANISATION, PROJECT, LocalStack
+from bot.local.local_stack import (
+    CHANNEL,
+    FAST,
+    ORGANISATION,
+    PROJECT,
+    LocalStack,
+    approval_event,
+)
 
 
 def votes_line(stack: LocalStack, ts: str) -> str:
@@ -108,7 +116,9 @@ async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
     delivery = await stack.submit("dave", view.id, "hotfix for the outage")
     assert delivery.status == 200
     await wait_until(lambda: any("bypass" in t for t in thread_texts(stack, ts)))
-    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    # Forest's refusal of a plain approval proved dave the author; then the bypass.
+    probe, call = stack.forest.calls_to("ExternalApproveRelease")
+    assert probe.request.force_bypass is False
     assert call.actor == "dave"
     assert call.request.force_bypass is True
     assert call.request.comment == "hotfix for the outage"
@@ -327,3 +337,38 @@ async def test_a_refused_token_is_refreshed_once_and_the_vote_sent_again(stack: 
         "bob"
     ]
     assert ephemerals_for(stack, "bob") == []
+
+
+async def test_an_admin_bypassing_someone_elses_release_is_an_ordinary_approval(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("dave")  # an org admin
+    dave = stack.forest.world.users["dave"]
+    authors = {
+        "an event that does not name the author's forest id": {"username": "alice"},
+        "an event that names dave as the author": {"user_id": dave.user_id, "username": "dave"},
+    }
+    for told, (case, author) in enumerate(authors.items(), start=1):
+        intent = stack.new_release(author="alice")
+        event = approval_event(ORGANISATION, PROJECT, intent, "production", 2, author)
+        subject = f"forest.approval.required.{ORGANISATION}.{PROJECT}"
+        await stack.publish_raw(subject, json.dumps(event).encode())
+        await wait_until(lambda: stack.message_of(intent) is not None)  # noqa: B023
+        ts = stack.message_of(intent).ts
+        views = len(stack.slack.views)
+        await stack.click("dave", ts, "approval_bypass")
+        await wait_until(lambda: len(stack.slack.views) == views + 1)  # noqa: B023
+        await stack.submit("dave", stack.slack.views[-1].id, "hotfix")
+
+        await wait_until(lambda: len(thread_texts(stack, ts)) == 1)  # noqa: B023
+        await asyncio.sleep(0.2)  # the private answer follows the vote
+        assert not any(
+            c.request.force_bypass for c in stack.forest.calls_to("ExternalApproveRelease")
+        ), case
+        [decision] = stack.forest.approval_state(intent, "production").decisions
+        assert (decision.username, decision.decision) == ("dave", "approved"), case
+        if "user_id" not in author:
+            assert "bypass" not in thread_texts(stack, ts)[0], case
+        bypass_notes = sum("nothing to bypass" in e for e in ephemerals_for(stack, "dave"))
+        assert bypass_notes == told, case

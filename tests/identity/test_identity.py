@@ -247,6 +247,28 @@ async def test_a_link_copied_under_another_person_does_not_open(stack: LocalStac
     assert "You're not linked to forest" in stack.last_command_reply
 
 
+async def test_a_new_bot_secret_key_listed_first_unlinks_nobody(stack: LocalStack):
+    old, new = secrets.token_hex(32), secrets.token_hex(32)
+    bot = await stack.start_bot(BOT_SECRET_KEY=old)
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    await stack.stop_bot(bot)
+
+    # A rolling deploy: the new key seals, the old one still opens.
+    bot = await stack.start_bot(BOT_SECRET_KEY=f"{new},{old}")
+    await stack.command("bob", "whoami")
+    assert "You're linked to forest as *bob*" in stack.last_command_reply
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts)))
+    assert [c.actor for c in stack.forest.calls_to("ExternalApproveRelease")] == ["bob"]
+    await stack.stop_bot(bot)
+
+    # Reading the link sealed it again with the new key, so the old one can go.
+    await stack.start_bot(BOT_SECRET_KEY=new)
+    await stack.command("bob", "whoami")
+    assert "You're linked to forest as *bob*" in stack.last_command_reply
+
+
 # Logs
 
 

@@ -11,8 +11,9 @@ from tests_support import all_text, buttons, wait_until
 
 import bot.identity.linking
 from bot.local.fake_forest import IssuedTokens
-from bot.local.local_stack import CHANNEL, LocalStack
-from bot.local.slack_signing import slash_command_payload
+from bot.local.fake_slack_checks import block_problems
+from bot.local.local_stack import CHANNEL, LocalStack, approve_login
+from bot.local.slack_signing import form_payload, slash_command_payload
 from bot.wiring import LINKS_BUCKET
 
 
@@ -81,9 +82,12 @@ async def test_help_and_unknown_subcommands_answer_kindly(stack: LocalStack):
     await stack.start_bot()
     for text in ("help", "", "  HELP  "):
         await stack.command("bob", text)
-        shown = reply_text(stack)
+        # As Slack renders the mrkdwn: an unescaped "<reason>" would be read as a link.
+        shown = stack.slack.as_seen(reply_text(stack))
         assert "/forest login" in shown and "/forest whoami" in shown, text
-        assert "/forest logout" in shown and "reject <reason>" in shown, text
+        assert "/forest logout" in shown and "`reject <reason>`" in shown, text
+        assert "`bypass <reason>`" in shown, text
+        assert block_problems(json.loads(stack.last_command_reply)["blocks"]) == []
     await stack.command("bob", "frobnicate now")
     shown = reply_text(stack)
     assert "I don't know `/forest frobnicate`." in shown
@@ -217,3 +221,95 @@ async def test_a_refused_refresh_asks_to_link_again_and_records_nothing(stack: L
     assert "0 of 2" in all_text(stack.slack.message(CHANNEL, ts))
     await stack.command("bob", "whoami")
     assert "You're not linked to forest." in reply_text(stack)
+
+
+async def test_two_replicas_refreshing_one_token_at_once_keep_the_link(stack: LocalStack):
+    stack.forest.credentials.access_token_lifetime = 60  # every vote wants a refresh
+    replicas = [await stack.start_bot(), await stack.start_bot()]
+    await stack.link("bob", replicas[0])
+    approvals = [await stack.open_approval() for _ in replicas]
+    # A slow refresh, so that both replicas want one at the same moment.
+    stack.forest.delay("RefreshToken", 0.5)
+
+    await asyncio.gather(
+        *(
+            stack.click("bob", ts, "approval_approve", bot=replica)
+            for (_intent, ts), replica in zip(approvals, replicas, strict=True)
+        )
+    )
+    await wait_until(lambda: len(stack.forest.calls_to("ExternalApproveRelease")) == 2, 10)
+    assert all(c.actor == "bob" for c in stack.forest.calls_to("ExternalApproveRelease"))
+    # One replica refreshed; the other waited for it and used the new token.
+    assert len(stack.forest.calls_to("RefreshToken")) == 1
+    for intent, _ts in approvals:
+        [decision] = stack.forest.approval_state(intent, "production").decisions
+        assert decision.username == "bob"
+    assert not any("not linked" in all_text(e) for e in stack.slack.ephemerals(user="U0BOB"))
+    await stack.command("bob", "whoami", replicas[1])
+    assert "You're linked to forest as *bob*" in stack.last_command_reply
+
+
+async def test_a_code_approved_with_someone_elses_forest_account_links_nothing(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    # Mallory asks for a code and gets Bob to approve it in forage, signed in as Bob.
+    response_url = await stack.command("mallory", "login")
+    grant = await stack.pending_login("mallory")
+    stack.forest.approve_device_code(grant.user_code, "bob")
+
+    await wait_until(lambda: len(answers(stack, response_url)) == 2)
+    refusal = answers(stack, response_url)[1]
+    assert "The forest account that approved this code, *bob*, is not yours" in refusal
+    assert "Nothing was linked" in refusal
+    await stack.command("mallory", "whoami")
+    assert "You're not linked to forest" in reply_text(stack)
+    # Bob hears that his account approved someone else's code.
+    await wait_until(lambda: stack.slack.dm_messages("U0BOB"))
+    [warning] = stack.slack.dm_messages("U0BOB")
+    assert "<@U0MALLORY> asked to link your forest account *bob*" in warning.text
+    assert "I refused" in warning.text
+    assert stack.slack.dm_messages("U0MALLORY") == []
+
+    # Mallory's click votes nothing as Bob; she is asked to link.
+    stack.forest.add_member("acme", "mallory")
+    _intent, ts = await stack.open_approval()
+    await stack.click("mallory", ts, "approval_approve")
+    await wait_until(lambda: stack.slack.ephemerals(CHANNEL, "U0MALLORY"))
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
+    # Bob links his own account as ever, and is not warned about himself.
+    await stack.link("bob")
+    assert len(stack.slack.dm_messages("U0BOB")) == 1
+
+
+async def test_a_forest_account_never_moves_to_another_slack_person_silently(
+    stack: LocalStack,
+):
+    await stack.start_bot()
+    await stack.link("bob")
+    # A second Slack account with Bob's e-mail (an old account, a renamed one) links it too.
+    stack.slack.add_user("U0BOBTWO", "bob@acme.io", "bob-two")
+    response_url = stack.slack.new_response_url(CHANNEL, "U0BOBTWO")
+    payload = slash_command_payload(
+        stack.slack.identity.team_id,
+        "U0BOBTWO",
+        "/forest",
+        "login",
+        response_url,
+        channel_id=CHANNEL,
+    )
+    assert (await stack.post(urlencode(payload).encode())).status == 200
+    await approve_login(stack.forest, stack.slack, "U0BOBTWO", "bob", response_url)
+
+    # The earlier link is gone, and its holder is told where the account went.
+    await stack.command("bob", "whoami")
+    assert "You're not linked to forest" in reply_text(stack)
+    await wait_until(lambda: stack.slack.dm_messages("U0BOB"))
+    [moved] = stack.slack.dm_messages("U0BOB")
+    assert "Your forest account *bob* is now linked to <@U0BOBTWO>" in moved.text
+    # Votes with the account are credited to the one person now linked.
+    _intent, ts = await stack.open_approval()
+    payload = stack.slack.click_payload(CHANNEL, ts, "U0BOBTWO", "approval_approve")
+    await stack.post(form_payload(payload))
+    await wait_until(lambda: stack.slack.thread(CHANNEL, ts))
+    assert stack.slack.thread(CHANNEL, ts)[0].text.startswith("✅ <@U0BOBTWO> approved")

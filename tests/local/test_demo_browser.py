@@ -3,8 +3,11 @@ page shows each of them what Slack would show them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -130,7 +133,7 @@ async def approve_in_forage(page: Page, username: str) -> None:
         await prompt.get_by_role("link", name="forage").click()
     forage = await opened.value
     await expect(forage.locator("#user-code")).to_have_text(code, timeout=WAIT_MS)
-    await shows(forage.locator("#client-name"), f"@{username}")
+    await shows(forage.locator("#client-name"), f"@{username}", "in acme")
     await expect(forage.get_by_label("Signed in to forage as")).to_have_value(username)
     await forage.get_by_role("button", name="Approve").click()
     await shows(forage.get_by_role("status"), f"Approved as {username}")
@@ -328,3 +331,52 @@ async def test_the_page_is_told_why_slack_would_refuse_what_it_asked(demo: Runni
             "ok": False,
             "error": "That button is no longer on the message.",
         }
+
+
+async def test_every_time_reads_in_the_viewers_own_zone_one_way(
+    browser: Browser, demo: RunningDemo
+) -> None:
+    # Slack formats <!date^…> in each reader's zone, as it shows a message's own time.
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo", locale="en-US"
+    )
+    page = await context.new_page()
+    try:
+        await page.goto(demo.page_url)
+        approval = top_level(page, "fix: retry card captures on timeout (#812)")
+        message = own_blocks(approval)
+        await act_as(page, "bob")
+        await page.get_by_label("Message").fill("/forest login")
+        await page.get_by_label("Message").press("Enter")
+        await approve_in_forage(page, "bob")
+        await message.get_by_role("button", name="Approve").click()
+        await shows(message, "✅ @bob approved")
+        voted = message.locator("time").first
+        await expect(voted).to_have_attribute("datetime", re.compile(r"^\d{4}-"), timeout=WAIT_MS)
+        shown = await voted.inner_text()
+        moment = datetime.fromisoformat(
+            (await voted.get_attribute("datetime")).replace("Z", "+00:00")
+        )
+        in_tokyo = moment.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert "UTC" not in await message.inner_text()
+        assert shown == in_tokyo.strftime("%I:%M %p")
+        sent = await approval.locator("time.sent").first.inner_text()
+        assert re.fullmatch(r"\d{2}:\d{2} [AP]M", sent)
+    finally:
+        await context.close()
+
+
+async def test_the_home_tab_lists_what_waits_for_the_viewer(page: Page) -> None:
+    # bob links, then opens the app under Direct messages: Slack sends app_home_opened and the
+    # page shows the Home tab the bot publishes.
+    await act_as(page, "bob")
+    await page.get_by_label("Message").fill("/forest login")
+    await page.get_by_label("Message").press("Enter")
+    await approve_in_forage(page, "bob")
+    await page.get_by_role("button", name="Forest Approvals").click()
+    home = page.get_by_label("Home tab")
+    await shows(home, "Waiting for your vote", "payments-api → production")
+    await expect(page.locator("#timeline")).to_be_hidden()
+    # Back in the channel, the approval message is where it was.
+    await page.get_by_role("button", name="# approvals").click()
+    await shows(top_level(page, "fix: retry card captures on timeout (#812)"), "0 of 2")

@@ -1,15 +1,16 @@
 """People's Slack names, looked up once for what they typed."""
 
-from slack_sdk.web.async_client import AsyncWebClient
+import aiohttp
 
 from bot.local.fake_slack import FakeSlack
 from bot.slack.names import SlackNames
+from bot.slack.web import build_slack
 
 
 async def test_mentions_read_as_names_looked_up_once() -> None:
-    async with FakeSlack() as fake:
+    async with FakeSlack() as fake, aiohttp.ClientSession() as session:
         fake.add_user("U0ALICE", "alice@example.com", "alice")
-        names = SlackNames(AsyncWebClient(token=fake.bot_token, base_url=fake.api_url))
+        names = SlackNames(build_slack(fake.bot_token, fake.api_url, session))
 
         first = await names.readable("cc <@U0ALICE> and <@U0GONE>, &lt;p99&gt;")
         again = await names.readable("<@U0ALICE> <@U0GONE>")
@@ -20,9 +21,9 @@ async def test_mentions_read_as_names_looked_up_once() -> None:
 
 
 async def test_a_failed_lookup_shows_the_id_and_is_asked_again() -> None:
-    async with FakeSlack() as fake:
+    async with FakeSlack() as fake, aiohttp.ClientSession() as session:
         fake.add_user("U0ALICE", "alice@example.com", "alice")
-        names = SlackNames(AsyncWebClient(token=fake.bot_token, base_url=fake.api_url))
+        names = SlackNames(build_slack(fake.bot_token, fake.api_url, session))
         fake.fail_next("users.info", status=200, error="internal_error")
 
         assert await names.readable("<@U0ALICE>") == "@U0ALICE"

@@ -9,6 +9,7 @@ the HTTP response is applied the way Slack applies it.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,24 @@ class ActingAsSlack:
         user = person.slack_user_id
         # Slack encodes what was typed (&amp;, <https://…>, <@U…>) before it tells the app.
         _message, event = slack.person_writes(self._channel, user, text, thread_ts)
+        body = event_callback_body(
+            slack.identity.team_id,
+            event,
+            f"Ev{uuid.uuid4().hex[:10].upper()}",
+            bot_user_id=slack.identity.bot_user_id,
+        )
+        await self._deliver(body)
+
+    async def open_home(self, person: Person) -> None:
+        """The person opens the app's Home tab; Slack tells the app with app_home_opened."""
+        slack = self._stack.slack
+        event = {
+            "type": "app_home_opened",
+            "user": person.slack_user_id,
+            "channel": slack.workspace.open_dm(person.slack_user_id),
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
         body = event_callback_body(
             slack.identity.team_id,
             event,

@@ -65,6 +65,7 @@ def screen_for(
             _message(slack, m.channel, m, []) for m in slack.dm_messages(viewer.slack_user_id)
         ],
         "modal": _open_modal(slack, viewer, memory),
+        "home": _home(slack, viewer),
     }
 
 
@@ -113,6 +114,12 @@ def _ephemeral(ephemeral: SlackEphemeral) -> JsonDict:
         "text": ephemeral.text,
         "blocks": ephemeral.blocks,
     }
+
+
+def _home(slack: FakeSlack, viewer: Person) -> JsonDict | None:
+    """The Home tab the bot last published for `viewer` (None before it published one)."""
+    view = slack.workspace.home_views.get(viewer.slack_user_id)
+    return {"blocks": view.get("blocks") or []} if view else None
 
 
 def _open_modal(slack: FakeSlack, viewer: Person, memory: PageMemory) -> JsonDict | None:

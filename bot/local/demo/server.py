@@ -47,10 +47,16 @@ class SlackPage:
             web.post("/api/release", self.publish_release),
             web.get("/api/forest", self.pipelines),
             web.post("/api/forest/finish", self.finish_stage),
+            web.post("/api/home/open", self.open_home),
         ]
 
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(PAGE_DIR / "index.html")
+
+    async def open_home(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        await self._acting.open_home(_person(body.get("as")))
+        return web.json_response({"ok": True})
 
     async def screen(self, request: web.Request) -> web.Response:
         person = _person(request.query.get("as"))

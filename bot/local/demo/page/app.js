@@ -24,6 +24,8 @@ const page = {
   peopleShown: false,
   // Rendered timeline entries by their kind and ts, with the JSON they were built from.
   entryNodes: new Map(),
+  // Whether the app's Home tab is on screen instead of the channel.
+  homeOpen: false,
 };
 
 // ---- Talking to the demo server ----
@@ -164,6 +166,37 @@ function formatTime(seconds, withDate) {
   return withDate ? `${when.toLocaleDateString()} ${time}` : time;
 }
 
+// Slack's date tokens ({time}, {date_short_pretty}, ...) in the viewer's zone and locale.
+function slackDate(seconds, format) {
+  const when = new Date(Number(seconds) * 1000);
+  if (Number.isNaN(when.getTime())) return "";
+  const day = (options) => when.toLocaleDateString([], options);
+  const today = new Date();
+  const yesterday = new Date(today.getTime() - 86400000);
+  const pretty = (options) => {
+    if (when.toDateString() === today.toDateString()) return "Today";
+    if (when.toDateString() === yesterday.toDateString()) return "Yesterday";
+    return day(options);
+  };
+  const tokens = {
+    time: formatTime(seconds, false),
+    time_secs: when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+    date_num: day({ year: "numeric", month: "2-digit", day: "2-digit" }),
+    date: day({ year: "numeric", month: "long", day: "numeric" }),
+    date_short: day({ year: "numeric", month: "short", day: "numeric" }),
+    date_long: day({ weekday: "long", year: "numeric", month: "long", day: "numeric" }),
+    date_pretty: pretty({ year: "numeric", month: "long", day: "numeric" }),
+    date_short_pretty: pretty({ year: "numeric", month: "short", day: "numeric" }),
+    date_long_pretty: pretty({ weekday: "long", year: "numeric", month: "long", day: "numeric" }),
+  };
+  return format.replace(/\{(\w+)\}/g, (whole, name) => tokens[name] ?? whole);
+}
+
+function isoOf(seconds) {
+  const when = new Date(Number(seconds) * 1000);
+  return Number.isNaN(when.getTime()) ? "" : when.toISOString();
+}
+
 // One <…> token: a mention, a channel, a date, a special mention or a link.
 function tokenHtml(token) {
   const bar = token.indexOf("|");
@@ -178,10 +211,11 @@ function tokenHtml(token) {
     return `<span class="mention">#${escapeHtml(label || target.slice(1))}</span>`;
   }
   if (target.startsWith("!date^")) {
-    // Slack formats the date in the reader's time zone; the demo shows the fallback text.
-    const seconds = target.split("^")[1];
+    // Slack formats the date in the reader's own time zone, as the page shows message times.
+    const [, seconds, format] = target.split("^");
+    const shown = seconds && format ? slackDate(seconds, format) : label;
     const title = seconds ? formatTime(seconds, true) : "";
-    return `<time title="${escapeHtml(title)}">${escapeHtml(label)}</time>`;
+    return `<time datetime="${escapeHtml(isoOf(seconds))}" title="${escapeHtml(title)}">${escapeHtml(shown)}</time>`;
   }
   if (target.startsWith("!subteam^")) return `<span class="mention">${escapeHtml(label)}</span>`;
   if (target.startsWith("!")) return `<span class="mention">@${escapeHtml(target.slice(1))}</span>`;
@@ -316,9 +350,30 @@ function blockElement(block, place) {
       return inputElement(block);
     case "image":
       return element("div", "block image", escapeHtml(`[image: ${block.alt_text || ""}]`));
+    case "rich_text":
+      return element("div", "block rich-text", richTextHtml(block));
     default:
       return element("div", "block unsupported", escapeHtml(`[${block.type} block]`));
   }
+}
+
+// What a person typed, as Slack sends it beside the text: its elements are not escaped.
+function richTextHtml(block) {
+  const parts = [];
+  for (const section of block.elements || []) {
+    for (const part of section.elements || []) {
+      if (part.type === "text") parts.push(escapeHtml(part.text || ""));
+      else if (part.type === "link") {
+        parts.push(`<a href="${escapeHtml(part.url || "")}" target="_blank" rel="noopener">${escapeHtml(part.text || part.url || "")}</a>`);
+      } else if (part.type === "user") {
+        const mine = part.user_id === viewerId() ? " me" : "";
+        parts.push(`<span class="mention${mine}">@${escapeHtml(nameOf(part.user_id) || part.user_id)}</span>`);
+      } else if (part.type === "channel") parts.push(`<span class="mention">#${escapeHtml(part.channel_id || "")}</span>`);
+      else if (part.type === "broadcast") parts.push(`<span class="mention">@${escapeHtml(part.range || "")}</span>`);
+      else if (part.type === "emoji") parts.push(escapeHtml(part.unicode ? String.fromCodePoint(...part.unicode.split("-").map((hex) => parseInt(hex, 16))) : `:${part.name}:`));
+    }
+  }
+  return parts.join("");
 }
 
 function inputElement(block) {
@@ -471,6 +526,7 @@ function render(screen) {
   renderPeople(screen);
   renderTimeline(screen);
   renderDirectMessages(screen);
+  renderHome(screen);
   renderModal(screen);
   // Says whose view is on screen, for people and for tests switching person.
   document.body.dataset.viewer = screen.viewer;
@@ -530,6 +586,28 @@ function renderDirectMessages(screen) {
 }
 
 // ---- Modals ----
+
+// The Home tab shows the view the bot last published for the viewer (views.publish).
+function renderHome(screen) {
+  if (!page.homeOpen) return;
+  const home = document.getElementById("app-home");
+  if (!screen.home) {
+    home.replaceChildren(element("p", "empty", "Opening the app's Home tab…"));
+    return;
+  }
+  home.replaceChildren(...screen.home.blocks.map((block) => blockElement(block, null)));
+}
+
+function showPane(homeOpen) {
+  page.homeOpen = homeOpen;
+  document.getElementById("app-pane").hidden = !homeOpen;
+  document.getElementById("channel-pane").hidden = homeOpen;
+  document.getElementById("open-home").classList.toggle("active", homeOpen);
+  document.getElementById("open-channel").classList.toggle("active", !homeOpen);
+  // Slack tells the app each time a person opens its Home tab; the bot publishes it afresh.
+  if (homeOpen) post("/api/home/open", {});
+  if (page.screen) render(page.screen);
+}
 
 function renderModal(screen) {
   const layer = document.getElementById("modal-layer");
@@ -664,6 +742,8 @@ function wireControls() {
   for (const shortcut of document.querySelectorAll(".shortcut")) {
     shortcut.addEventListener("click", () => send(shortcut.dataset.command));
   }
+  document.getElementById("open-home").addEventListener("click", () => showPane(true));
+  document.getElementById("open-channel").addEventListener("click", () => showPane(false));
   document.getElementById("release-form").addEventListener("submit", (event) => {
     event.preventDefault();
     post("/api/release", {
