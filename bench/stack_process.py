@@ -290,9 +290,11 @@ async def serve(store_dir: Path) -> None:
     make_the_fake_slack_cheap()
     async with run_nats_server(store_dir / "nats") as nats_server:
         forest = FakeForest(
-            web_url="http://forage.local", nats_url=nats_server.url, device_poll_interval=0
+            web_url="http://forage.local",
+            nats_url=nats_server.url,
+            device_poll_interval=0,
+            world=TimedWorld,
         )
-        forest.world = TimedWorld(forest.clock)
         slack = FakeSlack(team_id=TEAM_ID)
         seed(forest, slack)
         forest.add_policy(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,12 @@ class SlackMessage:
     def as_kwargs(self) -> dict[str, Any]:
         """Both parts, always together: an update with ``text`` alone would drop the blocks."""
         return {"text": self.text, "blocks": self.blocks}
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of what people see: an unchanged digest needs no ``chat.update``."""
+        shown = json.dumps([self.text, self.blocks], sort_keys=True).encode()
+        return hashlib.sha256(shown).hexdigest()
 
 
 def text_size(blocks: Any) -> int:

@@ -92,18 +92,28 @@ def unknown_subcommand(subcommand: str) -> SlackMessage:
     return answer(f"I don't know `{COMMAND} {shown}`.\n\n{HELP}")
 
 
-def login_refused(sentence: str) -> SlackMessage:
-    return notice(sentence)
-
-
-def not_your_account(forest_username: str) -> str:
-    """Why a device login approved with someone else's forest account links nothing."""
+def login_refused(reason: str, forest_username: str) -> SlackMessage:
+    """Why a device login linked nothing (``reason``: bot.identity.link_guard.Refusal)."""
     name = clip(one_line(forest_username), 80)
-    return (
-        f"The forest account that approved this code, *{name}*, is not yours: none of its"
-        " verified e-mails is the one on your Slack profile. Nothing was linked. Run"
-        " `/forest login` again and approve the code in forage signed in as yourself."
+    sentence = {
+        "not_yours": (
+            f"The forest account that approved this code, *{name}*, is not yours: none of its"
+            " verified e-mails is the one on your Slack profile. Nothing was linked. Run"
+            " `/forest login` again and approve the code in forage signed in as yourself."
+        ),
+        "no_verified_email": (
+            f"Your forest account *{name}* has no verified e-mail, so I cannot tell that it is"
+            " yours. Nothing was linked: verify your e-mail in forage, then run `/forest login`"
+            " again."
+        ),
+        "no_slack_email": (
+            "Your Slack profile shows me no e-mail, so I cannot tell that the forest account is"
+            " yours. Nothing was linked."
+        ),
+    }.get(
+        reason, "Slack did not tell me your e-mail just now. Nothing was linked: please try again."
     )
+    return notice(sentence)
 
 
 def someone_tried_your_account(slack_user_id: str, forest_username: str) -> SlackMessage:

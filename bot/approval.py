@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from bot.plans.plan import PlanView
@@ -67,6 +68,19 @@ class Release:
     pr_url: str = ""
     run_url: str = ""
     link_url: str = ""
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Release:
+        """A release as stored (``dataclasses.asdict`` of one): text fields missing or null are
+        empty, and keys this version does not know are ignored."""
+        author = document.get("author")
+        return cls(
+            **{name: str(document.get(name) or "") for name in _RELEASE_TEXT},
+            author=Author(**author) if isinstance(author, dict) else None,
+        )
+
+
+_RELEASE_TEXT = tuple(f.name for f in fields(Release) if f.name != "author")
 
 
 @dataclass(frozen=True)
@@ -169,3 +183,15 @@ def valid_text(text: str) -> str:
     """``text`` with any half of a surrogate pair (JSON can carry one) made "?": the text this
     domain holds goes to forest's protobuf, Slack and our logs, which take only valid UTF-8."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def release_page(forest_web_url: str, organisation: str, project: str, release: Release) -> str:
+    """Where forage shows the release: its own address when forest gave one; else built from
+    forest's web address (``FOREST_WEB_URL``); empty when neither is known."""
+    if release.web_url:
+        return release.web_url
+    if not forest_web_url:
+        # Without forage's address, the link forest's artifact carries, if any.
+        return release.link_url
+    base = f"{forest_web_url}/orgs/{quote(organisation)}/projects/{quote(project)}"
+    return f"{base}/releases/{quote(release.slug)}" if release.slug else base

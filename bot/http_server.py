@@ -1,12 +1,23 @@
-"""The HTTP listener: Slack's requests, health, readiness and metrics."""
+"""The HTTP listener: Slack's requests, health, readiness and metrics.
+
+Slow clients cannot hold it: a connection must send its request's headers within
+``header_timeout`` (of connecting, or of its previous response) and its body within
+``body_timeout``, and the listener keeps at most ``max_connections`` open (below the process's
+file-descriptor limit, so that NATS, forest and Slack still get sockets): at the cap, a new
+connection closes the longest-waiting idle one, and is answered 503 only when all are busy.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import resource
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -18,7 +29,109 @@ SLACK_PATH = "/slack/events"
 # Slack's own payloads are far smaller; this keeps a hostile body from costing memory.
 MAX_BODY_BYTES = 1024 * 1024
 
+# What the process keeps for everything but the listener: NATS, forest, Slack, logs, files.
+FD_RESERVE = 100
+MAX_CONNECTIONS = 4096
+LINGER_SECONDS = 1.0
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
+    b"Retry-After: 1\r\n\r\n"
+)
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 0  # 0: from the file-descriptor limit (connection_cap)
+
+
+def connection_cap(limits: ListenerLimits) -> int:
+    """At most MAX_CONNECTIONS, and FD_RESERVE below the soft limit on open files."""
+    if limits.max_connections:
+        return limits.max_connections
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft - FD_RESERVE))
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection past the cap: told 503, closed, its descriptor free at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_BUSY)
+        transport.close()
+
+
+class _CappedServer:
+    """aiohttp's protocol factory, keeping at most ``cap`` connections.
+
+    At the cap, a new connection first makes room by closing the connection that has waited
+    longest without a request in progress (a slow client trickling its headers, or an idle
+    keep-alive): so a flood of slow clients cannot lock Slack's requests and /healthz out for
+    the length of the header timeout. Only when every connection is busy is the new one refused.
+    """
+
+    def __init__(self, server: web.Server, cap: int) -> None:
+        self._server = server
+        self._cap = cap
+        self._opened: dict[object, float] = {}
+        self._evicted: set[object] = set()
+
+    def __call__(self) -> asyncio.Protocol:
+        connections = self._server.connections
+        self._evicted &= set(connections)
+        if len(connections) - len(self._evicted) >= self._cap and not self._evict(connections):
+            return _Refuse()
+        if len(self._opened) > 2 * self._cap:
+            alive = set(connections)
+            self._opened = {h: t for h, t in self._opened.items() if h in alive}
+        handler = self._server()
+        self._opened[handler] = time.monotonic()
+        return handler
+
+    def _evict(self, connections: list[RequestHandler]) -> bool:
+        # aiohttp has no public "is this connection handling a request": its own flag, read
+        # with a default that never evicts if it goes away.
+        idle = [
+            handler
+            for handler in connections
+            if handler not in self._evicted and not getattr(handler, "_request_in_progress", True)
+        ]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda handler: self._opened.get(handler, 0.0))
+        self._evicted.add(oldest)
+        oldest.force_close()
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class ListenerRunner(web.AppRunner):
+    """``web.AppRunner`` with the header timeout and the connection cap."""
+
+    def __init__(self, app: web.Application, limits: ListenerLimits) -> None:
+        # aiohttp closes a connection that is idle this long, and waiting for a request's
+        # headers is idle: so this is the header timeout (from connecting, or from the
+        # previous response), and the keep-alive time too.
+        # A body left unread is drained this long (aiohttp's default is 10 s), not more.
+        super().__init__(
+            app,
+            access_log=None,
+            keepalive_timeout=limits.header_timeout,
+            lingering_time=LINGER_SECONDS,
+        )
+        self._cap = connection_cap(limits)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _CappedServer(server, self._cap)  # type: ignore[return-value]
 
 
 def build_http_app(
@@ -26,6 +139,7 @@ def build_http_app(
     readiness: ReadinessCheck,
     metrics: Metrics,
     signing_secret: str = "",
+    body_timeout: float = ListenerLimits.body_timeout,
 ) -> web.Application:
     """The listener's routes; ``bolt`` (with the ``signing_secret`` it checks) serves Slack's
     requests over HTTP, None in Socket Mode."""
@@ -33,7 +147,13 @@ def build_http_app(
 
     async def slack_events(request: web.Request) -> web.Response:
         assert bolt is not None
-        raw = await request.read()
+        try:
+            async with asyncio.timeout(body_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            too_slow = web.Response(status=408, text="request body too slow")
+            too_slow.force_close()  # the rest of the body is never waited for
+            return too_slow
         # Verified before anything parses the body: an unsigned body costs one HMAC.
         if not signature_is_valid(signing_secret, raw, request.headers, time.time()):
             return web.Response(status=401, text="unsigned request")

@@ -18,8 +18,9 @@ from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.approvals.announcer import CLAIM_TIMEOUT_SECONDS, Announcer
+from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
+from bot.approvals.one_message import CLAIM_TIMEOUT_SECONDS
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
@@ -38,7 +39,7 @@ from bot.forest.errors import (
     ForestUnauthenticated,
     ForestUnavailable,
 )
-from bot.http_server import build_http_app
+from bot.http_server import ListenerLimits, ListenerRunner, build_http_app
 from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
 from bot.identity.linking import LinkService
@@ -73,6 +74,7 @@ from bot.watch.lease import LEASE_SECONDS, WatchLease
 from bot.watch.release_facts import ReleaseFacts as WatchFacts
 from handlers import register
 from handlers.deps import HandlerDeps
+from handlers.owner_notices import OwnerNotices
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,16 @@ class Tuning:
     # how long a dead follower holds the lease before another replica takes over.
     watch_scan_interval: float = SCAN_INTERVAL_SECONDS
     watch_lease: float = LEASE_SECONDS
+    # Slow clients: header and body timeouts, and the connection cap (0: from the fd limit).
+    http_header_timeout: float = ListenerLimits.header_timeout
+    http_body_timeout: float = ListenerLimits.body_timeout
+    http_max_connections: int = 0
+
+    @property
+    def listener(self) -> ListenerLimits:
+        return ListenerLimits(
+            self.http_header_timeout, self.http_body_timeout, self.http_max_connections
+        )
 
 
 @dataclass(frozen=True)
@@ -268,7 +280,7 @@ class Bot:
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
         # A login still waiting for its code at shutdown is abandoned; the person runs it again.
-        guard = LinkGuard(slack, Answers(slack), resources.links)
+        guard = LinkGuard(slack, OwnerNotices(Answers(slack)), resources.links)
         linking = LinkService(
             forest,
             resources.links,
@@ -344,6 +356,7 @@ class Bot:
             self._readiness,
             self.metrics,
             settings.slack_signing_secret,
+            body_timeout=self.tuning.listener.body_timeout,
         )
         return _Services(
             bolt=bolt,
@@ -371,7 +384,7 @@ class Bot:
         settings = self.settings
         # Last to run: whatever work is still in flight after the grace period.
         stack.push_async_callback(self.tasks.cancel)
-        runner = web.AppRunner(services.http, access_log=None)
+        runner = ListenerRunner(services.http, self.tuning.listener)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         # Work acknowledged to people finishes, once no new Slack requests come in.

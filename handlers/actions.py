@@ -12,7 +12,7 @@ from blocks.approval_message import APPROVE_ACTION_ID, BYPASS_ACTION_ID, REJECT_
 from blocks.linking import RESUME_ACTION_ID
 from blocks.modals import bypass_modal, notice_modal, reject_modal
 from blocks.replies import LINK_ACTION_ID, notice
-from bot.approvals.voting import Ballot, VoteKind
+from bot.approvals.voting import VoteKind
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
 from handlers.payloads import (
@@ -25,7 +25,7 @@ from handlers.payloads import (
     pending_vote,
 )
 from handlers.plans import PlanButtons, is_pending_plan
-from handlers.verdicts import private_answer
+from handlers.verdicts import ballot_of, cast_and_answer, private_answer
 
 log = logging.getLogger(__name__)
 
@@ -37,37 +37,34 @@ class ApprovalButtons:
         self._deps = deps
 
     async def approve(self, ack: Ack, body: dict[str, Any]) -> None:
-        await ack()
-        click = _click(body)
-        if click is None:
-            return
-        pending = _pending_from_click(click, VoteKind.APPROVE)
-        if pending is None:
-            await self._refuse_tampered(click)
-            return
-        await self.cast(click, pending, comment=None)
+        clicked = await self._clicked(ack, body, VoteKind.APPROVE)
+        if clicked is not None:
+            await cast_and_answer(self._deps, clicked[0].actor, clicked[1])
 
     async def reject(self, ack: Ack, body: dict[str, Any]) -> None:
-        await ack()
-        click = _click(body)
-        if click is None:
-            return
-        pending = _pending_from_click(click, VoteKind.REJECT)
-        if pending is None:
-            await self._refuse_tampered(click)
-            return
-        await self.open_reason_modal(click, pending)
+        clicked = await self._clicked(ack, body, VoteKind.REJECT)
+        if clicked is not None:
+            await self.open_reason_modal(*clicked)
 
     async def bypass(self, ack: Ack, body: dict[str, Any]) -> None:
+        clicked = await self._clicked(ack, body, VoteKind.BYPASS)
+        if clicked is not None:
+            await self.open_reason_modal(*clicked)
+
+    async def _clicked(
+        self, ack: Ack, body: dict[str, Any], kind: VoteKind
+    ) -> tuple[ButtonClick, PendingVote] | None:
+        """Ack a vote button, then read it: None when it is not a click on an approval message
+        (a button that names no approval is refused to the person)."""
         await ack()
         click = _click(body)
         if click is None:
-            return
-        pending = _pending_from_click(click, VoteKind.BYPASS)
+            return None
+        pending = _pending_from_click(click, kind)
         if pending is None:
             await self._refuse_tampered(click)
-            return
-        await self.open_reason_modal(click, pending)
+            return None
+        return click, pending
 
     async def resume(self, ack: Ack, body: dict[str, Any]) -> None:
         """Finish a vote the person started before linking, or try again after a failure."""
@@ -85,7 +82,7 @@ class ApprovalButtons:
         except PayloadError:
             return
         if pending.kind == VoteKind.APPROVE:
-            await self.cast(click, pending, comment=None)
+            await cast_and_answer(self._deps, click.actor, pending)
         else:
             await self.open_reason_modal(click, pending)
         await self._withdraw(click)
@@ -105,21 +102,6 @@ class ApprovalButtons:
             self._deps, click.actor, click.response_url, click.value or None, replace=True
         )
 
-    async def cast(self, click: ButtonClick, pending: PendingVote, comment: str | None) -> None:
-        ballot = Ballot(
-            team_id=click.actor.team_id,
-            slack_user_id=click.actor.user_id,
-            key=pending.key,
-            kind=pending.kind,
-            comment=comment,
-            channel=pending.channel_id,
-            message_ts=pending.message_ts,
-        )
-        result = await self._deps.votes.cast(ballot)
-        answer = private_answer(result, pending)
-        if answer is not None:
-            await self._deps.answers.ephemeral(pending.channel_id, click.actor.user_id, answer)
-
     async def open_reason_modal(self, click: ButtonClick, pending: PendingVote) -> None:
         """Open the modal at once (the trigger expires in 3 s), then check the person may vote
         and turn the modal into the reason why not when they may not."""
@@ -130,15 +112,7 @@ class ApprovalButtons:
         view_id = await self._deps.answers.open_modal(
             click.trigger_id, build(pending.key.token, title, place)
         )
-        ballot = Ballot(
-            team_id=click.actor.team_id,
-            slack_user_id=click.actor.user_id,
-            key=pending.key,
-            kind=pending.kind,
-            channel=pending.channel_id,
-            message_ts=pending.message_ts,
-        )
-        refusal = await self._deps.votes.check(ballot)
+        refusal = await self._deps.votes.check(ballot_of(click.actor, pending))
         if refusal is None:
             return
         answer = private_answer(refusal, pending)

@@ -39,7 +39,9 @@ async def start_linking(
             LoginEnd.DENIED: linking_blocks.login_denied,
             LoginEnd.EXPIRED: linking_blocks.login_expired,
             LoginEnd.FAILED: lambda: linking_blocks.login_failed(result.detail),
-            LoginEnd.REFUSED: lambda: linking_blocks.login_refused(result.detail),
+            LoginEnd.REFUSED: lambda: linking_blocks.login_refused(
+                result.detail, result.forest_username
+            ),
         }.get(result.end)
         if message is not None:
             await deps.answers.respond(response_url, message(), replace=replace)

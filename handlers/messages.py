@@ -12,20 +12,14 @@ from slack_bolt.async_app import AsyncApp
 
 from blocks.elements import SlackMessage
 from blocks.replies import notice
-from bot.approvals.voting import Ballot, Verdict, VoteKind
-from bot.plans.deciding import PlanBallot, PlanChoice
+from bot.approvals.voting import VoteKind
+from bot.plans.deciding import PlanChoice
 from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, ThreadVote, thread_vote
-from handlers.plans import PendingPlan, plan_answer
-from handlers.verdicts import private_answer
+from handlers.plans import PendingPlan, decide_and_answer
+from handlers.verdicts import cast_and_answer
 
 log = logging.getLogger(__name__)
-
-REACTIONS = {
-    VoteKind.APPROVE: "white_check_mark",
-    VoteKind.BYPASS: "white_check_mark",
-    VoteKind.REJECT: "x",
-}
 
 
 class ThreadVotes:
@@ -60,24 +54,9 @@ class ThreadVotes:
             return
         # Decoded once here: forest, forage and the thread reply get the words as typed.
         comment = await self._deps.names.readable(vote.comment) if vote.comment else ""
-        ballot = Ballot(
-            team_id=vote.actor.team_id,
-            slack_user_id=vote.actor.user_id,
-            key=key,
-            kind=vote.kind,
-            comment=comment.strip() or None,
-            channel=vote.channel_id,
-            message_ts=vote.thread_ts,
+        await cast_and_answer(
+            self._deps, vote.actor, pending, comment.strip() or None, reply_ts=vote.message_ts
         )
-        result = await self._deps.votes.cast(ballot)
-        if result.verdict == Verdict.RECORDED:
-            await self._deps.answers.react(vote.channel_id, vote.message_ts, REACTIONS[vote.kind])
-            return
-        answer = private_answer(result, pending)
-        if answer is not None:
-            await self._deps.answers.ephemeral(
-                vote.channel_id, vote.actor.user_id, answer, thread_ts=vote.thread_ts
-            )
 
     async def _on_plan_reply(self, vote: ThreadVote) -> None:
         """``approve`` / ``reject <reason>`` under a plan message decides the plan."""
@@ -100,23 +79,10 @@ class ThreadVotes:
                 notice("Rejecting a plan needs a reason: reply `reject <why>` in the thread.")
             )
             return
-        ballot = PlanBallot(
-            team_id=vote.actor.team_id,
-            slack_user_id=vote.actor.user_id,
-            key=key,
-            choice=choice,
-            reason=vote.comment or None,
-            channel=vote.channel_id,
-            message_ts=vote.thread_ts,
-        )
-        result = await plans.decide(ballot)
-        if result.verdict == Verdict.RECORDED:
-            await self._deps.answers.react(vote.channel_id, vote.message_ts, REACTIONS[vote.kind])
-            return
         pending = PendingPlan(choice, key, vote.channel_id, vote.thread_ts)
-        answer = plan_answer(result, pending)
-        if answer is not None:
-            await say(answer)
+        await decide_and_answer(
+            self._deps, plans, vote.actor, pending, vote.comment or None, reply_ts=vote.message_ts
+        )
 
 
 def _say_in_thread(

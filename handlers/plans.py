@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks.elements import SlackMessage
+from blocks.linking import RESUME_ACTION_ID
 from blocks.modals import (
     PLAN_REJECT_CALLBACK_ID,
     REASON_BLOCK_ID,
@@ -27,7 +28,7 @@ from blocks.plan_message import (
     plan_modal,
 )
 from blocks.replies import not_linked, notice, vote_failed
-from bot.approvals.voting import Verdict
+from bot.approvals.voting import Verdict, VoteKind
 from bot.plans.deciding import PlanBallot, PlanChoice, PlanDecisions, PlanResult
 from bot.plans.plan import PlanKey
 from bot.plans.plan_store import PlanRecord
@@ -41,7 +42,7 @@ from handlers.payloads import (
     button_click,
     modal_place,
 )
-from handlers.verdicts import RETRY_ACTION_ID
+from handlers.verdicts import REACTIONS, answer_privately
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,48 @@ def plan_answer(result: PlanResult, pending: PendingPlan) -> SlackMessage | None
         case Verdict.NOT_LINKED:
             return not_linked(pending.encode(), result.sentence)
         case Verdict.FAILED:
-            return vote_failed(RETRY_ACTION_ID, pending.encode(), sentence=PLAN_NOT_ANSWERED)
+            return vote_failed(RESUME_ACTION_ID, pending.encode(), sentence=PLAN_NOT_ANSWERED)
         case _:
             return notice(result.sentence)
+
+
+def plan_ballot_of(actor: Actor, pending: PendingPlan, reason: str | None = None) -> PlanBallot:
+    return PlanBallot(
+        team_id=actor.team_id,
+        slack_user_id=actor.user_id,
+        key=pending.key,
+        choice=pending.choice,
+        reason=reason,
+        channel=pending.channel_id,
+        message_ts=pending.message_ts,
+    )
+
+
+async def decide_and_answer(
+    deps: HandlerDeps,
+    plans: PlanDecisions,
+    actor: Actor,
+    pending: PendingPlan,
+    reason: str | None,
+    reply_ts: str | None = None,
+) -> None:
+    """Decide the plan as the person; tell them privately when the message will not say it all.
+
+    A decision typed in the thread names the person's reply (``reply_ts``): a recorded one gets
+    a reaction on it, and any answer goes in the thread.
+    """
+    result = await plans.decide(plan_ballot_of(actor, pending, reason))
+    kind = VoteKind.APPROVE if pending.choice == PlanChoice.APPROVE else VoteKind.REJECT
+    recorded = REACTIONS[kind] if result.verdict == Verdict.RECORDED else None
+    await answer_privately(
+        deps,
+        actor,
+        pending.channel_id,
+        pending.message_ts,
+        plan_answer(result, pending),
+        reply_ts=reply_ts,
+        recorded=recorded,
+    )
 
 
 class PlanButtons:
@@ -142,18 +182,7 @@ class PlanButtons:
             await self.open_reason_modal(click, pending)
 
     async def decide(self, actor: Actor, pending: PendingPlan, reason: str | None) -> None:
-        ballot = PlanBallot(
-            team_id=actor.team_id,
-            slack_user_id=actor.user_id,
-            key=pending.key,
-            choice=pending.choice,
-            reason=reason,
-            channel=pending.channel_id,
-            message_ts=pending.message_ts,
-        )
-        answer = plan_answer(await self._plans.decide(ballot), pending)
-        if answer is not None:
-            await self._deps.answers.ephemeral(pending.channel_id, actor.user_id, answer)
+        await decide_and_answer(self._deps, self._plans, actor, pending, reason)
 
     async def open_reason_modal(self, click: ButtonClick, pending: PendingPlan) -> None:
         record = await self._plans.find(pending.key)
@@ -162,15 +191,7 @@ class PlanButtons:
         view_id = await self._deps.answers.open_modal(
             click.trigger_id, plan_reject_modal(pending.key.token, title, place)
         )
-        ballot = PlanBallot(
-            team_id=click.actor.team_id,
-            slack_user_id=click.actor.user_id,
-            key=pending.key,
-            choice=pending.choice,
-            channel=pending.channel_id,
-            message_ts=pending.message_ts,
-        )
-        refusal = await self._plans.check(ballot)
+        refusal = await self._plans.check(plan_ballot_of(click.actor, pending))
         answer = plan_answer(refusal, pending) if refusal is not None else None
         if answer is None:
             return

@@ -1,13 +1,83 @@
-"""What a person is told privately after asking to vote."""
+"""Casting a person's vote and telling them privately what the message and thread will not.
+
+The one piece that the buttons, the reason modals and the votes typed in a thread share: build
+the ballot from the verified request, cast it, answer.
+"""
 
 from __future__ import annotations
 
 from blocks.elements import SlackMessage
+from blocks.linking import RESUME_ACTION_ID
 from blocks.replies import not_linked, notice, vote_failed
-from bot.approvals.voting import Verdict, VoteResult
-from handlers.payloads import PendingVote
+from bot.approvals.voting import Ballot, Verdict, VoteKind, VoteResult
+from handlers.deps import HandlerDeps
+from handlers.payloads import Actor, PendingVote
 
-RETRY_ACTION_ID = "vote_resume"
+# What a vote typed in the thread gets on the person's reply once forest recorded it.
+REACTIONS = {
+    VoteKind.APPROVE: "white_check_mark",
+    VoteKind.BYPASS: "white_check_mark",
+    VoteKind.REJECT: "x",
+}
+
+
+def ballot_of(actor: Actor, pending: PendingVote, comment: str | None = None) -> Ballot:
+    """The person's request to vote: who from the verified request, what from ``pending``."""
+    return Ballot(
+        team_id=actor.team_id,
+        slack_user_id=actor.user_id,
+        key=pending.key,
+        kind=pending.kind,
+        comment=comment,
+        channel=pending.channel_id,
+        message_ts=pending.message_ts,
+    )
+
+
+async def cast_and_answer(
+    deps: HandlerDeps,
+    actor: Actor,
+    pending: PendingVote,
+    comment: str | None = None,
+    reply_ts: str | None = None,
+) -> None:
+    """Cast the vote; tell the person privately when the message will not say it all.
+
+    A vote typed in the thread names the person's reply (``reply_ts``): a recorded vote gets a
+    reaction on it, and any answer goes in the thread.
+    """
+    result = await deps.votes.cast(ballot_of(actor, pending, comment))
+    recorded = REACTIONS[pending.kind] if result.verdict == Verdict.RECORDED else None
+    await answer_privately(
+        deps,
+        actor,
+        pending.channel_id,
+        pending.message_ts,
+        private_answer(result, pending),
+        reply_ts=reply_ts,
+        recorded=recorded,
+    )
+
+
+async def answer_privately(
+    deps: HandlerDeps,
+    actor: Actor,
+    channel: str,
+    message_ts: str,
+    answer: SlackMessage | None,
+    *,
+    reply_ts: str | None = None,
+    recorded: str | None = None,
+) -> None:
+    """Tell the person how their vote or decision on the message at (``channel``,
+    ``message_ts``) went: ``answer`` only they see, or, for one typed as the thread reply
+    ``reply_ts`` and recorded, the reaction ``recorded`` on that reply."""
+    if reply_ts is not None and recorded is not None:
+        await deps.answers.react(channel, reply_ts, recorded)
+        return
+    if answer is not None:
+        thread_ts = message_ts if reply_ts is not None else None
+        await deps.answers.ephemeral(channel, actor.user_id, answer, thread_ts=thread_ts)
 
 
 def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | None:
@@ -21,6 +91,6 @@ def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | N
         case Verdict.NOT_LINKED:
             return not_linked(pending.encode(), result.sentence)
         case Verdict.FAILED:
-            return vote_failed(RETRY_ACTION_ID, pending.encode())
+            return vote_failed(RESUME_ACTION_ID, pending.encode())
         case _:
             return notice(result.sentence)

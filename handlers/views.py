@@ -15,10 +15,10 @@ from blocks.modals import (
     key_token_of,
     reason_of,
 )
-from bot.approvals.voting import Ballot, VoteKind
+from bot.approvals.voting import VoteKind
 from handlers.deps import HandlerDeps, tracked
 from handlers.payloads import PayloadError, PendingVote, actor_of, approval_key, modal_place
-from handlers.verdicts import private_answer
+from handlers.verdicts import cast_and_answer
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +51,7 @@ class ReasonModals:
             log.warning("ignored a modal submission: %s", error)
             return
         pending = PendingVote(kind, key, place.channel_id, place.message_ts)
-        ballot = Ballot(
-            team_id=actor.team_id,
-            slack_user_id=actor.user_id,
-            key=key,
-            kind=kind,
-            comment=reason,
-            channel=place.channel_id,
-            message_ts=place.message_ts,
-        )
-        result = await self._deps.votes.cast(ballot)
-        answer = private_answer(result, pending)
-        if answer is not None:
-            await self._deps.answers.ephemeral(place.channel_id, actor.user_id, answer)
+        await cast_and_answer(self._deps, actor, pending, comment=reason)
 
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:

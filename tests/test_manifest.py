@@ -16,7 +16,7 @@ SCOPES = {
     "chat.getPermalink": set(),
     "reactions.add": {"reactions:write"},
     "users.lookupByEmail": {"users:read", "users:read.email"},
-    "users.info": {"users:read"},
+    "users.info": {"users:read"},  # the names of people a thread vote mentions
     "conversations.history": {"channels:history", "groups:history"},
     "conversations.open": {"im:write"},
     "views.open": set(),

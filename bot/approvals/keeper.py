@@ -35,6 +35,9 @@ class VoteContext:
     forest_user_id: str
     slack_user_id: str
     bypass: bool = False
+    # Forest accepted this person's approval without force_bypass: they are not the author,
+    # whatever the event said.
+    approved_plainly: bool = False
 
 
 @dataclass
@@ -129,6 +132,8 @@ class Keeper:
         record = stored.record
         if vote is not None and vote.bypass and vote.forest_user_id not in record.bypassed:
             record = replace(record, bypassed=(*record.bypassed, vote.forest_user_id))
+        if vote is not None and vote.approved_plainly:
+            record = _without_false_author(record, vote.forest_user_id)
         if outcome is not None:
             record = replace(record, outcome=outcome, outcome_at=self._clock())
         if state is None:
@@ -153,6 +158,7 @@ class Keeper:
             and not new_decisions
             and outcome is None
             and record.bypassed == stored.record.bypassed
+            and record.request == stored.record.request
         ):
             raise _Unchanged
         if rendered.digest != record.digest and not await self._show(record, rendered):
@@ -262,3 +268,14 @@ def _decision_reply(
         return replies.approved_reply(slack_id, decision.comment, username=decision.username)
     people = {**view.slack_users, decision.user_id: slack_id} if slack_id else view.slack_users
     return replies.rejected_notice(replace(view, slack_users=people), decision)
+
+
+def _without_false_author(record: ApprovalRecord, forest_user_id: str) -> ApprovalRecord:
+    """The record without an author that forest has just shown is not the author (it accepted
+    their approval without force_bypass): an event's claim, never shown as a fact again."""
+    release = record.request.release
+    author = release.author
+    if author is None or not author.user_id or author.user_id != forest_user_id:
+        return record
+    request = replace(record.request, release=replace(release, author=None))
+    return replace(record, request=request)

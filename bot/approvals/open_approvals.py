@@ -11,10 +11,9 @@ import logging
 
 from bot.approval import ApprovalKey
 from bot.state.approval_store import ApprovalStore
+from bot.state.records import keep_watching
 
 log = logging.getLogger(__name__)
-
-RETRY_SECONDS = 1.0
 
 
 class OpenApprovals:
@@ -48,23 +47,7 @@ class OpenApprovals:
         A watch does not survive every NATS outage, so ``resubscribe`` (called on reconnect)
         starts a fresh one, which rebuilds the index from a new snapshot.
         """
-        while True:
-            self._resubscribe.clear()
-            mirroring = asyncio.create_task(self._mirror())
-            asked = asyncio.create_task(self._resubscribe.wait())
-            done, pending = await asyncio.wait(
-                {mirroring, asked}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            if mirroring in done:
-                error = mirroring.exception()
-                log.warning(
-                    "the approvals watch ended (%s); watching again",
-                    type(error).__name__ if error else "closed",
-                )
-                await asyncio.sleep(RETRY_SECONDS)
+        await keep_watching(self._mirror, self._resubscribe, "approvals")
 
     def resubscribe(self) -> None:
         self.loaded.clear()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from blocks.approval_message import approval_message
-from bot.approval import ApprovalRequest, ApprovalState, ApprovalView
+from bot.approval import ApprovalRequest, ApprovalState, ApprovalView, release_page
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError
 from bot.identity.people import People
@@ -69,21 +66,13 @@ class Presenter:
             bypassed=frozenset(record.bypassed),
         )
         message = approval_message(view)
-        digest = hashlib.sha256(
-            json.dumps([message.text, message.blocks], sort_keys=True).encode()
-        ).hexdigest()
+        digest = message.digest
         return Rendered(message.text, message.blocks, digest, state, people)
 
     def web_url(self, request: ApprovalRequest) -> str:
-        if request.release.web_url:
-            return request.release.web_url
-        if not self._forest_web_url:
-            # Without forage's address, the link forest's artifact carries, if any.
-            return request.release.link_url
-        org, project = quote(request.organisation), quote(request.project)
-        base = f"{self._forest_web_url}/orgs/{org}/projects/{project}"
-        slug = request.release.slug
-        return f"{base}/releases/{quote(slug)}" if slug else base
+        return release_page(
+            self._forest_web_url, request.organisation, request.project, request.release
+        )
 
     async def _slack_users(
         self, request: ApprovalRequest, state: ApprovalState | None

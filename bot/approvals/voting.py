@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
+from bot.approvals.one_message import names_another_message, posted_record
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestPermissionDenied, refuses_own_release
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService, NeedsLogin
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
-from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase
+from bot.state.approval_store import ApprovalRecord, ApprovalStore
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ NOT_THE_AUTHOR = (
     "Forest says you are not this release's author, so there was nothing to bypass: your"
     " approval was recorded as an ordinary vote."
 )
-POSTING_WAIT_STEPS = 40
-POSTING_WAIT_STEP_SECONDS = 0.05
 
 
 class VoteKind(enum.StrEnum):
@@ -98,14 +97,8 @@ class VoteService:
         self._casting = asyncio.Semaphore(concurrency)
 
     async def find(self, key: ApprovalKey) -> ApprovalRecord | None:
-        """Our record of the approval; waits a moment for one whose message is being posted
-        (a click can arrive before the poster has recorded the message's ts)."""
-        for _ in range(POSTING_WAIT_STEPS):
-            stored = await self._store.get(key)
-            if stored is None or stored.record.phase == Phase.POSTED:
-                break
-            await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
-        return stored.record if stored else None
+        """Our record of the approval, once its message is posted (waits a moment)."""
+        return await posted_record(self._store, key)
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
         return await self._store.approval_of_message(channel, ts)
@@ -185,9 +178,14 @@ class VoteService:
             return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
         except ForestError as error:
             return _failure(error, record)
-        await self._keeper.apply(
-            ballot.key, state, VoteContext(link.forest_user_id, ballot.slack_user_id, bypassed)
+        approved = ballot.kind != VoteKind.REJECT
+        context = VoteContext(
+            link.forest_user_id,
+            ballot.slack_user_id,
+            bypass=bypassed,
+            approved_plainly=approved and not bypassed,
         )
+        await self._keeper.apply(ballot.key, state, context)
         if ballot.kind == VoteKind.BYPASS and not bypassed:
             return VoteResult(Verdict.RECORDED, NOT_THE_AUTHOR, record)
         return VoteResult(Verdict.RECORDED, record=record)
@@ -264,15 +262,7 @@ class VoteService:
 def _refusal_for_message(record: ApprovalRecord | None, ballot: Ballot) -> VoteResult | None:
     if record is None or not record.ts:
         return VoteResult(Verdict.REFUSED, "This approval is not one the bot is tracking.")
-    if (
-        ballot.channel is not None
-        and ballot.message_ts is not None
-        and (ballot.channel != record.channel or ballot.message_ts != record.ts)
-    ):
-        log.warning(
-            "refused a vote naming another message",
-            extra={"slack_user": ballot.slack_user_id, "channel": ballot.channel},
-        )
+    if names_another_message(record, ballot.channel, ballot.message_ts, ballot.slack_user_id):
         return VoteResult(Verdict.REFUSED, "That button does not belong to this release.")
     if record.outcome is not None:
         return VoteResult(Verdict.REFUSED, _closed_sentence(record.outcome), record)

@@ -17,7 +17,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from bot.approvals.announcer import Announced, Announcer
+from bot.approvals.announcer import Announcer
+from bot.approvals.one_message import Announced
 from bot.events.approval_required import PoisonEvent, parse_approval_required, subject_matches
 from bot.runtime.metrics import Metrics
 from bot.slack.web import SlackRefusedForGood

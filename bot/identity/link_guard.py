@@ -10,47 +10,55 @@ another one links it, the previous holder's link is removed and they are told.
 
 from __future__ import annotations
 
+import enum
 import logging
+from typing import Protocol
 
-from blocks import linking as linking_blocks
 from bot.forest.client import ForestUser
 from bot.identity.link_store import LinkStore
-from bot.slack.answers import Answers
 from bot.slack.web import SlackError, SlackWeb
 
 log = logging.getLogger(__name__)
 
 
+class Refusal(enum.StrEnum):
+    """Why a device login linked nothing; handlers word it."""
+
+    NOT_YOURS = "not_yours"  # no verified forest e-mail is the Slack profile's
+    NO_VERIFIED_EMAIL = "no_verified_email"
+    NO_SLACK_EMAIL = "no_slack_email"
+    SLACK_UNREACHABLE = "slack_unreachable"
+
+
+class OwnerNotices(Protocol):
+    """Direct messages to the owner of a forest account (worded in handlers and blocks)."""
+
+    async def refused(self, owner: str, slack_user_id: str, forest_username: str) -> None: ...
+
+    async def moved(self, owner: str, slack_user_id: str, forest_username: str) -> None: ...
+
+
 class LinkGuard:
-    def __init__(self, slack: SlackWeb, answers: Answers, links: LinkStore) -> None:
+    def __init__(self, slack: SlackWeb, notices: OwnerNotices, links: LinkStore) -> None:
         self._slack = slack
-        self._answers = answers
+        self._notices = notices
         self._links = links
 
-    async def refusal(self, slack_user_id: str, user: ForestUser) -> str | None:
+    async def refusal(self, slack_user_id: str, user: ForestUser) -> Refusal | None:
         """Why ``user``'s account may not be linked to ``slack_user_id``; None when it may."""
         verified = {_normal(email) for email in user.verified_emails if email.strip()}
         if not verified:
-            return (
-                f"Your forest account *{user.username}* has no verified e-mail, so I cannot tell"
-                " that it is yours. Nothing was linked: verify your e-mail in forage, then run"
-                " `/forest login` again."
-            )
+            return Refusal.NO_VERIFIED_EMAIL
         try:
             profile = await self._slack.user_info(slack_user_id)
         except SlackError as error:
             log.warning("could not read a Slack profile: %s", error.code)
-            return (
-                "Slack did not tell me your e-mail just now. Nothing was linked: please try again."
-            )
+            return Refusal.SLACK_UNREACHABLE
         email = ((profile or {}).get("profile") or {}).get("email")
         if not isinstance(email, str) or not email.strip():
-            return (
-                "Your Slack profile shows me no e-mail, so I cannot tell that the forest account is"
-                " yours. Nothing was linked."
-            )
+            return Refusal.NO_SLACK_EMAIL
         if _normal(email) not in verified:
-            return linking_blocks.not_your_account(user.username)
+            return Refusal.NOT_YOURS
         return None
 
     async def refused(self, slack_user_id: str, user: ForestUser) -> None:
@@ -60,9 +68,7 @@ class LinkGuard:
             extra={"slack_user": slack_user_id, "forest_user": user.username},
         )
         for owner in await self._owners(user) - {slack_user_id}:
-            await self._answers.direct_message(
-                owner, linking_blocks.someone_tried_your_account(slack_user_id, user.username)
-            )
+            await self._notices.refused(owner, slack_user_id, user.username)
 
     async def take_over(self, team_id: str, slack_user_id: str, user: ForestUser) -> str | None:
         """Before ``user``'s account is linked to ``slack_user_id``: remove the link another
@@ -84,9 +90,7 @@ class LinkGuard:
         ``slack_user_id``: an account never moves silently."""
         owners = (await self._owners(user)) | ({previous} if previous else set())
         for owner in owners - {slack_user_id}:
-            await self._answers.direct_message(
-                owner, linking_blocks.your_account_moved(slack_user_id, user.username)
-            )
+            await self._notices.moved(owner, slack_user_id, user.username)
 
     async def _owners(self, user: ForestUser) -> set[str]:
         """The Slack people whose profile e-mail is one of the account's verified ones."""

@@ -59,6 +59,8 @@ class LoginResult:
     end: LoginEnd
     link: Link | None = None
     detail: str = ""
+    # The forest account the code was approved with (also when nothing was linked).
+    forest_username: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,9 @@ class LinkService:
                 if refusal is not None:
                     # The tokens are dropped unused: they are someone else's.
                     await self._guard.refused(person.user_id, user)
-                    return LoginResult(LoginEnd.REFUSED, detail=refusal)
+                    return LoginResult(
+                        LoginEnd.REFUSED, detail=refusal.value, forest_username=user.username
+                    )
                 now = self._clock()
                 link = Link(
                     team_id=person.team_id,

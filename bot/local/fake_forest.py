@@ -108,11 +108,13 @@ class FakeForest:
         device_poll_interval: int = 5,
         sweep_interval: float = SWEEP_INTERVAL,
         event_poll_interval: float = EVENT_POLL_INTERVAL,
+        world: Callable[[Callable[[], float]], ForestWorld] = ForestWorld,
     ) -> None:
         self.web_url = web_url.rstrip("/")
         self.nats_url = nats_url
         self.clock = clock
-        self.world = ForestWorld(clock)
+        # Every part of the fake shares this one world (the benchmark times its votes).
+        self.world = world(clock)
         self.credentials = Credentials(
             clock,
             access_token_lifetime=access_token_lifetime,
@@ -210,8 +212,14 @@ class FakeForest:
     def add_organisation(self, name: str, organisation_id: str | None = None) -> Organisation:
         return self.world.add_organisation(name, organisation_id)
 
-    def add_user(self, username: str, email: str | None = None, user_id: str | None = None) -> User:
-        return self.world.add_user(username, email, user_id)
+    def add_user(
+        self,
+        username: str,
+        email: str | None = None,
+        user_id: str | None = None,
+        email_verified: bool = True,
+    ) -> User:
+        return self.world.add_user(username, email, user_id, email_verified)
 
     def add_member(self, organisation: str, username: str, role: str = "member") -> None:
         self.world.add_member(organisation, username, role)

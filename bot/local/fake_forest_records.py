@@ -56,6 +56,8 @@ class User:
     user_id: str
     username: str
     emails: list[str] = field(default_factory=list)
+    # Emails forest has not verified (forest reports them with verified = false).
+    unverified: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -359,7 +359,9 @@ def user_message(user: User) -> users_pb2.User:
     return users_pb2.User(
         user_id=user.user_id,
         username=user.username,
-        emails=[users_pb2.UserEmail(email=e, verified=True) for e in user.emails],
+        emails=[
+            users_pb2.UserEmail(email=e, verified=e not in user.unverified) for e in user.emails
+        ],
     )
 
 

@@ -49,8 +49,16 @@ class ForestWorld:
         self.organisations[name] = org
         return org
 
-    def add_user(self, username: str, email: str | None = None, user_id: str | None = None) -> User:
+    def add_user(
+        self,
+        username: str,
+        email: str | None = None,
+        user_id: str | None = None,
+        email_verified: bool = True,
+    ) -> User:
         user = User(user_id or str(uuid.uuid4()), username, [email] if email else [])
+        if email and not email_verified:
+            user.unverified.add(email)
         self.users[username] = user
         return user
 

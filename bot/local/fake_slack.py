@@ -390,6 +390,44 @@ class FakeSlack:
         self._notify()
         return message, event
 
+    def person_edits(self, channel: str, ts: str, typed: str) -> JsonDict:
+        """The author of message ``ts`` edits it to ``typed``; returns the ``message_changed``
+        event Slack delivers, which wraps the message as it is now and as it was."""
+        message = self.workspace.find(channel, ts)
+        before = self.workspace.render(message)
+        people = {u.name: u.id for u in self.workspace.users.values() if not u.deleted}
+        channels = {name: cid for cid, name in self.workspace.channel_names.items()}
+        message.text = encode_typed(typed, people, channels)
+        message.blocks = typed_blocks(typed, people, channels)
+        message.edits += 1
+        now = self.workspace.clock.next_ts()
+        after = {**self.workspace.render(message), "edited": {"user": message.user, "ts": now}}
+        self._notify()
+        return self._hidden_event("message_changed", channel, now, message=after, previous=before)
+
+    def person_deletes(self, channel: str, ts: str) -> JsonDict:
+        """The author deletes message ``ts``; returns the ``message_deleted`` event."""
+        message = self.workspace.find(channel, ts)
+        before = self.workspace.render(message)
+        message.deleted = True
+        now = self.workspace.clock.next_ts()
+        self._notify()
+        return self._hidden_event("message_deleted", channel, now, deleted_ts=ts, previous=before)
+
+    def _hidden_event(
+        self, subtype: str, channel: str, ts: str, *, previous: JsonDict, **fields: Any
+    ) -> JsonDict:
+        event: JsonDict = {"type": "message", "subtype": subtype, "hidden": True}
+        event.update(fields)
+        event.update(
+            channel=channel,
+            previous_message=previous,
+            ts=ts,
+            event_ts=ts,
+            channel_type="channel",
+        )
+        return event
+
     def as_seen(self, mrkdwn: str) -> str:
         """What a person reads where the app posted ``mrkdwn``: entities decoded, mentions shown
         as names, links as their labels."""

@@ -21,7 +21,9 @@ JsonDict = dict[str, Any]
 
 MESSAGE_BLOCK_LIMIT = 50
 SURFACE_BLOCK_LIMIT = 100
-# chat.postMessage and chat.update refuse a top-level `text` longer than this (msg_too_long).
+# Slack asks for a top-level `text` of at most 4,000 characters. chat.update refuses a longer one
+# (msg_too_long); chat.postMessage is documented to truncate only past 40,000. The fake refuses
+# past 4,000 on every method, so that nothing the bot sends depends on truncation.
 MESSAGE_TEXT_LIMIT = 4000
 MESSAGE_BLOCKS_TEXT_LIMIT = 12_000
 TEXT_OBJECT_CHARS = 3000

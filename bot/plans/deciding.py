@@ -8,7 +8,6 @@ FAILED_PRECONDITION ("not awaiting approval") is the sentence "already decided".
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 import grpc
 
+from bot.approvals.one_message import names_another_message, posted_record
 from bot.approvals.voting import Verdict
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestPermissionDenied, ForestUnavailable
@@ -28,13 +28,10 @@ from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanView
 from bot.plans.plan_store import Deciding, PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter
 from bot.runtime.keyed_locks import KeyedLocks
-from bot.state.approval_store import Phase
 
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 2000
-POSTING_WAIT_STEPS = 40
-POSTING_WAIT_STEP_SECONDS = 0.05
 
 
 class PlanChoice(enum.StrEnum):
@@ -81,14 +78,8 @@ class PlanDecisions:
         self._in_flight = KeyedLocks()
 
     async def find(self, key: PlanKey) -> PlanRecord | None:
-        """Our record of the plan; waits a moment for one whose message is being posted."""
-        stored = None
-        for _ in range(POSTING_WAIT_STEPS):
-            stored = await self._store.get(key)
-            if stored is None or stored.record.phase == Phase.POSTED:
-                break
-            await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
-        return stored.record if stored else None
+        """Our record of the plan, once its message is posted (waits a moment)."""
+        return await posted_record(self._store, key)
 
     async def plan_of_message(self, channel: str, ts: str) -> PlanKey | None:
         return await self._store.plan_of_message(channel, ts)
@@ -103,17 +94,23 @@ class PlanDecisions:
 
     async def check(self, ballot: PlanBallot) -> PlanResult | None:
         """What refuses the ballot before forest is asked (when the reject modal opens)."""
+        admitted = await self._admit(ballot)
+        return admitted if isinstance(admitted, PlanResult) else None
+
+    async def _admit(self, ballot: PlanBallot) -> PlanResult | tuple[PlanRecord, Link]:
+        """A refusal, or the record and the person's fresh link the decision goes ahead with."""
         record = await self.find(ballot.key)
         refusal = _refusal(record, ballot)
         if refusal is not None:
             return refusal
+        assert record is not None
         try:
-            await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
+            link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
         except NeedsLogin as needs:
             return PlanResult(Verdict.NOT_LINKED, needs.sentence, record)
         except ForestError as error:
             return PlanResult(Verdict.FAILED, error.sentence, record)
-        return None
+        return record, link
 
     async def decide(self, ballot: PlanBallot) -> PlanResult:
         result = await self._decide(ballot)
@@ -141,17 +138,10 @@ class PlanDecisions:
             self._in_flight.hold((ballot.key, ballot.slack_user_id)),
             self._in_flight.hold(ballot.key),
         ):
-            record = await self.find(ballot.key)
-            refusal = _refusal(record, ballot)
-            if refusal is not None:
-                return refusal
-            assert record is not None
-            try:
-                link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
-            except NeedsLogin as needs:
-                return PlanResult(Verdict.NOT_LINKED, needs.sentence, record)
-            except ForestError as error:
-                return PlanResult(Verdict.FAILED, error.sentence, record)
+            admitted = await self._admit(ballot)
+            if isinstance(admitted, PlanResult):
+                return admitted
+            record, link = admitted
             return await self._send(ballot, record, link, reason)
 
     async def _send(
@@ -228,15 +218,7 @@ PLAN_NOT_RECORDED = "Forest didn't answer, so your decision may not have been re
 def _refusal(record: PlanRecord | None, ballot: PlanBallot) -> PlanResult | None:
     if record is None or not record.ts:
         return PlanResult(Verdict.REFUSED, "This plan is not one the bot is tracking.")
-    if (
-        ballot.channel is not None
-        and ballot.message_ts is not None
-        and (ballot.channel != record.channel or ballot.message_ts != record.ts)
-    ):
-        log.warning(
-            "refused a plan decision naming another message",
-            extra={"slack_user": ballot.slack_user_id, "channel": ballot.channel},
-        )
+    if names_another_message(record, ballot.channel, ballot.message_ts, ballot.slack_user_id):
         return PlanResult(Verdict.REFUSED, "That button does not belong to this plan.")
     if record.decision is not None:
         word = "approved" if record.decision.decided == Decided.APPROVED else "rejected"

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from bot.plans.plan import PlanKey
 from bot.plans.plan_store import PlanStore
+from bot.state.records import keep_watching
 
 log = logging.getLogger(__name__)
-
-RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,23 +53,7 @@ class OpenPlans:
 
     async def follow(self) -> None:
         """Mirror the bucket until cancelled; a lost watch is started again."""
-        while True:
-            self._resubscribe.clear()
-            mirroring = asyncio.create_task(self._mirror())
-            asked = asyncio.create_task(self._resubscribe.wait())
-            done, pending = await asyncio.wait(
-                {mirroring, asked}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            if mirroring in done:
-                error = mirroring.exception()
-                log.warning(
-                    "the plans watch ended (%s); watching again",
-                    type(error).__name__ if error else "closed",
-                )
-                await asyncio.sleep(RETRY_SECONDS)
+        await keep_watching(self._mirror, self._resubscribe, "plans")
 
     async def _mirror(self) -> None:
         snapshot: dict[PlanKey, _Entry] = {}

@@ -4,24 +4,22 @@
   process ever owns the right to post it (the approval store's design, for plans).
 - ``planmsg.<channel>.<ts>``: which plan a Slack message shows (for clicks and thread replies).
 
-Writes after the claim are compare-and-swap on the revision.
+Writes after the claim are compare-and-swap on the revision (bot/state/records.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-import nats.js.errors
 from nats.js.kv import KeyValue
 
 from bot.approval import Author, Release
 from bot.plans.plan import FINAL_ENDS, Decided, PlanDecision, PlanKey, PlanStage, StageEnd
-from bot.state.approval_store import Phase, StaleRevision
+from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
 
 _PLAN_PREFIX = "plan."
 _MESSAGE_PREFIX = "planmsg."
@@ -74,10 +72,7 @@ class PlanRecord:
         return self.end not in FINAL_ENDS
 
 
-@dataclass(frozen=True)
-class StoredPlan:
-    record: PlanRecord
-    revision: int
+StoredPlan = Stored[PlanRecord]
 
 
 @dataclass(frozen=True)
@@ -91,84 +86,56 @@ class PlanChange:
 
 class PlanStore:
     def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+        self._records = MessageRecords(kv, _PLAN_PREFIX, _MESSAGE_PREFIX, _token_of, encode, decode)
 
     async def claim(self, record: PlanRecord) -> StoredPlan | None:
         """Create the record if no process has; None when it already exists."""
-        try:
-            revision = await self._kv.create(_plan_key(record.key), encode(record))
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return None
-        return StoredPlan(record, revision)
+        return await self._records.claim(record)
 
     async def get(self, key: PlanKey) -> StoredPlan | None:
-        try:
-            entry = await self._kv.get(_plan_key(key))
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
-            return None
-        if entry.value is None or entry.revision is None:
-            return None
-        return StoredPlan(decode(entry.value), entry.revision)
+        return await self._records.get(key.token)
 
     async def replace(self, stored: StoredPlan, record: PlanRecord) -> StoredPlan:
         """Write ``record`` only if nobody wrote since ``stored`` was read."""
-        try:
-            revision = await self._kv.update(
-                _plan_key(record.key), encode(record), last=stored.revision
-            )
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise StaleRevision(record.key) from None
-        return StoredPlan(record, revision)
+        return await self._records.replace(stored, record)
 
     async def remember_message(self, channel: str, ts: str, key: PlanKey) -> None:
-        await self._kv.put(_message_key(channel, ts), key.token.encode())
+        await self._records.remember_message(channel, ts, key.token)
 
     async def plan_of_message(self, channel: str, ts: str) -> PlanKey | None:
-        try:
-            entry = await self._kv.get(_message_key(channel, ts))
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
-            return None
-        if not entry.value:
+        token = await self._records.token_of_message(channel, ts)
+        if not token:
             return None
         try:
-            return PlanKey.from_token(entry.value.decode())
+            return PlanKey.from_token(token)
         except (ValueError, UnicodeDecodeError):
             return None
 
     async def watch(self) -> AsyncIterator[PlanChange | None]:
         """Every plan record now, then every change; ``None`` once the snapshot is in."""
-        watcher = await self._kv.watch(f"{_PLAN_PREFIX}>")
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    yield None
-                    continue
-                try:
-                    key = PlanKey.from_token(entry.key.removeprefix(_PLAN_PREFIX))
-                except (ValueError, UnicodeDecodeError):
-                    continue
-                if entry.operation is not None or not entry.value:
-                    yield PlanChange(key, "", waiting=False, open=False)
-                    continue
-                record = decode(entry.value)
-                yield PlanChange(
-                    key,
-                    record.stage.organisation,
-                    waiting=record.waiting,
-                    open=record.open,
-                    posted=record.posted,
-                )
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()
+        async for entry in self._records.watch():
+            if entry is None:
+                yield None
+                continue
+            try:
+                key = PlanKey.from_token(entry.token)
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if entry.value is None:
+                yield PlanChange(key, "", waiting=False, open=False)
+                continue
+            record = decode(entry.value)
+            yield PlanChange(
+                key,
+                record.stage.organisation,
+                waiting=record.waiting,
+                open=record.open,
+                posted=record.posted,
+            )
 
 
-def _plan_key(key: PlanKey) -> str:
-    return _PLAN_PREFIX + key.token
-
-
-def _message_key(channel: str, ts: str) -> str:
-    return f"{_MESSAGE_PREFIX}{channel}.{ts.replace('.', '_')}"
+def _token_of(record: PlanRecord) -> str:
+    return record.key.token
 
 
 def encode(record: PlanRecord) -> bytes:
@@ -241,7 +208,6 @@ def decode(raw: bytes) -> PlanRecord:
     document = json.loads(raw)
     stage = document["stage"]
     release = stage.get("release") or {}
-    author = release.get("author")
     decision = document.get("decision")
     deciding = document.get("deciding")
     end = document.get("end")
@@ -253,10 +219,7 @@ def decode(raw: bytes) -> PlanRecord:
             stage_id=stage["stage_id"],
             environment=stage.get("environment", ""),
             waiting_since=stage.get("waiting_since", ""),
-            release=Release(
-                **{k: str(release.get(k) or "") for k in _release_fields()},
-                author=Author(**author) if author else None,
-            ),
+            release=Release.from_document(release),
         ),
         channel=document["channel"],
         phase=Phase(document["phase"]),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from blocks.plan_message import plan_message
+from bot.approval import release_page
 from bot.forest.client import ForestClient
 from bot.forest.errors import ForestError
 from bot.identity.people import People
@@ -72,20 +70,13 @@ class PlanPresenter:
     async def render(self, record: PlanRecord, output: PlanOutput | None) -> RenderedPlan:
         view = await self.view(record, output)
         message = plan_message(view)
-        digest = hashlib.sha256(
-            json.dumps([message.text, message.blocks], sort_keys=True).encode()
-        ).hexdigest()
+        digest = message.digest
         return RenderedPlan(message.text, message.blocks, digest, view)
 
     def web_url(self, stage: PlanStage) -> str:
-        if stage.release.web_url:
-            return stage.release.web_url
-        if not self._forest_web_url:
-            return ""
-        org, project = quote(stage.organisation), quote(stage.project)
-        base = f"{self._forest_web_url}/orgs/{org}/projects/{project}"
-        slug = stage.release.slug
-        return f"{base}/releases/{quote(slug)}" if slug else base
+        return release_page(
+            self._forest_web_url, stage.organisation, stage.project, stage.release
+        )
 
     async def _slack_users(self, stage: PlanStage) -> dict[str, str]:
         author = stage.release.author

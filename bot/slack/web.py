@@ -41,6 +41,7 @@ REFUSED_FOR_GOOD = frozenset(
         "is_archived",
         "invalid_blocks",
         "msg_too_long",
+        "msg_blocks_too_long",
         "invalid_auth",
         "account_inactive",
         "restricted_action",

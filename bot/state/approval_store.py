@@ -1,17 +1,15 @@
-"""Durable state in NATS JetStream key-value buckets.
+"""Durable state of approval messages in a NATS JetStream key-value bucket.
 
 - ``approval.<key>``: the record of one approval message (its claim, channel and ts, and what it
   last showed). Created with create-if-absent, so exactly one process ever owns the right to post.
 - ``message.<channel>.<ts>``: which approval a Slack message belongs to (for clicks and threads).
 
-Writes after the claim are compare-and-swap on the revision, so replicas never overwrite each
-other's newer state.
+Writes after the claim are compare-and-swap on the revision (bot/state/records.py), so replicas
+never overwrite each other's newer state.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -22,16 +20,14 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from bot.approval import ApprovalKey, ApprovalRequest, Author, Outcome, Release
+from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Release
+from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
+
+__all__ = ["ApprovalRecord", "ApprovalStore", "Phase", "StaleRevision", "Stored", "open_bucket"]
 
 APPROVALS_BUCKET = "forest_approvals"
 _APPROVAL_PREFIX = "approval."
 _MESSAGE_PREFIX = "message."
-
-
-class Phase(enum.StrEnum):
-    CLAIMED = "claimed"  # a process took the right to post, and may not have posted yet
-    POSTED = "posted"  # the Slack message exists at (channel, ts)
 
 
 @dataclass(frozen=True)
@@ -61,18 +57,6 @@ class ApprovalRecord:
         return self.phase == Phase.POSTED and self.outcome is None
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A record with the revision it was read at, for compare-and-swap."""
-
-    record: ApprovalRecord
-    revision: int
-
-
-class StaleRevision(Exception):
-    """Someone else wrote the record since it was read: read it again."""
-
-
 async def open_bucket(js: JetStreamContext, bucket: str, **config: Any) -> KeyValue:
     """Bind to a bucket, creating it the first time."""
     try:
@@ -83,46 +67,31 @@ async def open_bucket(js: JetStreamContext, bucket: str, **config: Any) -> KeyVa
 
 class ApprovalStore:
     def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+        self._records = MessageRecords(
+            kv, _APPROVAL_PREFIX, _MESSAGE_PREFIX, _token_of, _encode, _decode
+        )
 
-    async def claim(self, record: ApprovalRecord) -> Stored | None:
+    async def claim(self, record: ApprovalRecord) -> Stored[ApprovalRecord] | None:
         """Create the record if no process has; None when it already exists."""
-        try:
-            revision = await self._kv.create(_approval_key(record.key), _encode(record))
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return None
-        return Stored(record, revision)
+        return await self._records.claim(record)
 
-    async def get(self, key: ApprovalKey) -> Stored | None:
-        try:
-            entry = await self._kv.get(_approval_key(key))
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        if entry.value is None or entry.revision is None:
-            return None
-        return Stored(_decode(entry.value), entry.revision)
+    async def get(self, key: ApprovalKey) -> Stored[ApprovalRecord] | None:
+        return await self._records.get(key.token)
 
-    async def replace(self, stored: Stored, record: ApprovalRecord) -> Stored:
+    async def replace(
+        self, stored: Stored[ApprovalRecord], record: ApprovalRecord
+    ) -> Stored[ApprovalRecord]:
         """Write ``record`` only if nobody wrote since ``stored`` was read."""
-        try:
-            revision = await self._kv.update(
-                _approval_key(record.key), _encode(record), last=stored.revision
-            )
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise StaleRevision(record.key) from None
-        return Stored(record, revision)
+        return await self._records.replace(stored, record)
 
     async def remember_message(self, channel: str, ts: str, key: ApprovalKey) -> None:
-        await self._kv.put(_message_key(channel, ts), key.token.encode())
+        await self._records.remember_message(channel, ts, key.token)
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
-        try:
-            entry = await self._kv.get(_message_key(channel, ts))
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.InvalidKeyError):
+        token = await self._records.token_of_message(channel, ts)
+        if not token:
             return None
-        if not entry.value:
-            return None
-        return ApprovalKey.from_token(entry.value.decode())
+        return ApprovalKey.from_token(token)
 
     async def watch(self) -> AsyncIterator[Change | None]:
         """Every approval record now, then every change, across all replicas.
@@ -131,21 +100,12 @@ class ApprovalStore:
         carries only what the index of open approvals needs: the watch sees every write of
         every record, and building whole records there was wasted work.
         """
-        watcher = await self._kv.watch(f"{_APPROVAL_PREFIX}>")
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    yield None
-                    continue
-                key = ApprovalKey.from_token(entry.key.removeprefix(_APPROVAL_PREFIX))
-                if entry.operation is not None or not entry.value:
-                    yield Change(key, None)
-                else:
-                    yield Change(key, _summary(entry.value))
-        finally:
-            # After a lost connection the watch may be gone already.
-            with contextlib.suppress(Exception):
-                await watcher.stop()
+        async for entry in self._records.watch():
+            if entry is None:
+                yield None
+                continue
+            key = ApprovalKey.from_token(entry.token)
+            yield Change(key, None if entry.value is None else _summary(entry.value))
 
 
 @dataclass(frozen=True)
@@ -164,12 +124,8 @@ class Change:
     summary: Summary | None  # None: the record was deleted
 
 
-def _approval_key(key: ApprovalKey) -> str:
-    return _APPROVAL_PREFIX + key.token
-
-
-def _message_key(channel: str, ts: str) -> str:
-    return f"{_MESSAGE_PREFIX}{channel}.{ts.replace('.', '_')}"
+def _token_of(record: ApprovalRecord) -> str:
+    return record.key.token
 
 
 def _encode(record: ApprovalRecord) -> bytes:
@@ -224,16 +180,11 @@ def _summary(raw: bytes) -> Summary:
 def _decode(raw: bytes) -> ApprovalRecord:
     document = json.loads(raw)
     request = document["request"]
-    release = request.get("release") or {}
-    author = release.get("author")
     outcome = document.get("outcome")
     return ApprovalRecord(
         request=ApprovalRequest(
             **{k: v for k, v in request.items() if k != "release"},
-            release=Release(
-                **{k: v for k, v in release.items() if k != "author"},
-                author=Author(**author) if author else None,
-            ),
+            release=Release.from_document(request.get("release") or {}),
         ),
         channel=document["channel"],
         phase=Phase(document["phase"]),

@@ -142,3 +142,16 @@ async def test_a_reply_with_a_file_votes(stack: LocalStack):
     await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["x"])
     [call] = stack.forest.calls_to("ExternalRejectRelease")
     assert (call.actor, call.request.comment) == ("carol", "p99 doubled, graph attached")
+
+
+async def test_an_edited_or_deleted_reply_votes_nothing(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    reply_ts, _ = await stack.reply_in_thread("bob", ts, "looks good to me")
+    # Turning conversation into a vote afterwards is not a vote: the thread would not show it.
+    await stack.deliver_event(stack.slack.person_edits(CHANNEL, reply_ts, "approve looks good"))
+    await stack.deliver_event(stack.slack.person_deletes(CHANNEL, reply_ts))
+    await asyncio.sleep(0.5)
+    assert stack.forest.calls_to("ExternalApproveRelease") == []
+    assert stack.slack.calls_to("reactions.add") == []

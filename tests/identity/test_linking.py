@@ -1,6 +1,7 @@
 """`/forest` and the device login: linking, unlinking, and keeping a person's token fresh."""
 
 import asyncio
+import dataclasses
 import itertools
 import json
 from urllib.parse import urlencode
@@ -10,9 +11,11 @@ import pytest
 from tests_support import all_text, buttons, wait_until
 
 import bot.identity.linking
+from bot.identity.link_store import LinkStore
+from bot.identity.token_cipher import TokenCipher
 from bot.local.fake_forest import IssuedTokens
 from bot.local.fake_slack_checks import block_problems
-from bot.local.local_stack import CHANNEL, LocalStack, approve_login
+from bot.local.local_stack import CHANNEL, SECRET_KEY, LocalStack, approve_login, pending_login
 from bot.local.slack_signing import form_payload, slash_command_payload
 from bot.wiring import LINKS_BUCKET
 
@@ -313,3 +316,54 @@ async def test_a_forest_account_never_moves_to_another_slack_person_silently(
     await stack.post(form_payload(payload))
     await wait_until(lambda: stack.slack.thread(CHANNEL, ts))
     assert stack.slack.thread(CHANNEL, ts)[0].text.startswith("✅ <@U0BOBTWO> approved")
+
+
+async def test_a_refused_refresh_reads_the_link_again_before_forgetting_it(stack: LocalStack):
+    """A process that does not share the lock (an older version mid-deploy) rotates the token
+    while this one's refresh is on its way: forest refuses this one, the link is not dead."""
+    stack.forest.credentials.access_token_lifetime = 60  # the vote wants a refresh
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+    kv = await stack.nc.jetstream().key_value(LINKS_BUCKET)
+    links = LinkStore(kv, TokenCipher(SECRET_KEY))
+    stored = await links.get(stack.slack.identity.team_id, "U0BOB")
+    assert stored is not None
+    stack.forest.delay("RefreshToken", 0.5)
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: stack.forest.calls_to("RefreshToken"))
+    # Meanwhile the other process spends the same refresh token and stores what it got.
+    _username, rotated = stack.forest.credentials.refresh(stored.refresh_token)
+    await links.save(
+        dataclasses.replace(
+            stored, access_token=rotated.access_token, refresh_token=rotated.refresh_token
+        )
+    )
+
+    await wait_until(lambda: stack.forest.calls_to("ExternalApproveRelease"), 5)
+    [vote] = stack.forest.calls_to("ExternalApproveRelease")
+    assert (vote.actor, vote.token) == ("bob", rotated.access_token)
+    await stack.command("bob", "whoami")
+    assert "You're linked to forest as *bob*" in reply_text(stack)
+
+
+async def test_an_unverified_forest_e_mail_proves_nothing(stack: LocalStack):
+    # Erin's forest account claims her Slack e-mail, but forest never verified it.
+    stack.forest.add_user("erin", email="erin@acme.io", email_verified=False)
+    stack.slack.add_user("U0ERIN", "erin@acme.io", "erin")
+    await stack.start_bot()
+    response_url = stack.slack.new_response_url(CHANNEL, "U0ERIN")
+    payload = slash_command_payload(
+        stack.slack.identity.team_id, "U0ERIN", "/forest", "login", response_url, channel_id=CHANNEL
+    )
+    assert (await stack.post(urlencode(payload).encode())).status == 200
+    grant = await pending_login(stack.forest, "U0ERIN", "erin")
+    stack.forest.approve_device_code(grant.user_code, "erin")
+
+    await wait_until(lambda: len(answers(stack, response_url)) == 2)
+    assert "has no verified e-mail" in answers(stack, response_url)[1]
+    assert "Nothing was linked" in answers(stack, response_url)[1]
+    kv = await stack.nc.jetstream().key_value(LINKS_BUCKET)
+    with pytest.raises(nats.js.errors.KeyNotFoundError):
+        await kv.get(f"link.{stack.slack.identity.team_id}.U0ERIN")

@@ -688,3 +688,23 @@ async def test_bolt_in_http_mode_accepts_the_built_bodies(
     assert sorted(seen) == sorted(
         [f"click U1 {CHANNEL} intent-1", "reason flaky", "command list", "mention hi", "mention hi"]
     )
+
+
+async def test_edits_and_deletions_wrap_the_message_as_slack_does(fake: FakeSlack) -> None:
+    fake.add_user("U0ALICE", "alice@example.com", "alice")
+    root = fake.add_message(CHANNEL, "release notes", "U0ALICE")
+    reply, _ = fake.person_writes(CHANNEL, "U0BOB", "looks good", root.ts)
+
+    changed = fake.person_edits(CHANNEL, reply.ts, "approve looks good & ready")
+    deleted = fake.person_deletes(CHANNEL, reply.ts)
+
+    assert (changed["subtype"], changed["hidden"]) == ("message_changed", True)
+    assert changed["message"]["ts"] == reply.ts
+    assert changed["message"]["text"] == "approve looks good &amp; ready"
+    assert changed["message"]["thread_ts"] == root.ts
+    assert changed["message"]["edited"]["user"] == "U0BOB"
+    assert changed["previous_message"]["text"] == "looks good"
+    assert changed["ts"] != reply.ts
+    assert (deleted["subtype"], deleted["deleted_ts"]) == ("message_deleted", reply.ts)
+    assert deleted["previous_message"]["text"] == "approve looks good &amp; ready"
+    assert fake.thread(CHANNEL, root.ts) == []
