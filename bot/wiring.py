@@ -473,6 +473,7 @@ class Bot:
         """Plans that begin to wait announce it only on forest's NATS: listen there too."""
         spotter = PlanSpotter(plans.open, watch.scan_soon)
         stack.push_async_callback(spotter.stop)
+        resources.forest_nats.on_reconnect.append(spotter.hint)
         if self._forest_nats_listening.is_set():
             await spotter.start(resources.forest_nats.nc)
             return

@@ -48,6 +48,8 @@ class PlanSpotter:
 
     async def start(self, nc: NATS) -> None:
         self._subscription = await nc.subscribe(STATUS_SUBJECT, cb=self._on_status)
+        # A plan that finished before we listened announced it to nobody.
+        self.hint()
 
     async def stop(self) -> None:
         if self._later is not None:
@@ -69,6 +71,8 @@ class PlanSpotter:
         self.hint()
 
     def hint(self) -> None:
+        """Ask for a scan now, or at the end of the interval if one was asked for lately.
+        Also called after forest's NATS reconnects: statuses sent meanwhile are lost."""
         now = self._clock()
         wait = self._last + self._min_interval - now
         if wait <= 0:
