@@ -125,10 +125,13 @@ def start(
     return Child(name, process, log_path, started_at)
 
 
-async def start_stack(log_dir: Path, store_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+async def start_stack(
+    log_dir: Path, store_dir: Path, *, rate_limits: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     """The fakes' process; returns it with its control URL."""
+    limits = ["--rate-limits"] if rate_limits else []
     process = subprocess.Popen(  # noqa: ASYNC220 - starting it takes no time; reading does
-        [*bench_module("stack_process"), "--store", str(store_dir)],
+        [*bench_module("stack_process"), "--store", str(store_dir), *limits],
         cwd=REPOSITORY,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -77,6 +77,10 @@ class StackControl:
         self._url = url
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
 
+    @property
+    def url(self) -> str:
+        return self._url
+
     async def close(self) -> None:
         await self._session.close()
 

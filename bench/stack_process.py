@@ -28,6 +28,7 @@ from aiohttp import web
 import bot.local.fake_slack
 import bot.local.fake_slack_api
 from bench.indexed_workspace import IndexedWorkspace
+from bench.train_stack import TrainRoutes
 from bot.local.fake_forest import FakeForest
 from bot.local.fake_forest_records import Actor
 from bot.local.fake_forest_world import ForestWorld
@@ -92,6 +93,7 @@ class Stack:
         app.router.add_get("/records", self.records)
         app.router.add_get("/progress", self.progress)
         app.router.add_post("/forget-calls", self.forget_calls)
+        TrainRoutes(self).add_to(app)
         return app
 
     async def info(self, _: web.Request) -> web.Response:
@@ -286,7 +288,7 @@ def _no_block_problems(blocks: object, limit: int = 0) -> list[str]:
     return [] if isinstance(blocks, list) else ["blocks must be a JSON array of objects"]
 
 
-async def serve(store_dir: Path) -> None:
+async def serve(store_dir: Path, rate_limits: bool = False) -> None:
     make_the_fake_slack_cheap()
     async with run_nats_server(store_dir / "nats") as nats_server:
         forest = FakeForest(
@@ -295,7 +297,7 @@ async def serve(store_dir: Path) -> None:
             device_poll_interval=0,
             world=TimedWorld,
         )
-        slack = FakeSlack(team_id=TEAM_ID)
+        slack = FakeSlack(team_id=TEAM_ID, rate_limits=rate_limits)
         seed(forest, slack)
         forest.add_policy(
             ORGANISATION,
@@ -332,8 +334,11 @@ async def serve(store_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True, help="where nats-server keeps data")
+    parser.add_argument(
+        "--rate-limits", action="store_true", help="the fake Slack answers 429 past Slack's limits"
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.store))
+    asyncio.run(serve(args.store, args.rate_limits))
 
 
 if __name__ == "__main__":

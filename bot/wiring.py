@@ -17,6 +17,9 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
@@ -55,6 +58,7 @@ from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
+from bot.slack.shared_budget import PACING_BUCKET, SharedBudget
 from bot.slack.web import (
     TOKEN_REFUSED,
     SlackIdentity,
@@ -66,12 +70,12 @@ from bot.slack.web import (
 from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.shared_lock import SharedLocks
+from bot.watch.artifact_facts import ArtifactFacts
 from bot.watch.cursor import Cursor
 from bot.watch.deploy_gates import DeployGates
 from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
 from bot.watch.handlers import IntentHandler
 from bot.watch.lease import LEASE_SECONDS, WatchLease
-from bot.watch.release_facts import ReleaseFacts as WatchFacts
 from handlers import register
 from handlers.deps import HandlerDeps
 from handlers.owner_notices import OwnerNotices
@@ -81,6 +85,8 @@ log = logging.getLogger(__name__)
 LINKS_BUCKET = "forest_links"
 WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
+# Calls still queued for Slack's rate limits at shutdown get this long to go.
+SLACK_DRAIN_SECONDS = 5.0
 STARTUP_RETRY_SECONDS = 2.0
 
 
@@ -105,6 +111,9 @@ class Tuning:
     # how long a dead follower holds the lease before another replica takes over.
     watch_scan_interval: float = SCAN_INTERVAL_SECONDS
     watch_lease: float = LEASE_SECONDS
+    # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
+    # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
+    slack_pacing: bool = True
     # Slow clients: header and body timeouts, and the connection cap (0: from the fd limit).
     http_header_timeout: float = ListenerLimits.header_timeout
     http_body_timeout: float = ListenerLimits.body_timeout
@@ -133,6 +142,8 @@ class _Resources:
     # Locks across replicas (a token refresh), kept in the links bucket.
     link_locks: SharedLocks
     dedup: Dedup
+    # Where the watch of FOREST_ORGANISATION keeps its lease and cursor (None: no watch).
+    watch_bucket: KeyValue | None
 
 
 @dataclass(frozen=True)
@@ -141,9 +152,6 @@ class _Services:
 
     bolt: AsyncApp
     http: web.Application
-    store: ApprovalStore
-    announcer: Announcer
-    coalescer: Coalescer
     open_approvals: OpenApprovals
     plans: Plans
     reminders: Reminders
@@ -151,6 +159,9 @@ class _Services:
     reconciler: Reconciler
     nudges: NudgeListener
     consumer: ApprovalConsumer
+    watch: ForestWatch | None
+    # Plans that begin to wait announce it only on forest's NATS (None: no watch).
+    plan_spotter: PlanSpotter | None
 
 
 class Bot:
@@ -173,8 +184,8 @@ class Bot:
         self.ready = asyncio.Event()
         self.plans: Plans | None = None
         self.watch: ForestWatch | None = None
+        # Each kind of approval forest has is one handler of the watch: deploy policies, plans.
         self.watch_handlers: list[IntentHandler] = []
-        self._forest_nats_listening = asyncio.Event()
         self._stack = AsyncExitStack()
         # What the readiness check looks at.
         self._bot_nats: NatsLink | None = None
@@ -215,7 +226,6 @@ class Bot:
         settings = self.settings
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        slack = build_slack(settings.slack_bot_token, settings.slack_api_url, session, self.metrics)
 
         forest = ForestClient(
             settings.forest_grpc_url, settings.forest_app_token, metrics=self.metrics
@@ -235,6 +245,17 @@ class Bot:
         # stream API; every click and refresh reads this bucket. A stale read from a follower
         # (replicated buckets) only fails a compare-and-swap, which reads again.
         approvals_bucket = await open_bucket(js, APPROVALS_BUCKET, history=1, direct=True)
+        # Slack's budget is per workspace: replicas keep it together (bot/slack/shared_budget.py)
+        budget = (
+            SharedBudget(await open_bucket(js, PACING_BUCKET, history=1))
+            if self.tuning.slack_pacing
+            else None
+        )
+        slack = build_slack(
+            settings.slack_bot_token, settings.slack_api_url, session, self.metrics, budget
+        )
+        # Closed before NATS and the session: what still waits its turn is sent first.
+        stack.push_async_callback(slack.close, SLACK_DRAIN_SECONDS)
         links_bucket = await open_bucket(js, LINKS_BUCKET, history=1)
         links = LinkStore(links_bucket, TokenCipher(settings.bot_secret_keys))
         dedup = Dedup(await open_bucket(js, DEDUP_BUCKET, history=1, ttl=DEDUP_TTL_SECONDS))
@@ -243,6 +264,10 @@ class Bot:
             forest_nats = NatsLink(settings.forest_nats, "FOREST_NATS_URL")
             stack.push_async_callback(forest_nats.close)
         self._forest_nats = forest_nats
+        watch_bucket = None
+        if settings.forest_organisation is not None:
+            await _check_organisation(forest, settings.forest_organisation)
+            watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1)
         return _Resources(
             slack=slack,
             identity=await self._slack_identity(slack),
@@ -254,6 +279,7 @@ class Bot:
             links=links,
             link_locks=SharedLocks(links_bucket),
             dedup=dedup,
+            watch_bucket=watch_bucket,
         )
 
     # Phase two: build services, no I/O.
@@ -264,7 +290,7 @@ class Bot:
         store = ApprovalStore(resources.approvals_bucket)
         people = People(resources.links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, slack, self.metrics)
+        keeper = Keeper(store, presenter, slack, self.metrics, later=self.tasks)
         announcer = Announcer(
             store,
             router,
@@ -334,7 +360,7 @@ class Bot:
             settings.approvals_remind_after,
             tuning.reminder_check_interval,
         )
-        bolt = self._bolt(slack)
+        bolt = self._bolt(slack, resources.identity)
         register(
             bolt,
             HandlerDeps(
@@ -351,6 +377,35 @@ class Bot:
                 plans=plans.decisions,
             ),
         )
+        nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
+        watch = None
+        if settings.forest_organisation is not None and resources.watch_bucket is not None:
+            organisation, bucket = settings.forest_organisation, resources.watch_bucket
+            facts = ArtifactFacts(forest)
+            self.watch_handlers += [
+                DeployGates(
+                    forest,
+                    store,
+                    open_approvals,
+                    announcer,
+                    facts,
+                    refresh=coalescer.nudge,
+                    finish=nudges.finish_later,
+                    tasks=self.tasks,
+                ),
+                plans.gates(facts),
+            ]
+            watch = ForestWatch(
+                forest,
+                organisation,
+                WatchLease(bucket, organisation, self.owner, tuning.watch_lease),
+                Cursor(bucket, organisation),
+                self.watch_handlers,
+                open_approvals,
+                store,
+                scan_interval=tuning.watch_scan_interval,
+            )
+            self.watch = watch
         http = build_http_app(
             None if settings.socket_mode else bolt,
             self._readiness,
@@ -361,18 +416,18 @@ class Bot:
         return _Services(
             bolt=bolt,
             http=http,
-            store=store,
-            announcer=announcer,
-            coalescer=coalescer,
             open_approvals=open_approvals,
             plans=plans,
             reminders=reminders,
             plan_reminders=plan_reminders,
             reconciler=Reconciler(open_approvals, coalescer, tuning.reconcile_interval),
-            nudges=NudgeListener(open_approvals, keeper, coalescer, self.tasks),
+            nudges=nudges,
+            # The approval-required event stays a second way in, for whoever publishes it.
             consumer=ApprovalConsumer(
                 resources.js, announcer, self.metrics, ack_wait=tuning.ack_wait
             ),
+            watch=watch,
+            plan_spotter=PlanSpotter(plans.open, watch.scan_soon) if watch is not None else None,
         )
 
     # Phase three: start surfaces. Each close is pushed right after its start, so the stack
@@ -414,11 +469,12 @@ class Bot:
             services.open_approvals.resubscribe,
             services.plans.open.resubscribe,
         ]
+        if services.watch is not None:
+            loops.spawn(services.watch.run(), name="forest watch")
+            # Before the loops are cancelled: the lease goes to another replica at once.
+            stack.push_async_callback(services.watch.stop)
         stack.push_async_callback(services.nudges.stop)
         await self._listen_to_forest_nats(resources, services)
-        if settings.forest_organisation is not None:
-            await self._watch_forest(settings.forest_organisation, resources, services, stack)
-        # The approval-required event stays a second way in, for whoever publishes it.
         await services.consumer.open()
         loops.spawn(services.consumer.run(), name="consumer")
         stack.push_async_callback(services.consumer.stop)
@@ -426,63 +482,6 @@ class Bot:
     async def _finish_work(self) -> None:
         if not await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
             log.warning("stopping with background work still running")
-
-    async def _watch_forest(
-        self,
-        organisation: str,
-        resources: _Resources,
-        services: _Services,
-        stack: AsyncExitStack,
-    ) -> None:
-        """Follow the organisation in forest itself: what waits for approval, and how it ends."""
-        forest = resources.forest
-        await _check_organisation(forest, organisation)
-        watch_bucket = await open_bucket(resources.js, WATCH_BUCKET, history=1)
-        facts = WatchFacts(forest)
-        gates = DeployGates(
-            forest,
-            services.store,
-            services.open_approvals,
-            services.announcer,
-            facts,
-            refresh=services.coalescer.nudge,
-            finish=services.nudges.finish_later,
-            tasks=self.tasks,
-        )
-        # Each kind of approval forest has is one handler: deploy policies, plan stages.
-        self.watch_handlers += [gates, services.plans.gates(facts)]
-        watch = ForestWatch(
-            forest,
-            organisation,
-            WatchLease(watch_bucket, organisation, self.owner, self.tuning.watch_lease),
-            Cursor(watch_bucket, organisation),
-            self.watch_handlers,
-            services.open_approvals,
-            services.store,
-            scan_interval=self.tuning.watch_scan_interval,
-        )
-        self.watch = watch
-        self._loops.spawn(watch.run(), name="forest watch")
-        # A clean shutdown hands the lease over at once.
-        stack.push_async_callback(watch.stop)
-        await self._spot_plans(resources, services.plans, watch, stack)
-
-    async def _spot_plans(
-        self, resources: _Resources, plans: Plans, watch: ForestWatch, stack: AsyncExitStack
-    ) -> None:
-        """Plans that begin to wait announce it only on forest's NATS: listen there too."""
-        spotter = PlanSpotter(plans.open, watch.scan_soon)
-        stack.push_async_callback(spotter.stop)
-        resources.forest_nats.on_reconnect.append(spotter.hint)
-        if self._forest_nats_listening.is_set():
-            await spotter.start(resources.forest_nats.nc)
-            return
-
-        async def when_listening() -> None:  # a separate forest NATS, not up yet
-            await self._forest_nats_listening.wait()
-            await spotter.start(resources.forest_nats.nc)
-
-        self._loops.spawn(when_listening(), name="plan spotter")
 
     async def _listen_to_forest_nats(self, resources: _Resources, services: _Services) -> None:
         """Subscribe to forest's core subjects on its NATS, which may be the bot's own.
@@ -492,15 +491,22 @@ class Bot:
         """
         nudges, reconciler = services.nudges, services.reconciler
         forest_nats = resources.forest_nats
+        spotter = services.plan_spotter
+        if spotter is not None:
+            self._stack.push_async_callback(spotter.stop)
+            # Statuses sent while the bot was not connected are lost: look again.
+            forest_nats.on_reconnect.append(spotter.hint)
         if forest_nats is resources.bot_nats:
             await nudges.start(forest_nats.nc)
-            self._forest_nats_listening.set()
+            if spotter is not None:
+                await spotter.start(forest_nats.nc)
         else:
 
             async def connect_then_listen() -> None:
                 await forest_nats.connect()
                 await nudges.start(forest_nats.nc)
-                self._forest_nats_listening.set()
+                if spotter is not None:
+                    await spotter.start(forest_nats.nc)
                 reconciler.soon()
 
             self._loops.spawn(connect_then_listen(), name="forest nats")
@@ -521,9 +527,12 @@ class Bot:
                 log.warning("Slack is not reachable yet (%s); retrying", error.code)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
 
-    def _bolt(self, slack: SlackWeb) -> AsyncApp:
+    def _bolt(self, slack: SlackWeb, identity: SlackIdentity) -> AsyncApp:
         return AsyncApp(
             client=slack.bolt_client,
+            # Who the bot is was asked at start-up, through the door: Bolt makes no auth.test
+            # of its own, which the first request after a start would otherwise wait for.
+            authorize=_KnownBot(identity, slack.bolt_client.token or ""),
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not self.settings.socket_mode,
             # Listeners ack and hand their work to the task set (handlers.deps.tracked), so
@@ -557,14 +566,37 @@ async def run_until_stopped(bot: Bot, stop: asyncio.Event) -> None:
         await bot.stop()
 
 
+class _KnownBot(AsyncAuthorize):
+    """Bolt's authorization of every request: the one workspace and bot that ``auth.test``
+    named at start-up (another workspace is refused by the listeners' own check)."""
+
+    def __init__(self, identity: SlackIdentity, token: str) -> None:
+        self._identity = identity
+        self._token = token
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **actor: str | None,
+    ) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=self._identity.team_id,
+            bot_user_id=self._identity.bot_user_id,
+            bot_id=self._identity.bot_id,
+            bot_token=self._token,
+            user_id=user_id,
+        )
+
+
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
     return int(server.sockets[0].getsockname()[1])
-
-
-def _up(link: NatsLink | None) -> str:
-    return "ok" if link is not None and link.connected else "down"
 
 
 async def _check_organisation(forest: ForestClient, organisation: str) -> None:
@@ -585,6 +617,10 @@ async def _check_organisation(forest: ForestClient, organisation: str) -> None:
         raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
     except ForestError as error:
         log.warning("forest could not list the release intents of %s: %s", organisation, error)
+
+
+def _up(link: NatsLink | None) -> str:
+    return "ok" if link is not None and link.connected else "down"
 
 
 __all__ = ["Bot", "Router", "SlackIdentity", "Tuning", "run_until_stopped"]

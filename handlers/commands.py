@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks import linking as linking_blocks
+from blocks.linking import COMMAND
 from blocks.pending import pending_list, pending_not_linked
 from blocks.replies import notice
 from bot.forest.errors import ForestError
@@ -20,7 +21,6 @@ from handlers.payloads import Actor, PayloadError
 log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
-COMMAND = "/forest"
 
 
 class ForestCommand:

@@ -11,9 +11,15 @@ from typing import Any
 
 
 async def approvals_bot(
-    *args: str, env: dict[str, str] | None = None, merge_stderr: bool = False
+    *args: str,
+    env: dict[str, str] | None = None,
+    merge_stderr: bool = False,
+    own_group: bool = False,
 ) -> asyncio.subprocess.Process:
-    """``approvals-bot --log-format text <args>`` as a process, its output piped."""
+    """``approvals-bot --log-format text <args>`` as a process, its output piped.
+
+    ``own_group``: in a process group (and session) of its own, as a shell runs a command in
+    a terminal, so a test can signal the group the way Ctrl-C does."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -24,6 +30,7 @@ async def approvals_bot(
         env={"PATH": os.environ["PATH"], **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+        start_new_session=own_group,
     )
 
 

@@ -7,6 +7,7 @@ so a reply is posted once however many processes saw the same change.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -19,8 +20,10 @@ from bot.approvals.presenter import Presenter, Rendered
 from bot.forest.errors import ForestError
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
+from bot.runtime.tasks import TaskSet
+from bot.slack.pacing import Priority
 from bot.slack.thread_replies import reply_in_thread
-from bot.slack.web import SlackRefused, SlackWeb
+from bot.slack.web import SlackError, SlackRefused, SlackWeb
 from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
 
 log = logging.getLogger(__name__)
@@ -68,12 +71,18 @@ class Keeper:
         web: SlackWeb,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        later: TaskSet | None = None,
     ) -> None:
         self._metrics = metrics
         self._store = store
         self._presenter = presenter
         self._web = web
         self._clock = clock
+        # When the door paces calls, a tally's update and the thread's replies wait their turn
+        # there (nothing queued is dropped) instead of holding this approval and a vote slot.
+        self._later = later if later is not None else TaskSet()
+        # The digest of the tally each approval's queued update will show, until Slack took it.
+        self._queued: dict[ApprovalKey, str] = {}
         # Serialises updates of one approval inside this process; replicas rely on the swap.
         self._locks = KeyedLocks()
 
@@ -153,31 +162,52 @@ class Keeper:
             if previous != mark:
                 new_decisions.append((decision, previous))
                 reported[decision.user_id] = mark
+        # A tally still queued in this process is what Slack will show next, not the record's.
+        queued = self._queued.get(record.key)
         if (
             rendered.digest == record.digest
+            and queued in (None, rendered.digest)
             and not new_decisions
             and outcome is None
             and record.bypassed == stored.record.bypassed
             and record.request == stored.record.request
         ):
             raise _Unchanged
-        if rendered.digest != record.digest and not await self._show(record, rendered):
-            if outcome is not None:
-                raise OutcomeNotShown(record.key)
-            raise _Unchanged
+        urgent = outcome is not None or newly_approved
+        shown = record.digest
+        if rendered.digest != record.digest or queued not in (None, rendered.digest):
+            if not urgent and self._web.paced:
+                # Only a tally: queued (once), and recorded as shown once Slack took it.
+                if queued != rendered.digest:
+                    self._queue_tally(record, rendered)
+            else:
+                # Sent in place of any tally still queued (the door coalesces them).
+                self._queued.pop(record.key, None)
+                if await self._show(record, rendered, urgent):
+                    shown = rendered.digest
+                elif outcome is not None:
+                    raise OutcomeNotShown(record.key)
+                else:
+                    raise _Unchanged
         record = replace(
             record,
-            digest=rendered.digest,
+            digest=shown,
             approved=record.approved or rendered.approved,
             reported=reported,
         )
         return _Change(record, rendered, newly_approved, new_decisions)
 
-    async def _show(self, record: ApprovalRecord, rendered: Rendered) -> bool:
-        """Update the message; False when Slack refused (the next refresh tries again)."""
+    async def _show(self, record: ApprovalRecord, rendered: Rendered, urgent: bool) -> bool:
+        """Update the message; False when Slack refused (the next refresh tries again).
+
+        ``urgent``: an outcome or the approval itself, which people wait to see."""
         try:
             await self._web.update_message(
-                record.channel, record.ts, rendered.text, rendered.blocks
+                record.channel,
+                record.ts,
+                rendered.text,
+                rendered.blocks,
+                priority=Priority.PERSON if urgent else Priority.REFRESH,
             )
         except SlackRefused as error:
             log.warning(
@@ -189,6 +219,47 @@ class Keeper:
         self._metrics.messages_updated.inc()
         return True
 
+    def _queue_tally(self, record: ApprovalRecord, rendered: Rendered) -> None:
+        """Queue an update that only refreshes a tally, without waiting for Slack's limits.
+
+        The record keeps the digest Slack shows until the update is made, so a process that
+        dies with it queued leaves the message to the next refresh, not stale for good."""
+        self._queued[record.key] = rendered.digest
+        self._later.spawn(self._show_later(record, rendered), name="refresh a tally")
+
+    async def _show_later(self, record: ApprovalRecord, rendered: Rendered) -> None:
+        try:
+            await self._web.update_message(
+                record.channel, record.ts, rendered.text, rendered.blocks, Priority.REFRESH
+            )
+        except SlackError as error:
+            log.warning(
+                "could not update the approval message: %s",
+                error.code,
+                extra=record.key.log_fields,
+            )
+            if self._queued.get(record.key) == rendered.digest:
+                del self._queued[record.key]  # the next refresh sends it again
+            return
+        self._metrics.messages_updated.inc()
+        await self._record_shown(record.key, rendered.digest)
+
+    async def _record_shown(self, key: ApprovalKey, digest: str) -> None:
+        """Slack took the queued update showing ``digest``: the record says so."""
+        async with self._locks.hold(key):
+            if self._queued.get(key) != digest:
+                return  # a newer state was queued after this one (and was sent in its place)
+            del self._queued[key]
+            for _ in range(MAX_SWAP_ATTEMPTS):
+                stored = await self._store.get(key)
+                if stored is None or not stored.record.open or stored.record.digest == digest:
+                    return
+                try:
+                    await self._store.replace(stored, replace(stored.record, digest=digest))
+                    return
+                except StaleRevision:
+                    continue
+
     async def _tell_thread(self, change: _Change, vote: VoteContext | None) -> None:
         record = change.record
         view = ApprovalView(
@@ -199,20 +270,30 @@ class Keeper:
             slack_users=change.rendered.slack_users,
             bypassed=frozenset(record.bypassed),
         )
-        texts: list[str] = []
+        texts: list[tuple[str, Priority]] = []
         for decision, previous in change.new_decisions:
-            texts.append(_decision_reply(decision, previous, view, vote))
+            texts.append((_decision_reply(decision, previous, view, vote), Priority.RECORD))
         if change.newly_approved:
-            texts.append(replies.approved_summary(view))
+            texts.append((replies.approved_summary(view), Priority.PERSON))
         if record.outcome is not None:
             at = datetime.fromtimestamp(record.outcome_at or self._clock(), UTC)
-            texts.append(
-                replies.outcome_reply(
-                    record.outcome, record.key.target_environment, at=at, web_url=view.web_url
-                )
+            outcome = replies.outcome_reply(
+                record.outcome, record.key.target_environment, at=at, web_url=view.web_url
             )
-        for text in texts:
-            await reply_in_thread(self._web, record, text)
+            texts.append((outcome, Priority.PERSON))
+        if self._web.paced:
+            # Queued in this order, they leave in it (merged, when several wait).
+            self._later.spawn(self._post_replies(record, texts), name="thread replies")
+            return
+        for text, priority in texts:
+            await reply_in_thread(self._web, record, text, priority=priority)
+
+    async def _post_replies(
+        self, record: ApprovalRecord, texts: list[tuple[str, Priority]]
+    ) -> None:
+        await asyncio.gather(
+            *(reply_in_thread(self._web, record, text, priority=p) for text, p in texts)
+        )
 
 
 class _Unchanged(Exception):

@@ -5,7 +5,8 @@ posts. A process can die after claiming and before recording the message's ts; t
 stale and another process takes it over with compare-and-swap. Before posting again it looks in
 the channel for a message carrying this record's metadata, which the dead process may have
 posted. And a process that finds its claim taken over after posting deletes its own message, so
-even a slow post that outlived its claim leaves one message.
+even a slow post that outlived its claim leaves one message. A post waiting its turn inside
+Slack's rate limits keeps its claim fresh meanwhile, so a live process is not taken over.
 """
 
 from __future__ import annotations
@@ -164,12 +165,14 @@ class OneMessage(Generic[Record]):
         ts = await self._find_posted(record, metadata) if search_first else None
         drawn = await draw(record)
         if ts is None:
-            ts = await self._web.post_message(
-                record.channel,
-                drawn.text,
-                drawn.blocks,
-                metadata={"event_type": self._event_type, "event_payload": dict(metadata)},
-            )
+            async with _ClaimHolder(self._store, stored, self._claim_timeout, self._clock) as held:
+                ts = await self._web.post_message(
+                    record.channel,
+                    drawn.text,
+                    drawn.blocks,
+                    metadata={"event_type": self._event_type, "event_payload": dict(metadata)},
+                )
+            stored = held.stored
         await self._store.remember_message(record.channel, ts, record.key)
         try:
             await self._store.replace(stored, drawn.posted(ts))
@@ -250,3 +253,54 @@ def names_another_message(
         extra={"slack_user": slack_user_id, "channel": channel, **record.key.log_fields},
     )
     return True
+
+
+class _ClaimHolder(Generic[Record]):
+    """Renews a claim (its ``claimed_at``) while a post is still under way half a claim timeout
+    after it began, and every third of one after that.
+
+    A post may wait its turn in Slack's rate limits for longer than the claim timeout; another
+    process would then think this one dead and post again. A quick post renews nothing, so a
+    process that dies posting is taken over as soon as before. ``stored`` is the claim as last
+    written, for the compare-and-swap that records the message."""
+
+    def __init__(
+        self,
+        store: Records[Record],
+        stored: Stored[Record],
+        claim_timeout: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.stored = stored
+        self._store = store
+        self._first = claim_timeout / 2
+        self._interval = claim_timeout / 3
+        self._clock = clock
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _ClaimHolder[Record]:
+        self._task = asyncio.create_task(self._renew(), name="hold a claim")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        # Not cancelled: a renewal half-way would leave the claim's revision unknown.
+        self._done.set()
+        if self._task is not None:
+            await self._task
+
+    async def _renew(self) -> None:
+        wait = self._first
+        while True:
+            try:
+                await asyncio.wait_for(self._done.wait(), wait)
+                return
+            except TimeoutError:
+                wait = self._interval
+            renewed = replace(self.stored.record, claimed_at=self._clock())  # type: ignore[type-var]
+            try:
+                self.stored = await self._store.replace(self.stored, renewed)
+            except StaleRevision:
+                return  # taken over after all: recording the message finds out
+            except Exception:
+                log.warning("could not renew a claim", exc_info=True)

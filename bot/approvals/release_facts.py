@@ -16,7 +16,6 @@ from bot.approval import ApprovalRequest, Release
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError
 from bot.forest.releases import Artifact
-from bot.watch.release_facts import release_of
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +61,13 @@ class ReleaseFacts:
 
 
 def _from_forest(artifact: Artifact, claimed: Release) -> Release:
-    # The same facts the forest watch shows (who annotated it, its links), with the event's
-    # author.
-    return replace(release_of(artifact), author=claimed.author)
+    return Release(
+        slug=artifact.slug,
+        artifact_id=artifact.artifact_id,
+        title=artifact.title,
+        description=artifact.description or "",
+        web_url=artifact.web or "",
+        commit_sha=artifact.ref.commit_sha,
+        commit_branch=artifact.ref.branch or "",
+        author=claimed.author,
+    )

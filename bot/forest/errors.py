@@ -91,7 +91,11 @@ def translate(error: grpc.aio.AioRpcError, context: Context, logged: bool = True
     translated = _translate(code, details, context)
     if not logged:
         return translated
-    log.warning(
+    # NOT_FOUND for a policy read is forest's way of saying the environment has no approval
+    # policy: an answer, asked for every stage forest runs, not a refusal to warn about.
+    no_policy = code == grpc.StatusCode.NOT_FOUND and _NO_POLICY in details.lower()
+    log.log(
+        logging.DEBUG if no_policy and context.action == Action.READ else logging.WARNING,
         "forest refused a %s call: %s",
         context.action.value,
         code.name,

@@ -59,6 +59,10 @@ class NatsServer:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            # Its own session: Ctrl-C in a terminal signals the foreground group, and a
+            # server stopped by it before the bot would leave the bot warning of lost NATS.
+            # ``stop`` ends it after the bot has let go.
+            start_new_session=True,
         )  # fmt: skip
         await self._wait_until_listening()
 

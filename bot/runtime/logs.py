@@ -59,6 +59,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+# slack_bolt.logger.messages: warning_client_prioritized_and_token_skipped() and
+# warning_token_skipped(); a start-up test notices when Bolt rewords them.
+_BOLT_TOKEN_NOTICES = frozenset(
+    {
+        "As you gave `client` as well, `token` will be unused.",
+        "As `installation_store` or `authorize` has been used, `token` (or SLACK_BOT_TOKEN env "
+        "variable) will be ignored.",
+    }
+)
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -75,10 +86,20 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD_FIELDS}
 
 
+def _bolt_token_notice(record: logging.LogRecord) -> bool:
+    """Drop Bolt's start-up warnings that its token is unused: Bolt reads SLACK_BOT_TOKEN from
+    the environment itself, and the client and authorize it is given hold that same token, so
+    every start would warn an operator about nothing."""
+    return not (
+        record.name.startswith("slack_bolt") and record.getMessage() in _BOLT_TOKEN_NOTICES
+    )
+
+
 def configure_logging(log_format: str, secrets: SecretFilter, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(secrets)
+    handler.addFilter(_bolt_token_notice)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

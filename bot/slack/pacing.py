@@ -54,11 +54,12 @@ class Priority(enum.IntEnum):
     REFRESH = 2  # an update that only refreshes a tally
 
 
-# Tokens a call leaves in its bucket for more urgent calls (of any replica).
+# The share of a bucket a call leaves for more urgent calls (of any replica): a tally's refresh
+# takes from the top half only, so an outcome that comes in a train finds tokens waiting.
 RESERVE: Mapping[Priority, float] = {
     Priority.PERSON: 0.0,
-    Priority.RECORD: 1.0,
-    Priority.REFRESH: 2.0,
+    Priority.RECORD: 0.25,
+    Priority.REFRESH: 0.5,
 }
 
 
@@ -77,11 +78,12 @@ class Limit:
         return Limit(self.per_second * factor, self.burst * factor)
 
 
-# What the bot assumes of Slack: the documented rates, with smaller bursts than Slack allows,
-# so that a little jitter in when calls arrive never tips one over.
-TIER_3 = Limit.per_minute(50, burst=5)
-TIER_4 = Limit.per_minute(100, burst=10)
-CHANNEL_POSTS = Limit(1.0, burst=3)
+# What the bot assumes of Slack: the documented rates, with bursts a little smaller than Slack
+# allows (bot/local/fake_slack_limits.py models those), so that jitter in when calls arrive
+# never tips one over.
+TIER_3 = Limit.per_minute(50, burst=8)
+TIER_4 = Limit.per_minute(100, burst=16)
+CHANNEL_POSTS = Limit(1.0, burst=4)
 METHOD_LIMITS: Mapping[str, Limit] = {
     "chat.update": TIER_3,
     "chat.delete": TIER_3,
@@ -251,12 +253,29 @@ class _Lane:
     limit: Limit
     pending: list[_Job] = field(default_factory=list)
     busy: set[Hashable] = field(default_factory=set)
+    # Calls had to wait for the budget since the lane was last empty: replies merge then.
+    pressed: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     pump: asyncio.Task[None] | None = None
 
-    def next_job(self) -> _Job | None:
-        ready = [j for j in self.pending if j.call.serial is None or j.call.serial not in self.busy]
-        return min(ready, key=lambda j: (j.priority, j.seq), default=None)
+    def next_job(self) -> tuple[_Job, Priority] | None:
+        """The call to make next and the priority it goes with. Calls of one message or thread
+        leave in the order they came, with the priority of the most urgent among them."""
+        heads: dict[Hashable, tuple[_Job, Priority]] = {}
+        candidates: list[tuple[_Job, Priority]] = []
+        for job in self.pending:
+            serial = job.call.serial
+            if serial is None:
+                candidates.append((job, job.priority))
+            elif serial not in self.busy:
+                head = heads.get(serial)
+                if head is None:
+                    heads[serial] = (job, job.priority)
+                else:
+                    first = head[0] if head[0].seq < job.seq else job
+                    heads[serial] = (first, min(head[1], job.priority))
+        candidates.extend(heads.values())
+        return min(candidates, key=lambda c: (c[1], c[0].seq), default=None)
 
     def waiting_update(self, serial: Hashable) -> _Job | None:
         return next((j for j in self.pending if j.call.coalesce and j.call.serial == serial), None)
@@ -353,32 +372,35 @@ class Pacer:
     async def _pump(self, lane: _Lane) -> None:
         while lane.pending:
             lane.changed.clear()
-            job = lane.next_job()
-            if job is None:
+            chosen = lane.next_job()
+            if chosen is None:
                 await lane.changed.wait()  # each waiting call's message or thread is busy
                 continue
-            reserve = RESERVE[job.priority]
+            job, priority = chosen
             try:
+                reserve = RESERVE[priority] * lane.limit.burst
                 wait = await self._budget.take(lane.key, lane.limit, reserve)
             except Exception:
                 log.exception("the Slack budget could not be read; waiting a moment")
                 wait = 1.0 / lane.limit.per_second
             if wait > 0:
+                lane.pressed = True
                 # A more urgent call arriving, or a busy message freed, may change the choice.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lane.changed.wait(), wait)
                 continue
             lane.pending.remove(job)
-            if job.call.merge:
+            if job.call.merge and lane.pressed:
                 job = self._merge(lane, job)
             if job.call.serial is not None:
                 lane.busy.add(job.call.serial)
             task = asyncio.create_task(self._dispatch(lane, job))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
+        lane.pressed = False
 
     def _merge(self, lane: _Lane, first: _Job) -> _Job:
-        """``first`` together with the replies waiting in its thread, oldest first, as one."""
+        """``first`` (the oldest reply waiting in its thread) and the replies after it, as one."""
         thread = first.call.serial
         others = sorted(
             (j for j in lane.pending if j.call.merge and j.call.serial == thread),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from bot.slack.pacing import Priority
 from bot.slack.web import SlackError, SlackWeb
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,15 @@ class Threaded(Protocol):
 
 
 async def reply_in_thread(
-    web: SlackWeb, record: Threaded, text: str, what: str = "a thread reply"
+    web: SlackWeb,
+    record: Threaded,
+    text: str,
+    what: str = "a thread reply",
+    priority: Priority = Priority.RECORD,
 ) -> None:
     """Post ``text`` under the approval message. A reply Slack refuses is logged, not raised:
     what it reports has happened already."""
     try:
-        await web.post_message(record.channel, text, thread_ts=record.ts)
+        await web.post_message(record.channel, text, thread_ts=record.ts, priority=priority)
     except SlackError as error:
         log.error("could not post %s: %s", what, error.code, extra=record.key.log_fields)

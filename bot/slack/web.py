@@ -10,11 +10,15 @@ exceptions of our own, so no other module knows slack_sdk's errors:
   Slack will not take, a revoked token).
 
 Every call names its Slack method and, where it has one, its channel, and funnels through
-``SlackWeb._call``: the place to pace calls per method tier and channel and to order them.
+``SlackWeb._call``. Given a budget, calls there wait their turn inside Slack's rate limits
+(bot/slack/pacing.py): the urgent first, updates of one message coalesced, replies in one
+thread merged, a 429 waited out; the client then leaves 429s to the pacer. Without one (the
+benchmark's naive peer) every call goes at once and the client retries a 429 itself.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +34,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.runtime.metrics import Metrics
+from bot.slack.pacing import Budget, Call, NotSent, Pacer, Priority, RateLimited
+
+log = logging.getLogger(__name__)
 
 SLACK_API_URL = "https://slack.com/api/"
 REQUEST_TIMEOUT_SECONDS = 15
@@ -84,6 +91,7 @@ class SlackIdentity:
     team_id: str
     bot_user_id: str
     bot_name: str = ""
+    bot_id: str = ""
 
 
 class MeasuredWebClient(AsyncWebClient):
@@ -114,28 +122,56 @@ def build_slack(
     base_url: str | None,
     session: aiohttp.ClientSession,
     metrics: Metrics | None = None,
+    budget: Budget | None = None,
 ) -> SlackWeb:
-    """The door, on a client that retries what Slack's answers say may be retried."""
+    """The door, on a client that retries what Slack's answers say may be retried; paced
+    inside Slack's limits when given a ``budget``."""
+    retry_handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=3),
+    ]
+    if budget is None:
+        # Sleeps for Retry-After before trying again, as Slack asks. Paced, the pacer does
+        # that instead, for the whole lane and not only for the one call.
+        retry_handlers.insert(1, AsyncRateLimitErrorRetryHandler(max_retry_count=5))
     client = MeasuredWebClient(
         token=token,
         base_url=base_url or SLACK_API_URL,
         session=session,
         timeout=REQUEST_TIMEOUT_SECONDS,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=3),
-            # Sleeps for Retry-After before trying again, as Slack asks.
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-            AsyncServerErrorRetryHandler(max_retry_count=3),
-        ],
+        retry_handlers=retry_handlers,
     )
     client.metrics = metrics
-    return SlackWeb(client, session)
+    return SlackWeb(client, session, budget)
 
 
 class SlackWeb:
-    def __init__(self, client: AsyncWebClient, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        session: aiohttp.ClientSession,
+        budget: Budget | None = None,
+    ) -> None:
         self._client = client
         self._session = session
+        self._pacer = None if budget is None else Pacer(self._send, budget)
+
+    @property
+    def paced(self) -> bool:
+        """Whether calls wait their turn: then a caller need not wait for a call whose
+        failure changes nothing for it (a tally, a thread reply), since nothing is dropped."""
+        return self._pacer is not None
+
+    @property
+    def pacer(self) -> Pacer | None:
+        return self._pacer
+
+    async def close(self, timeout: float) -> None:
+        """Make the calls still waiting for their turn (for at most ``timeout``)."""
+        if self._pacer is not None:
+            if self._pacer.waiting():
+                log.info("sending %d queued Slack calls before stopping", self._pacer.waiting())
+            await self._pacer.close(timeout)
 
     @property
     def bolt_client(self) -> AsyncWebClient:
@@ -152,11 +188,15 @@ class SlackWeb:
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        priority: Priority = Priority.PERSON,
     ) -> str:
-        """Post a message (links never unfurled); its ts."""
+        """Post a message (links never unfurled); its ts. A reply in a thread may leave
+        merged with the others waiting in that thread (then the ts is the merged one's)."""
         reply = await self._call(
             "chat.postMessage",
             channel,
+            priority=priority,
+            merge=thread_ts is not None and not blocks and not metadata,
             text=text,
             blocks=blocks,
             thread_ts=thread_ts,
@@ -166,10 +206,24 @@ class SlackWeb:
         return str(reply["ts"])
 
     async def update_message(
-        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        priority: Priority = Priority.REFRESH,
     ) -> None:
+        """Show a message's new state. While one waits its turn, a newer one replaces it."""
         # Always both: chat.update with text alone removes the blocks.
-        await self._call("chat.update", channel, ts=ts, text=text, blocks=blocks)
+        await self._call(
+            "chat.update",
+            channel,
+            priority=priority,
+            coalesce=True,
+            ts=ts,
+            text=text,
+            blocks=blocks,
+        )
 
     async def delete_message(self, channel: str, ts: str) -> None:
         await self._call("chat.delete", channel, ts=ts)
@@ -254,23 +308,43 @@ class SlackWeb:
             team_id=str(reply["team_id"]),
             bot_user_id=str(reply["user_id"]),
             bot_name=str(reply.get("user") or ""),
+            bot_id=str(reply.get("bot_id") or ""),
         )
 
     # The funnel.
 
-    async def _call(self, method: str, channel: str | None, **args: Any) -> Reply:
-        """Call a Web API method through slack_sdk's own method for it, which knows the
-        method's HTTP verb and encoding. Arguments that are None are left out."""
-        send = getattr(self._client, method.replace(".", "_"))
+    async def _call(
+        self,
+        method: str,
+        channel: str | None,
+        *,
+        priority: Priority = Priority.PERSON,
+        coalesce: bool = False,
+        merge: bool = False,
+        **args: Any,
+    ) -> Reply:
+        """Call a Web API method (paced, when there is a pacer). Arguments that are None are
+        left out."""
         present = {name: value for name, value in args.items() if value is not None}
         if channel is not None:
             present["channel"] = channel
+        pacer = self._pacer
+        if pacer is None:
+            return await self._funnel(method, channel, lambda: self._send(method, present))
+        paced = Call(method, present, priority, coalesce=coalesce, merge=merge)
+        return await self._funnel(method, channel, lambda: pacer.call(paced))
 
-        async def call() -> Reply:
-            reply = await send(**present)
-            return dict(reply.data) if isinstance(reply.data, dict) else {}
-
-        return await self._funnel(method, channel, call)
+    async def _send(self, method: str, args: dict[str, Any]) -> Reply:
+        """One request, through slack_sdk's own method for it (which knows the method's HTTP
+        verb and encoding). A 429 becomes RateLimited for the pacer to wait out."""
+        send = getattr(self._client, method.replace(".", "_"))
+        try:
+            reply = await send(**args)
+        except SlackApiError as error:
+            if self._pacer is not None and error.response.status_code == 429:
+                raise RateLimited(_retry_after(error.response.headers)) from None
+            raise
+        return dict(reply.data) if isinstance(reply.data, dict) else {}
 
     async def _funnel(
         self, method: str, channel: str | None, call: Callable[[], Awaitable[Reply]]
@@ -284,9 +358,28 @@ class SlackWeb:
             raise kind(method, channel, code) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             raise SlackUnreachable(method, channel, type(error).__name__) from None
+        except RateLimited:
+            # Slack kept answering 429 however long the pacer waited.
+            raise SlackRefused(method, channel, "ratelimited") from None
+        except NotSent:
+            raise SlackUnreachable(method, channel, "stopping") from None
 
     async def _post_response(self, response_url: str, payload: dict[str, Any]) -> Reply:
         async with self._session.post(response_url, json=payload) as reply:
             if reply.status >= 400:
                 raise SlackRefused(RESPONSE_URL, None, str(reply.status))
         return {}
+
+
+def _retry_after(headers: Any) -> float:
+    """Slack's Retry-After in seconds (1 when it sent none or none that reads)."""
+    for name in ("Retry-After", "retry-after"):
+        value = headers.get(name) if headers else None
+        if value is not None:
+            if isinstance(value, list):
+                value = value[0] if value else None
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                break
+    return 1.0

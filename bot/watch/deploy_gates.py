@@ -24,7 +24,7 @@ from bot.forest.releases import PipelineStage, ReleaseIntent, StageStatus
 from bot.runtime.tasks import TaskSet
 from bot.slack.web import SlackError, SlackRefusedForGood
 from bot.state.approval_store import ApprovalStore, Phase
-from bot.watch.release_facts import ReleaseFacts
+from bot.watch.artifact_facts import ArtifactFacts
 from bot.watch.rule import deploy_stage, ready_since, stage_outcome, waiting_deploy_stages
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class DeployGates:
         store: ApprovalStore,
         open_approvals: OpenApprovals,
         announcer: Announcer,
-        facts: ReleaseFacts,
+        facts: ArtifactFacts,
         refresh: Callable[[ApprovalKey], None],
         finish: Callable[[ApprovalKey, Outcome], None],
         tasks: TaskSet,

@@ -40,6 +40,7 @@ RECONNECT_MAX_SECONDS = 30.0
 # Forest answers GetReleaseIntentStates with at most this many intents.
 FOREST_LIST_CAP = 50
 WATCHED_TYPES = (RELEASE, PIPELINE)
+STOP_WAIT_SECONDS = 2.0
 
 
 class ForestWatch:
@@ -68,6 +69,9 @@ class ForestWatch:
         self._streaming = False
         self._connected = False
         self._problem = "starting"
+        # Checked by every loop: nats-py can swallow a task's cancellation inside a KV call,
+        # so a loop must also end on its next turn once the watch stops.
+        self._stopping = False
         self._scan_soon = asyncio.Event()
         self._marked: dict[str, set[str]] = {}
         self._wake = asyncio.Event()
@@ -92,7 +96,7 @@ class ForestWatch:
     async def run(self) -> None:
         """Hold the lease and follow, or wait to take over; until cancelled."""
         renew = self._lease.seconds / 3
-        while True:
+        while not self._stopping:
             try:
                 held = await self._lease.hold(self._connected)
             except Exception as error:  # the bot's NATS is down: nobody can take over either
@@ -104,8 +108,15 @@ class ForestWatch:
                 log.info("no longer following forest's events")
             await asyncio.sleep(renew)
 
+    def stopping(self) -> None:
+        """End every loop of the watch (on their next turn, if not cancelled first)."""
+        self._stopping = True
+        self._wake.set()
+        self._scan_soon.set()
+
     async def stop(self) -> None:
         """Hand the lease over at once (a clean shutdown), if this process holds it."""
+        self.stopping()
         with contextlib.suppress(Exception):
             await self._lease.give_up()
 
@@ -117,7 +128,7 @@ class ForestWatch:
             asyncio.create_task(self._check_marked(), name="watch checks"),
         ]
         try:
-            while True:
+            while not self._stopping:
                 await asyncio.sleep(renew)
                 try:
                     if not await self._lease.hold(self._connected):
@@ -130,13 +141,17 @@ class ForestWatch:
             self._connected = False
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # A stream call that is still connecting may not answer its cancellation at once;
+            # closing the channel (at shutdown) ends it, so it must not hold up the stop.
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_SECONDS)
+            for task in stuck:
+                task.add_done_callback(_quietly)
 
     # The event log
 
     async def _follow(self) -> None:
         wait = RECONNECT_FIRST_SECONDS
-        while True:
+        while not self._stopping:
             since = await self._cursor.load()
             try:
                 stream = self._forest.org_events(
@@ -178,9 +193,11 @@ class ForestWatch:
         self._wake.set()
 
     async def _check_marked(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             marked, self._marked = self._marked, {}
             for project, intents in marked.items():
                 try:
@@ -209,10 +226,12 @@ class ForestWatch:
     # Scans
 
     async def _scans(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._scan_soon.wait(), self._scan_interval)
             self._scan_soon.clear()
+            if self._stopping:
+                return
             try:
                 await self.scan()
             except ForestError as error:
@@ -271,6 +290,11 @@ class ForestWatch:
         else:
             self._problem = "forest unreachable"
             self._connected = False
+
+
+def _quietly(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _intent_of(event: OrgEvent) -> str | None:

@@ -1,11 +1,16 @@
 """Forest faults: a vote that did not go through says so; reads retry; start-up survives."""
 
 import asyncio
+import logging
 
 import grpc
+import pytest
 from tests_support import all_text, buttons, wait_until
 
-from bot.local.local_stack import CHANNEL, LocalStack
+from bot.approval import ApprovalKey
+from bot.forest.client import ForestClient, ProjectRef
+from bot.forest.errors import ForestNotFound
+from bot.local.local_stack import CHANNEL, ORGANISATION, PROJECT, LocalStack
 
 
 async def test_an_unavailable_forest_tells_the_voter_and_lets_them_try_again(stack: LocalStack):
@@ -106,3 +111,32 @@ async def test_forests_own_error_text_is_logged_never_shown(stack: LocalStack, c
             assert fragment not in told
         assert any(getattr(r, "forest_details", "") == details for r in caplog.records)
     assert stack.slack.thread(CHANNEL, ts) == []
+
+
+async def test_an_environment_without_a_policy_is_an_answer_not_a_warning(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+):
+    # Forest answers NOT_FOUND for the votes of an environment without an approval policy; the
+    # bot asks for every stage forest runs, so a warning each time would bury the real ones.
+    client = ForestClient(stack.forest.url, stack.forest.issue_app_token(ORGANISATION))
+    await client.open()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="bot.forest"), pytest.raises(ForestNotFound):
+            await client.approval_state(
+                ProjectRef(ORGANISATION, PROJECT), ApprovalKey(stack.new_release(), "qa")
+            )
+        # A refusal that is not an answer still warns.
+        stack.forest.fail_next(
+            "GetExternalApprovalState", grpc.StatusCode.NOT_FOUND, "release intent not found"
+        )
+        with caplog.at_level(logging.DEBUG, logger="bot.forest"), pytest.raises(ForestNotFound):
+            await client.approval_state(
+                ProjectRef(ORGANISATION, PROJECT), ApprovalKey(stack.new_release(), "production")
+            )
+    finally:
+        await client.close()
+    levels = [(record.levelname, record.forest_details) for record in caplog.records]
+    assert [level for level, details in levels if "no approval policy" in details] == ["DEBUG"]
+    assert [level for level, details in levels if "no approval policy" not in details] == [
+        "WARNING"
+    ]

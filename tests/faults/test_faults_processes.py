@@ -116,6 +116,11 @@ async def test_replicas_post_once_and_handle_each_click_once(stack: LocalStack, 
         ),
         timeout=20,
     )
+    # The replies share the channel's budget of about one post a second: they follow.
+    await wait_until(
+        lambda: all(stack.slack.thread(CHANNEL, stack.message_of(i).ts) for i in intents),
+        timeout=20,
+    )
     await asyncio.sleep(1.0)
     assert len(stack.slack.messages(CHANNEL)) == 12
     assert len(stack.forest.calls_to("ExternalApproveRelease")) == 12

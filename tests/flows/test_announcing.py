@@ -54,7 +54,8 @@ async def test_two_bot_processes_on_one_stream_post_one_message(stack: LocalStac
     for intent in intents:
         for _ in range(3):
             await stack.announce(intent)
-    await stack.slack.wait_for("chat.postMessage", ok=True, count=10)
+    # One message a second per channel: ten take several seconds.
+    await stack.slack.wait_for("chat.postMessage", ok=True, count=10, timeout=20)
     await asyncio.sleep(1.0)
     posted = stack.slack.calls_to("chat.postMessage")
     assert len(posted) == 10

@@ -308,3 +308,23 @@ async def test_merging_stays_inside_slacks_text_limit():
     texts = [a["text"] for _, _, a in slack.sent if a.get("thread_ts")]
     assert all(len(t) <= MERGED_TEXT_LIMIT for t in texts)
     assert sum(t.count(long) for t in texts) == 10
+
+
+async def test_replies_keep_their_order_in_a_thread_and_merge_only_under_pressure():
+    slack = Slack()
+    pacer = pacer_for(slack, Limits(methods={}, channel_posts=Limit(20.0, burst=5)))
+    vote = pacer.call(reply("1.0", "✅ carol approved"))
+    outcome = pacer.call(
+        Call(
+            "chat.postMessage",
+            {"channel": "C1", "thread_ts": "1.0", "text": "🚀 Deployed"},
+            Priority.PERSON,
+            merge=True,
+        )
+    )
+    await asyncio.gather(vote, outcome)
+
+    # The budget had room: two replies, the outcome after the vote it follows.
+    assert slack.texts() == ["✅ carol approved", "🚀 Deployed"]
+    assert pacer.merged == 0
+    await pacer.close()

@@ -11,8 +11,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+from tests_support import all_text, wait_until
 
 from bot.local.fake_slack import FakeSlack
+from bot.local.local_stack import CHANNEL as STACK_CHANNEL
+from bot.local.local_stack import LocalStack
 from bot.slack.web import (
     SlackRefused,
     SlackRefusedForGood,
@@ -141,3 +144,18 @@ def test_no_product_module_but_the_door_speaks_slack_sdk():
             if any(name.split(".")[0] == "slack_sdk" for name in names):
                 speaking.append(relative)
     assert speaking == []
+
+
+async def test_slack_is_asked_who_the_bot_is_once_through_the_door_not_again_by_bolt(
+    stack: LocalStack,
+):
+    """Bolt's own authorization would call auth.test on the first request after a start (the
+    click would wait for it); the bot tells Bolt what the door learnt at start-up instead."""
+    await stack.start_bot()
+    await stack.link("bob")
+    _intent, ts = await stack.open_approval()
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(STACK_CHANNEL, ts)))
+
+    assert len(stack.slack.calls_to("auth.test")) == 1

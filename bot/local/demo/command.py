@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -128,11 +129,31 @@ async def run_demo(port: int | None, ui_port: int | None, stop: asyncio.Event) -
                     print(f"  approvals-bot: {note}", flush=True)
             print(
                 f"\n  The demo is running: open {demo.page_url} in your browser."
-                "\n  Pick who you are at the top, link with /forest login, and vote."
+                "\n  Pick who you are at the top, link with /forest login, and vote;"
+                "\n  the forest panel on the right finishes the stages forest runs."
                 "\n  Ctrl-C stops it.\n",
                 flush=True,
             )
             await _show_slack(stack, stop)
+
+
+_MARKUP = re.compile(
+    r"<@(?P<user>[UW][A-Z0-9]+)>"
+    r"|<!date\^[^|>]*\|(?P<date>[^>]*)>"
+    r"|<[^|>]*\|(?P<label>[^>]*)>"
+)
+
+
+def readable(text: str, names: dict[str, str]) -> str:
+    """Slack's markup as a terminal reader would want it: ``<@U0BOB>`` as @bob, a date or a
+    link as the words it shows."""
+
+    def plain(match: re.Match[str]) -> str:
+        if match["user"]:
+            return f"@{names.get(match['user'], match['user'])}"
+        return match["date"] if match["date"] is not None else match["label"]
+
+    return _MARKUP.sub(plain, text)
 
 
 async def _show_slack(stack: LocalStack, stop: asyncio.Event) -> None:
@@ -145,7 +166,8 @@ async def _show_slack(stack: LocalStack, stop: asyncio.Event) -> None:
         if current != shown:
             for line in current:
                 if line not in shown:
-                    log.info("slack shows: %s", line)
+                    names = {user.id: user.name for user in stack.slack.workspace.users.values()}
+                    log.info("slack shows: %s", readable(line, names))
             shown = current
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.5)

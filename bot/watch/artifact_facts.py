@@ -25,7 +25,7 @@ ARTIFACTS_KEPT = 5000
 REREAD_AFTER_SECONDS = 10.0
 
 
-class ReleaseFacts:
+class ArtifactFacts:
     def __init__(
         self,
         forest: ForestClient,

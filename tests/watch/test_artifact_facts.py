@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fake_forest_support import ORG, PROJECT, STAGING_THEN_PRODUCTION, running_forest
 
-from bot.watch.release_facts import ReleaseFacts
+from bot.watch.artifact_facts import ArtifactFacts
 
 
 async def test_a_new_release_right_after_another_still_gets_its_artifact() -> None:
     async with running_forest() as forest:
-        facts = ReleaseFacts(forest.client, reread_after=60.0)
+        facts = ArtifactFacts(forest.client, reread_after=60.0)
         first = forest.fake.add_artifact(ORG, PROJECT, title="fix: first (#1)")
         first_intent = await forest.fake.release(
             ORG, PROJECT, STAGING_THEN_PRODUCTION, artifact=first
@@ -28,7 +28,7 @@ async def test_a_new_release_right_after_another_still_gets_its_artifact() -> No
 
 async def test_an_artifact_forest_does_not_list_is_not_asked_for_again_at_once() -> None:
     async with running_forest() as forest:
-        facts = ReleaseFacts(forest.client, reread_after=60.0)
+        facts = ArtifactFacts(forest.client, reread_after=60.0)
         await forest.fake.release(ORG, PROJECT, STAGING_THEN_PRODUCTION)
         (intent,) = await forest.client.release_intents(ORG)
         forest.fake.releases.artifacts.clear()  # forest lost it
