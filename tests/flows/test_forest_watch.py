@@ -227,6 +227,16 @@ async def test_two_replicas_and_restarts_leave_one_message_per_release_and_envir
     await wait_for(lambda: len(posted(stack)) == 3, "three messages", 10.0)
     # One replica follows forest: one event stream, not one per replica.
     assert len(stack.forest.calls_to("Subscribe")) == 1
+    gauges = [b.metrics.registry.get_sample_value("approvals_watch_following") for b in bots]
+    assert sorted(gauges) == [0.0, 1.0]
+    events = [
+        b.metrics.registry.get_sample_value(
+            "approvals_watch_events_total", {"resource_type": "pipeline"}
+        )
+        or 0.0
+        for b in bots
+    ]
+    assert min(events) == 0.0 and max(events) >= 3.0
 
     leader = next(b for b in bots if b.watch and b.watch.leading)
     await stack.stop_bot(leader)
