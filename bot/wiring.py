@@ -381,6 +381,7 @@ class Bot:
                 open_approvals,
                 store,
                 scan_interval=tuning.watch_scan_interval,
+                metrics=self.metrics,
             )
             self.watch = watch
         http = build_http_app(

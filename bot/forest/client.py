@@ -482,7 +482,7 @@ def _decision(entry: policies_pb2.ExternalApprovalDecisionEntry) -> Decision:
         username=entry.username,
         decision=vote,
         decided_at=_parse_time(entry.decided_at),
-        comment=entry.comment if entry.HasField("comment") else None,
+        comment=_optional(entry, "comment"),
     )
 
 

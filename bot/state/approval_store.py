@@ -177,13 +177,17 @@ def _summary(raw: bytes) -> Summary:
     )
 
 
+_REQUEST_FIELDS = frozenset(f.name for f in fields(ApprovalRequest)) - {"release"}
+
+
 def _decode(raw: bytes) -> ApprovalRecord:
     document = json.loads(raw)
     request = document["request"]
     outcome = document.get("outcome")
     return ApprovalRecord(
         request=ApprovalRequest(
-            **{k: v for k, v in request.items() if k != "release"},
+            # Keys a newer version added are left out, so that replicas of both versions read it.
+            **{k: v for k, v in request.items() if k in _REQUEST_FIELDS},
             release=Release.from_document(request.get("release") or {}),
         ),
         channel=document["channel"],

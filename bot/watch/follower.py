@@ -27,6 +27,7 @@ from bot.forest.errors import (
 )
 from bot.forest.org_events import CREATED, PIPELINE, RELEASE, OrgEvent
 from bot.forest.releases import ReleaseIntent
+from bot.runtime.metrics import Metrics
 from bot.state.approval_store import ApprovalStore
 from bot.watch.cursor import Cursor
 from bot.watch.handlers import IntentHandler
@@ -55,7 +56,11 @@ class ForestWatch:
         store: ApprovalStore,
         scan_interval: float = SCAN_INTERVAL_SECONDS,
         reconnect_max: float = RECONNECT_MAX_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_following.set_function(lambda: int(self._leading and self._connected))
         self._forest = forest
         self.organisation = organisation
         self._lease = lease
@@ -164,6 +169,8 @@ class ForestWatch:
                 async with contextlib.aclosing(stream):
                     async for event in stream:
                         wait = RECONNECT_FIRST_SECONDS
+                        if self._metrics is not None:
+                            self._metrics.watch_events.labels(event.resource_type).inc()
                         self._on_event(event)
                         await self._cursor.save(event.sequence)
                 log.info("forest ended the event stream; subscribing again")
@@ -175,6 +182,8 @@ class ForestWatch:
                 self._connected = False
             await asyncio.sleep(wait)
             wait = min(wait * 2, self._reconnect_max)
+            if self._metrics is not None:
+                self._metrics.watch_reconnects.inc()
 
     def _on_event(self, event: OrgEvent) -> None:
         intent = _intent_of(event)

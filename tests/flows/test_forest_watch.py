@@ -13,6 +13,7 @@ from tests_support import all_text, buttons
 from bot.local.fake_forest import deploy
 from bot.local.local_stack import CHANNEL, FAST, ORGANISATION, PROJECT, LocalStack, wait_for
 from bot.wiring import Bot
+from tests.flows.test_app_home import home_text, open_home
 
 CHECKOUT = "checkout"
 STAGING_THEN_PRODUCTION = (
@@ -226,6 +227,16 @@ async def test_two_replicas_and_restarts_leave_one_message_per_release_and_envir
     await wait_for(lambda: len(posted(stack)) == 3, "three messages", 10.0)
     # One replica follows forest: one event stream, not one per replica.
     assert len(stack.forest.calls_to("Subscribe")) == 1
+    gauges = [b.metrics.registry.get_sample_value("approvals_watch_following") for b in bots]
+    assert sorted(gauges) == [0.0, 1.0]
+    events = [
+        b.metrics.registry.get_sample_value(
+            "approvals_watch_events_total", {"resource_type": "pipeline"}
+        )
+        or 0.0
+        for b in bots
+    ]
+    assert min(events) == 0.0 and max(events) >= 3.0
 
     leader = next(b for b in bots if b.watch and b.watch.leading)
     await stack.stop_bot(leader)
@@ -365,3 +376,56 @@ async def test_pending_lists_a_held_release_waiting_since_forest_held_it(stack: 
     # Waiting since staging finished, as forest reports it: now, not a sample's fixed time.
     [since] = [int(ts) for ts in re.findall(r"<!date\^(\d+)\^", text)]
     assert abs(since - time.time()) < 60
+
+
+async def test_a_held_release_gets_its_reminder_and_shows_on_the_home_tab(stack: LocalStack):
+    pipeline_project(stack)
+    bot = await stack.start_bot(
+        replace(FAST, reminder_check_interval=0.1),
+        FOREST_ORGANISATION=ORGANISATION,
+        APPROVALS_REMIND_AFTER="2s",
+    )
+    await following(bot)
+    intent = await stack.forest.release(
+        ORGANISATION, CHECKOUT, (deploy("production"),), artifact=artifact(stack)
+    )
+    await wait_for(lambda: stack.message_of(intent) is not None, "the message")
+    message = stack.message_of(intent)
+    assert message is not None
+
+    def reminders() -> list[str]:
+        return [r.text for r in stack.slack.thread(CHANNEL, message.ts) if r.text.startswith("⏰")]
+
+    await wait_for(lambda: bool(reminders()), "the reminder", 6.0)
+    [reminder] = reminders()
+    assert reminder.startswith("⏰ Still needs 2 more approvals (0 of 2). Waiting since <!date^")
+
+    await stack.link("bob")
+    await open_home(stack, "bob")
+    await wait_for(
+        lambda: stack.slack.home_view(stack.person("bob").slack_user_id) is not None, "home"
+    )
+    shown = home_text(stack, "bob")
+    assert "feat: one-click checkout (#91)" in shown
+    assert "checkout → production" in shown
+
+
+async def test_the_approval_required_event_stays_a_second_way_in_for_the_same_message(
+    stack: LocalStack,
+):
+    pipeline_project(stack)
+    bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
+    await following(bot)
+    intent = await stack.forest.release(
+        ORGANISATION, CHECKOUT, (deploy("production"),), artifact=artifact(stack)
+    )
+    for _ in range(3):
+        await stack.announce(intent, project=CHECKOUT)
+    await wait_for(lambda: stack.message_of(intent) is not None, "the message")
+    await asyncio.sleep(1.5)
+    assert len(posted(stack)) == 1
+    # A release the watch sees nothing held in (no pipeline) still gets the event's message.
+    other = stack.new_release()
+    await stack.announce(other)
+    await wait_for(lambda: stack.message_of(other) is not None, "the event's message")
+    assert len(posted(stack)) == 2
