@@ -360,3 +360,46 @@ async def test_forest_not_answering_offers_try_again_and_the_plan_is_decided_onc
     assert stack.forest.stage_status(intent, STAGE) == "SUCCEEDED"
     assert len(thread_texts(stack, message.ts)) >= 1
     assert sum("approved the plan" in t for t in thread_texts(stack, message.ts)) == 1
+
+
+async def test_a_waiting_plan_is_in_forest_pending_and_the_home_tab_until_decided(
+    stack: LocalStack,
+):
+    from tests.flows.test_app_home import home_text, open_home
+    from tests.flows.test_pending import pending_answer
+
+    await start(stack)
+    await stack.link("alice")
+    await stack.link("bob")
+    intent = await planned_release(stack)
+    message = await posted(stack, intent)
+    listed = await pending_answer(stack, "alice")
+    assert "📋 plan for payments-api → infra-prod in acme" in listed
+    assert "feat: logs bucket (#91)" in listed
+    await open_home(stack, "alice")
+    await wait_until(lambda: stack.slack.home_view(stack.person("alice").slack_user_id))
+    assert "📋 plan for payments-api → infra-prod" in home_text(stack, "alice")
+    # Decided: no longer waiting for anyone.
+    await stack.click("bob", message.ts, "plan_approve")
+    await wait_until(lambda: buttons(stack.slack.message(CHANNEL, message.ts)) == {})
+    assert "📋 plan" not in await pending_answer(stack, "alice")
+
+
+async def test_a_plan_that_waits_too_long_is_recalled_in_its_thread_once_per_period(
+    stack: LocalStack,
+):
+    from dataclasses import replace
+
+    from bot.local.local_stack import FAST
+
+    tuning = replace(FAST, reminder_check_interval=0.2)
+    await stack.start_bot(tuning, FOREST_ORGANISATION=ORGANISATION, APPROVALS_REMIND_AFTER="2s")
+    await stack.start_bot(tuning, FOREST_ORGANISATION=ORGANISATION, APPROVALS_REMIND_AFTER="2s")
+    intent = await planned_release(stack)
+    message = await posted(stack, intent)
+    await wait_until(
+        lambda: any("⏰ This plan still waits" in t for t in thread_texts(stack, message.ts))
+    )
+    await asyncio.sleep(0.8)  # both replicas checked again within the same period
+    reminders = [t for t in thread_texts(stack, message.ts) if t.startswith("⏰")]
+    assert len(reminders) == 1
