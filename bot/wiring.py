@@ -392,6 +392,7 @@ class Bot:
                     refresh=coalescer.nudge,
                     finish=nudges.finish_later,
                     tasks=self.tasks,
+                    metrics=self.metrics,
                 ),
                 plans.gates(facts),
             ]
