@@ -302,6 +302,9 @@ class Bot:
         )
         open_approvals = OpenApprovals(store)
         self.metrics.open_approvals.set_function(lambda: len(open_approvals))
+        pacer = slack.pacer
+        if pacer is not None:
+            self.metrics.slack_calls_waiting.set_function(pacer.waiting)
         coalescer = Coalescer(
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
