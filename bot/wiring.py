@@ -395,6 +395,7 @@ class Bot:
                     refresh=coalescer.nudge,
                     finish=nudges.finish_later,
                     tasks=self.tasks,
+                    metrics=self.metrics,
                 ),
                 plans.gates(facts),
             ]
