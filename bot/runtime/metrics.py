@@ -48,6 +48,11 @@ class Metrics:
         self.open_approvals = Gauge(
             "approvals_open", "Approval messages still waiting for an outcome.", registry=r
         )
+        self.slack_calls_waiting = Gauge(
+            "approvals_slack_calls_waiting",
+            "Slack calls queued for their turn inside Slack's rate limits.",
+            registry=r,
+        )
         self.forest_latency = Histogram(
             "approvals_forest_call_seconds", "Forest call latency.", ["method"], registry=r
         )
