@@ -299,6 +299,20 @@ async def test_thread_replies_approve_and_reject_a_plan(stack: LocalStack):
     await wait_until(lambda: "x" in stack.slack.reactions(CHANNEL, reply_ts))
 
 
+async def test_a_plan_rejection_typed_in_the_thread_reaches_forest_as_typed(stack: LocalStack):
+    await start(stack)
+    await stack.link("bob")
+    intent = await planned_release(stack)
+    message = await posted(stack, intent)
+    # Slack delivers it encoded: "&amp;", "&lt;…&gt;", "<https://…>", "<@U0ALICE>".
+    await stack.reply_in_thread(
+        "bob", message.ts, "reject drops <logs> & more, see https://ci.example/1 cc @alice"
+    )
+    await wait_until(lambda: stack.forest.calls_to("RejectPlanStage"), timeout=WAIT)
+    [call] = stack.forest.calls_to("RejectPlanStage")
+    assert call.request.reason == "drops <logs> & more, see https://ci.example/1 cc @alice"
+
+
 async def test_a_huge_plan_stays_within_slacks_limits(stack: LocalStack):
     await start(stack)
     huge = "".join(
