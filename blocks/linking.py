@@ -21,7 +21,8 @@ HELP = (
     " app's Home tab).\n"
     "• `/forest help`: this help.\n"
     "In an approval's thread, reply `approve [comment]`, `reject &lt;reason&gt;` or (admins who"
-    " authored the release) `bypass &lt;reason&gt;` to vote."
+    " authored the release) `bypass &lt;reason&gt;` to vote. In a plan's thread, `approve` or"
+    " `reject &lt;reason&gt;` decides the plan."
 )
 
 

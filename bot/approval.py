@@ -9,8 +9,11 @@ import base64
 import enum
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from bot.plans.plan import PlanView
 
 
 @dataclass(frozen=True)
@@ -168,9 +171,10 @@ class ApprovalView:
 
 @dataclass(frozen=True)
 class PendingApproval:
-    """One approval waiting for a person's vote, as their pending list shows it."""
+    """One approval waiting for a person's vote (or a plan for their decision), as their
+    pending list shows it."""
 
-    view: ApprovalView
+    view: ApprovalView | PlanView
     permalink: str
     waiting_since: datetime
 

@@ -49,6 +49,10 @@ from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
 from bot.plans.assembly import Plans, build_plans
+from bot.plans.pending import PendingPlans
+from bot.plans.reminders import MARK_PREFIX as PLAN_MARK_PREFIX
+from bot.plans.reminders import PlanReminders
+from bot.plans.spotter import PlanSpotter
 from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
@@ -151,10 +155,13 @@ class _Services:
     open_approvals: OpenApprovals
     plans: Plans
     reminders: Reminders
+    plan_reminders: PlanReminders
     reconciler: Reconciler
     nudges: NudgeListener
     consumer: ApprovalConsumer
     watch: ForestWatch | None
+    # Plans that begin to wait announce it only on forest's NATS (None: no watch).
+    plan_spotter: PlanSpotter | None
 
 
 class Bot:
@@ -325,12 +332,31 @@ class Bot:
         )
         self.plans = plans
         permalinks = Permalinks(slack)
-        pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
+        pending = PendingApprovals(
+            open_approvals,
+            store,
+            linking,
+            forest,
+            presenter,
+            permalinks,
+            plans=PendingPlans(plans.open, plans.store, plans.presenter, permalinks),
+        )
         reminders = Reminders(
             open_approvals,
             store,
             ReminderMarks(resources.approvals_bucket),
             presenter,
+            people,
+            permalinks,
+            slack,
+            settings.approvals_remind_after,
+            tuning.reminder_check_interval,
+        )
+        plan_reminders = PlanReminders(
+            plans.open,
+            plans.store,
+            ReminderMarks(resources.approvals_bucket, PLAN_MARK_PREFIX),
+            plans.presenter,
             people,
             permalinks,
             slack,
@@ -369,6 +395,7 @@ class Bot:
                     refresh=coalescer.nudge,
                     finish=nudges.finish_later,
                     tasks=self.tasks,
+                    metrics=self.metrics,
                 ),
                 plans.gates(facts),
             ]
@@ -397,6 +424,7 @@ class Bot:
             open_approvals=open_approvals,
             plans=plans,
             reminders=reminders,
+            plan_reminders=plan_reminders,
             reconciler=Reconciler(open_approvals, coalescer, tuning.reconcile_interval),
             nudges=nudges,
             # The approval-required event stays a second way in, for whoever publishes it.
@@ -404,6 +432,7 @@ class Bot:
                 resources.js, announcer, self.metrics, ack_wait=tuning.ack_wait
             ),
             watch=watch,
+            plan_spotter=PlanSpotter(plans.open, watch.scan_soon) if watch is not None else None,
         )
 
     # Phase three: start surfaces. Each close is pushed right after its start, so the stack
@@ -436,13 +465,16 @@ class Bot:
         stack.push_async_callback(self._loops.cancel)
         loops = self._loops
         loops.spawn(services.reminders.run(), name="reminders")
+        loops.spawn(services.plan_reminders.run(), name="plan reminders")
         loops.spawn(services.open_approvals.follow(), name="open approvals")
         loops.spawn(services.plans.open.follow(), name="open plans")
         loops.spawn(services.reconciler.run(), name="reconcile")
-        # A KV watch may not survive an outage of the bot's NATS.
+        # A KV watch may not survive an outage of the bot's NATS, and refreshes that could not
+        # write their record during it are lost: re-read what is open.
         resources.bot_nats.on_reconnect += [
             services.open_approvals.resubscribe,
             services.plans.open.resubscribe,
+            services.reconciler.soon,
         ]
         if services.watch is not None:
             loops.spawn(services.watch.run(), name="forest watch")
@@ -466,18 +498,29 @@ class Bot:
         """
         nudges, reconciler = services.nudges, services.reconciler
         forest_nats = resources.forest_nats
+        spotter = services.plan_spotter
+        if spotter is not None:
+            self._stack.push_async_callback(spotter.stop)
+            # Statuses sent while the bot was not connected are lost: look again.
+            forest_nats.on_reconnect.append(spotter.hint)
         if forest_nats is resources.bot_nats:
             await nudges.start(forest_nats.nc)
+            if spotter is not None:
+                await spotter.start(forest_nats.nc)
         else:
 
             async def connect_then_listen() -> None:
                 await forest_nats.connect()
                 await nudges.start(forest_nats.nc)
+                if spotter is not None:
+                    await spotter.start(forest_nats.nc)
                 reconciler.soon()
 
             self._loops.spawn(connect_then_listen(), name="forest nats")
-        # Nudges sent while the bot was not connected are lost: re-read what is open.
-        forest_nats.on_reconnect.append(reconciler.soon)
+        # Nudges sent while the bot was not connected are lost: re-read what is open (the
+        # bot's own NATS does so already).
+        if forest_nats is not resources.bot_nats:
+            forest_nats.on_reconnect.append(reconciler.soon)
 
     async def _slack_identity(self, slack: SlackWeb) -> SlackIdentity:
         while True:

@@ -99,3 +99,30 @@ async def test_an_unreadable_organisation_and_a_nats_url_without_jetstream_fail(
     assert "NATS_URL" in verdicts["nats"].detail
     assert not verdicts["forest"].ok
     assert "cannot read FOREST_ORGANISATION=globex" in verdicts["forest"].detail
+
+
+async def test_the_command_prints_its_lines_and_nothing_else(stack: LocalStack):
+    # A refused probe is said once, in its check's line, not again as a log line above them.
+    env = {
+        "PATH": os.environ["PATH"],
+        **stack.env(PORT="3000", FOREST_ORGANISATION="nope", NATS_URL="nats://127.0.0.1:1"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "check",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 30)
+    lines = stdout.decode().splitlines()
+    assert process.returncode == 1
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", "config"],
+        ["ok", "slack"],
+        ["FAIL", "nats"],
+        ["ok", "forest-nats"],
+        ["FAIL", "forest"],
+    ], lines

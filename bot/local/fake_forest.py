@@ -348,9 +348,7 @@ class FakeForest:
         """Forest's runner finished every release of an ACTIVE deploy or plan stage (with
         ``status`` SUCCEEDED, FAILED, CANCELLED or TIMED_OUT); forest then re-evaluates the
         intent. ``plan_output``: what a plan printed, one text or one per destination name."""
-        steps = self.releases.finish_stage(
-            intent_id, stage_id, status, error_message, plan_output
-        )
+        steps = self.releases.finish_stage(intent_id, stage_id, status, error_message, plan_output)
         for step in steps:
             await self.publish_release_status(
                 intent_id, {"release_id": step.release_id, "status": step.status}

@@ -17,10 +17,12 @@ from collections.abc import Callable
 
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome
 from bot.approvals.announcer import Announcer
+from bot.approvals.one_message import Announced
 from bot.approvals.open_approvals import OpenApprovals
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestNotFound
 from bot.forest.releases import PipelineStage, ReleaseIntent, StageStatus
+from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.web import SlackError, SlackRefusedForGood
 from bot.state.approval_store import ApprovalStore, Phase
@@ -46,8 +48,10 @@ class DeployGates:
         finish: Callable[[ApprovalKey, Outcome], None],
         tasks: TaskSet,
         retry_seconds: float = ANNOUNCE_RETRY_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._forest = forest
+        self._metrics = metrics
         self._store = store
         self._open = open_approvals
         self._announcer = announcer
@@ -110,7 +114,8 @@ class DeployGates:
         try:
             for attempt in range(ANNOUNCE_ATTEMPTS):
                 try:
-                    await self._announcer.announce(request)
+                    result = await self._announcer.announce(request)
+                    self._announced(request, result)
                     return
                 except SlackRefusedForGood as error:
                     log.error(
@@ -128,6 +133,18 @@ class DeployGates:
                 await asyncio.sleep(self._retry_seconds * 2**attempt)
         finally:
             self._announcing.discard(request.key)
+
+    def _announced(self, request: ApprovalRequest, result: Announced) -> None:
+        """Said and counted as for the approval-required event, so an operator sees a message
+        found by watching forest the same way."""
+        if result == Announced.POSTED and self._metrics is not None:
+            self._metrics.messages_posted.inc()
+        if result != Announced.BUSY:
+            log.info(
+                "approval %s",
+                result.value,
+                extra={**request.key.log_fields, "outcome": result.value, "found_by": "watch"},
+            )
 
     def _follow_open(self, intent: ReleaseIntent) -> None:
         """Bring this intent's open messages to what its stages say now."""

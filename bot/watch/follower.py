@@ -191,6 +191,11 @@ class ForestWatch:
             return
         self.mark(event.project, intent)
 
+    def scan_soon(self) -> None:
+        """Have the follower scan every active intent soon (something may wait that no event
+        announces: a plan stage that finished its plan)."""
+        self._scan_soon.set()
+
     def mark(self, project: str, release_intent_id: str) -> None:
         """Have the checker read this intent soon."""
         self._marked.setdefault(project, set()).add(release_intent_id)

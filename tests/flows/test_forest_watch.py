@@ -3,11 +3,13 @@ approval-required event, only the org event log and forest's read API."""
 
 import asyncio
 import json
+import logging
 import re
 import time
 from dataclasses import replace
 
 import grpc
+import pytest
 from tests_support import all_text, buttons
 
 from bot.local.fake_forest import deploy
@@ -54,10 +56,11 @@ def posted(stack: LocalStack) -> list:
 
 
 async def test_production_waiting_for_staging_is_announced_once_staging_succeeded(
-    stack: LocalStack,
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
 ):
+    caplog.set_level(logging.INFO, logger="bot.watch")
     pipeline_project(stack)
-    await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
+    bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
     intent = await stack.forest.release(
         ORGANISATION, CHECKOUT, STAGING_THEN_PRODUCTION, artifact=artifact(stack)
     )
@@ -78,6 +81,10 @@ async def test_production_waiting_for_staging_is_announced_once_staging_succeede
     assert "feat: one-click checkout (#91)" in shown
     assert "4be1c0f on main" in shown
     assert "github-actions (ci)" in shown  # who annotated it, not called the author
+    # Logged and counted like a message for forest's approval-required event.
+    said = [r for r in caplog.records if r.getMessage() == "approval posted"]
+    assert [(r.release_intent_id, r.environment) for r in said] == [(intent, "production")]
+    assert bot.metrics.registry.get_sample_value("approvals_messages_posted_total") == 1
     assert "https://github.com/acme/checkout/pull/91" in shown
     assert "https://ci.acme.io/runs/4711" in shown
     assert stack.message_of(intent, "staging") is None
