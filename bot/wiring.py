@@ -469,10 +469,12 @@ class Bot:
         loops.spawn(services.open_approvals.follow(), name="open approvals")
         loops.spawn(services.plans.open.follow(), name="open plans")
         loops.spawn(services.reconciler.run(), name="reconcile")
-        # A KV watch may not survive an outage of the bot's NATS.
+        # A KV watch may not survive an outage of the bot's NATS, and refreshes that could not
+        # write their record during it are lost: re-read what is open.
         resources.bot_nats.on_reconnect += [
             services.open_approvals.resubscribe,
             services.plans.open.resubscribe,
+            services.reconciler.soon,
         ]
         if services.watch is not None:
             loops.spawn(services.watch.run(), name="forest watch")
@@ -515,8 +517,10 @@ class Bot:
                 reconciler.soon()
 
             self._loops.spawn(connect_then_listen(), name="forest nats")
-        # Nudges sent while the bot was not connected are lost: re-read what is open.
-        forest_nats.on_reconnect.append(reconciler.soon)
+        # Nudges sent while the bot was not connected are lost: re-read what is open (the
+        # bot's own NATS does so already).
+        if forest_nats is not resources.bot_nats:
+            forest_nats.on_reconnect.append(reconciler.soon)
 
     async def _slack_identity(self, slack: SlackWeb) -> SlackIdentity:
         while True:

@@ -380,3 +380,53 @@ async def test_the_home_tab_lists_what_waits_for_the_viewer(page: Page) -> None:
     # Back in the channel, the approval message is where it was.
     await page.get_by_role("button", name="# approvals").click()
     await shows(top_level(page, "fix: retry card captures on timeout (#812)"), "0 of 2")
+
+
+async def test_an_infra_release_waits_for_its_plan_to_be_approved_or_rejected(page: Page) -> None:
+    logs_title = "infra: keep payments logs for 400 days (#77)"
+    replica_title = "infra: a read replica for the payments database (#81)"
+    await act_as(page, "bob")
+    await page.get_by_label("Message").fill("/forest login")
+    await page.get_by_label("Message").press("Enter")
+    await approve_in_forage(page, "bob")
+
+    # alice releases an infra change: forest plans production first; no message while it runs.
+    await act_as(page, "alice")
+    await page.get_by_label("Release kind").select_option("infra")
+    await page.get_by_role("button", name="Publish").click()
+    await shows(pipeline_of(page, logs_title), "plan production", "running")
+    await expect(top_level(page, logs_title)).to_have_count(0)
+    await finish_in_forest(page, logs_title, "plan production")
+    await shows(pipeline_of(page, logs_title), "plan awaits approval")
+    plan_message = own_blocks(top_level(page, logs_title))
+    await shows(plan_message, "Plan: 1 to add, 1 to change, 0 to destroy.")
+    for button in ("Approve plan", "Reject plan", "View plan"):
+        await expect(plan_message.get_by_role("button", name=button)).to_be_visible()
+
+    # bob reads the whole plan in a modal, then approves it; forest goes on to apply it.
+    await act_as(page, "bob")
+    await plan_message.get_by_role("button", name="View plan").click()
+    modal = page.get_by_role("dialog")
+    await shows(modal, logs_title, "What the plan does", "~ days = 90 -> 400")
+    await modal.get_by_role("button", name="Close").click()
+    await expect(modal).to_be_hidden(timeout=WAIT_MS)
+    await plan_message.get_by_role("button", name="Approve plan").click()
+    await shows(thread_of(top_level(page, logs_title)), "✅ @bob approved the plan.")
+    await expect(plan_message.get_by_role("button", name="Approve plan")).to_have_count(
+        0, timeout=WAIT_MS
+    )
+    await shows(pipeline_of(page, logs_title), "deploy production", "running")
+    await finish_in_forest(page, logs_title, "deploy production")
+    await shows(pipeline_of(page, logs_title), "succeeded")
+
+    # A second infra change: bob rejects its plan with a reason, and the release stops there.
+    await act_as(page, "alice")
+    await page.get_by_role("button", name="Publish").click()
+    await finish_in_forest(page, replica_title, "plan production")
+    replica = top_level(page, replica_title)
+    await act_as(page, "bob")
+    await own_blocks(replica).get_by_role("button", name="Reject plan").click()
+    await submit_modal(page, "Reject plan", "Why?", "encrypt the replica at rest", "Reject plan")
+    await shows(own_blocks(replica), "rejected", "the release stops here")
+    await shows(thread_of(replica), "❌ @bob rejected the plan: encrypt the replica at rest")
+    await shows(pipeline_of(page, replica_title), "failed", "cancelled")
