@@ -32,19 +32,22 @@ class Command:
     cwd: Path
 
 
+# The fake Slack of these phases has no rate limits, and they post far faster than Slack
+# allows (a burst of 1,000 approvals in one channel): the bot runs with its pacing off, so they
+# measure its own work. The release train (bench/train.py) measures it inside Slack's limits.
+UNPACED = json.dumps({"slack_pacing": False})
+
+
 def bot_command(source: Path | None = None) -> Command:
-    """``approvals-bot run``, installed; or the same command from another checkout of the bot
-    (to compare two versions on one machine): run from that folder, its ``bot`` comes first."""
+    """The bot as ``approvals-bot run`` runs it (``bot.local.bot_process``, production timings),
+    pacing off; or ``approvals-bot run`` from another checkout of the bot (to compare two
+    versions on one machine): run from that folder, its ``bot`` comes first."""
     if source is not None:
         source = source.resolve()
         return Command(
             [sys.executable, "-m", "bot.cli", "run"], {"PYTHONPATH": str(source)}, source
         )
-    beside = Path(sys.executable).parent / "approvals-bot"
-    found = str(beside) if beside.exists() else shutil.which("approvals-bot")
-    if found is None:
-        raise FileNotFoundError("approvals-bot is not installed; pip install -e .")
-    return Command([found, "run"], {}, REPOSITORY)
+    return Command([sys.executable, "-m", "bot.local.bot_process", UNPACED], {}, REPOSITORY)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -155,15 +155,30 @@ def _fields(view: ApprovalView) -> list[dict[str, Any]]:
 
     pairs = [
         ("Author", shown_author),
+        # Who annotated the artifact in forest: often a CI app, so it is not called the author.
+        ("Annotated by", clip(one_line(release.annotated_by), 200)),
         ("Commit", commit),
         ("Policy", clip(one_line(view.request.policy_name), 200)),
         ("Release", clip(one_line(release.slug), 200)),
+        ("Links", _links(view)),
     ]
     return [
         mrkdwn_text(f"*{label}*\n{value}", MAX_FIELD_TEXT, verbatim=True)
         for label, value in pairs
         if value
     ][:MAX_FIELDS]
+
+
+def _links(view: ApprovalView) -> str:
+    """The release's other pages, as forest's artifact names them: pull request, CI run, link."""
+    release = view.request.release
+    candidates = (
+        (release.pr_url, "Pull request"),
+        (release.run_url, "CI run"),
+        (release.link_url, "Link"),
+    )
+    shown = [link(url, label) for url, label in candidates if safe_url(url) and url != view.web_url]
+    return " · ".join(shown)
 
 
 def progress_bar(current: int, required: int) -> str:

@@ -21,8 +21,14 @@ HELP = (
     " app's Home tab).\n"
     "• `/forest help`: this help.\n"
     "In an approval's thread, reply `approve [comment]`, `reject &lt;reason&gt;` or (admins who"
-    " authored the release) `bypass &lt;reason&gt;` to vote."
+    " authored the release) `bypass &lt;reason&gt;` to vote. In a plan's thread, `approve` or"
+    " `reject &lt;reason&gt;` decides the plan."
 )
+
+
+def _account(forest_username: str) -> str:
+    """A forest account's name as the messages show it: on one line, cut, escaped once."""
+    return clip(one_line(forest_username), 80)
 
 
 def device_login(
@@ -41,7 +47,7 @@ def device_login(
 
 def linked(forest_username: str, pending_action: str | None = None) -> SlackMessage:
     """Linked; when the person was in the middle of a vote, one click finishes it."""
-    text = f"✅ You're linked to forest as *{clip(one_line(forest_username), 80)}*."
+    text = f"✅ You're linked to forest as *{_account(forest_username)}*."
     if not pending_action or len(pending_action) > BUTTON_VALUE_CHARS:
         return answer(text)
     kind = pending_action.split("|", 1)[0]
@@ -72,15 +78,13 @@ def login_failed(sentence: str) -> SlackMessage:
 def whoami(forest_username: str | None) -> SlackMessage:
     if forest_username is None:
         return answer("You're not linked to forest. Run `/forest login` to link your account.")
-    return answer(f"You're linked to forest as *{clip(one_line(forest_username), 80)}*.")
+    return answer(f"You're linked to forest as *{_account(forest_username)}*.")
 
 
 def logged_out(forest_username: str | None) -> SlackMessage:
     if forest_username is None:
         return answer("You weren't linked to forest, so there was nothing to forget.")
-    return answer(
-        f"Unlinked from *{clip(one_line(forest_username), 80)}*; your forest tokens are forgotten."
-    )
+    return answer(f"Unlinked from *{_account(forest_username)}*; your forest tokens are forgotten.")
 
 
 def help_text() -> SlackMessage:
@@ -94,7 +98,7 @@ def unknown_subcommand(subcommand: str) -> SlackMessage:
 
 def login_refused(reason: str, forest_username: str) -> SlackMessage:
     """Why a device login linked nothing (``reason``: bot.identity.link_guard.Refusal)."""
-    name = clip(one_line(forest_username), 80)
+    name = _account(forest_username)
     sentence = {
         "not_yours": (
             f"The forest account that approved this code, *{name}*, is not yours: none of its"
@@ -113,12 +117,12 @@ def login_refused(reason: str, forest_username: str) -> SlackMessage:
     }.get(
         reason, "Slack did not tell me your e-mail just now. Nothing was linked: please try again."
     )
-    return notice(sentence)
+    return answer(sentence)
 
 
 def someone_tried_your_account(slack_user_id: str, forest_username: str) -> SlackMessage:
     """To the owner of a forest account that approved another Slack person's login code."""
-    name = escape(clip(one_line(forest_username), 80))
+    name = _account(forest_username)
     return answer(
         f"⚠️ <@{slack_user_id}> asked to link your forest account *{name}* to their Slack account,"
         " and the code was approved in forage with your account. I refused: it is not their"
@@ -129,7 +133,7 @@ def someone_tried_your_account(slack_user_id: str, forest_username: str) -> Slac
 
 def your_account_moved(slack_user_id: str, forest_username: str) -> SlackMessage:
     """To the Slack person a forest account was linked to, when another one links it."""
-    name = escape(clip(one_line(forest_username), 80))
+    name = _account(forest_username)
     return answer(
         f"⚠️ Your forest account *{name}* is now linked to <@{slack_user_id}>, so your link to it"
         " was removed and votes with it count for them. If that was not you, tell your platform"

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.approval import ApprovalView, PendingApproval
+from bot.plans.plan import PlanView
 
 from .approval_message import plural, release_name
 from .elements import (
@@ -22,6 +23,7 @@ from .elements import (
     section,
     text_size,
 )
+from .plan_message import release_name as plan_release_name
 from .replies import LINK_ACTION_ID, WHEN, reminder_reply
 from .text import clip, fit, link, one_line, sanitize, slack_date, truncate
 
@@ -45,6 +47,8 @@ def release_title(view: ApprovalView) -> str:
 
 def pending_entry(item: PendingApproval) -> str:
     """*<link|title>* then project → environment in org · votes · author · how long it waits."""
+    if isinstance(item.view, PlanView):
+        return _plan_entry(item, item.view)
     request = item.view.request
     state = item.view.state
     where = (
@@ -61,6 +65,16 @@ def pending_entry(item: PendingApproval) -> str:
         parts.append(f"by {clip(one_line(author.username), 80)}")
     parts.append(f"waiting since {slack_date(item.waiting_since, fmt=WHEN)}")
     return f"*{link(item.permalink, release_title(item.view))}*\n" + " · ".join(parts)
+
+
+def _plan_entry(item: PendingApproval, view: PlanView) -> str:
+    """*<link|title>* then 📋 plan for project → environment in org · how long it waits."""
+    stage = view.stage
+    where = f"📋 plan for {_name(stage.project)} → {_name(stage.environment)}"
+    parts = [f"{where} in {_name(stage.organisation)}", "needs approve or reject"]
+    parts.append(f"waiting since {slack_date(item.waiting_since, fmt=WHEN)}")
+    title = truncate(one_line(sanitize(plan_release_name(view))), TITLE_CHARS)
+    return f"*{link(item.permalink, title)}*\n" + " · ".join(parts)
 
 
 def headline(count: int) -> str:

@@ -8,14 +8,17 @@ code, cut to fit, with a note and a link to forage where it was cut.
 from __future__ import annotations
 
 import string
+from datetime import datetime
 from typing import Any
 
 from bot.plans.plan import Decided, DestinationPlan, PlanView, StageEnd
 from bot.plans.summary import PlanSummary, clean, summarise
 
 from .approval_message import plural
-from .elements import MAX_TEXT, SlackMessage, actions, button, context, header, section
+from .elements import MAX_TEXT, SlackMessage, actions, answer, button, context, header, section
+from .replies import duration
 from .text import (
+    as_utc,
     clip,
     escape,
     fit,
@@ -141,11 +144,23 @@ def _fields(view: PlanView) -> list[dict[str, Any]]:
         name = one_line(author.username) or one_line(author.email)
         if slack_id or name:
             shown_author = person(slack_id, name)
+    release = view.stage.release
+    links = (
+        (release.pr_url, "Pull request"),
+        (release.run_url, "CI run"),
+        (release.link_url, "Link"),
+    )
+    shown_links = " · ".join(
+        link(url, label) for url, label in links if safe_url(url) and url != view.web_url
+    )
     pairs = [
-        ("Annotated by", shown_author),
+        ("Author", shown_author),
+        # Who annotated the artifact in forest: often a CI app, so it is not called the author.
+        ("Annotated by", clip(one_line(release.annotated_by), 200)),
         ("Commit", _commit(view)),
-        ("Release", clip(one_line(view.stage.release.slug), 200)),
+        ("Release", clip(one_line(release.slug), 200)),
         ("Stage", clip(one_line(view.stage.stage_id), 200)),
+        ("Links", shown_links),
     ]
     return [
         {"type": "mrkdwn", "text": fit(f"*{label}*\n{value}", 2000)}
@@ -427,8 +442,6 @@ def _modal(title: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-
-
 # Thread replies under the plan message
 
 
@@ -485,3 +498,21 @@ def plan_end_reply(view: PlanView) -> str:
         if view.end
         else ""
     )
+
+
+def plan_reminder_reply(view: PlanView, since: datetime, now: datetime) -> str:
+    """⏰ This plan still waits for approve or reject. Waiting since Today at 10:15 (2 h)."""
+    text = "⏰ This plan still waits for someone to approve or reject it."
+    text += f" Waiting since {slack_date(since, fmt=WHEN)}"
+    waited = (as_utc(now) - as_utc(since)).total_seconds()
+    text += f" ({duration(waited)})." if waited >= 0 else "."
+    return fit(text, MAX_TEXT)
+
+
+def plan_reminder_dm(
+    view: PlanView, since: datetime, now: datetime, permalink: str
+) -> SlackMessage:
+    """The thread's reminder, told to the release's author with a link to the plan message."""
+    title = truncate(one_line(sanitize(release_name(view))), 150)
+    about = f"The plan of your release {link(permalink, title)} for {clip(_env(view), 60)}."
+    return answer(fit(f"{plan_reminder_reply(view, since, now)}\n{about}", 3000))

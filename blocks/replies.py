@@ -155,7 +155,8 @@ def outcome_reply(
     return _reply(" · ".join(parts))
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """How long, roughly: less than a minute, 12 min, 2 h 5 min, 3 days."""
     minutes = int(seconds // 60)
     if minutes < 1:
         return "less than a minute"
@@ -187,7 +188,7 @@ def reminder_reply(view: ApprovalView, now: datetime) -> str:
     if since is not None:
         text += f" Waiting since {slack_date(since, fmt=WHEN)}"
         waited = (as_utc(now) - since).total_seconds()
-        text += f" ({_duration(waited)})." if waited >= 0 else "."
+        text += f" ({duration(waited)})." if waited >= 0 else "."
     return _reply(text)
 
 
@@ -212,16 +213,18 @@ def not_linked(pending_action: str, sentence: str = "") -> SlackMessage:
     )
 
 
+VOTE_NOT_RECORDED = "Forest didn't answer, so your vote was *NOT* recorded."
+
+
 def vote_failed(
     retry_action_id: str,
     retry_value: str,
     *,
     now: datetime | None = None,
-    silent: str = "Forest didn't answer",
+    sentence: str = VOTE_NOT_RECORDED,
 ) -> SlackMessage:
-    """Something the vote needs did not answer (``silent`` says what): say plainly that
-    nothing was recorded, and offer to try again."""
+    """Forest did not answer: say plainly what that means, and offer to try again."""
     blocks: list[dict[str, Any]] = [actions(button("Try again", retry_action_id, retry_value))]
     if now is not None:
         blocks.append(context(f"Tried {slack_date(now, fmt=WHEN)}"))
-    return answer(f"{silent}, so your vote was *NOT* recorded.", *blocks)
+    return answer(sentence, *blocks)

@@ -9,8 +9,11 @@ import base64
 import enum
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from bot.plans.plan import PlanView
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,12 @@ class Release:
     commit_sha: str = ""
     commit_branch: str = ""
     author: Author | None = None
+    # From forest's artifact, when the bot found the release in forest itself: who annotated
+    # it (often a CI app, not the person who released), and its other links.
+    annotated_by: str = ""
+    pr_url: str = ""
+    run_url: str = ""
+    link_url: str = ""
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Release:
@@ -87,6 +96,9 @@ class ApprovalRequest:
     policy_name: str = ""
     blocked_at: str = ""
     release: Release = field(default_factory=Release)
+    # The pipeline stage forest holds, when the bot found the block in forest itself: its
+    # outcome is that stage's, not the whole intent's.
+    stage_id: str = ""
 
     @property
     def key(self) -> ApprovalKey:
@@ -159,9 +171,10 @@ class ApprovalView:
 
 @dataclass(frozen=True)
 class PendingApproval:
-    """One approval waiting for a person's vote, as their pending list shows it."""
+    """One approval waiting for a person's vote (or a plan for their decision), as their
+    pending list shows it."""
 
-    view: ApprovalView
+    view: ApprovalView | PlanView
     permalink: str
     waiting_since: datetime
 
@@ -178,6 +191,7 @@ def release_page(forest_web_url: str, organisation: str, project: str, release: 
     if release.web_url:
         return release.web_url
     if not forest_web_url:
-        return ""
+        # Without forage's address, the link forest's artifact carries, if any.
+        return release.link_url
     base = f"{forest_web_url}/orgs/{quote(organisation)}/projects/{quote(project)}"
     return f"{base}/releases/{quote(release.slug)}" if release.slug else base

@@ -150,15 +150,20 @@ async def _forest(settings: Settings) -> str:
     forest = ForestClient(settings.forest_grpc_url, settings.forest_app_token, timeout=5.0)
     await forest.open()
     try:
+        return await _forest_answers(forest, settings)
+    finally:
+        # Also when the check failed or ran out of time.
+        await forest.close()
+
+
+async def _forest_answers(forest: ForestClient, settings: Settings) -> str:
+    try:
         await forest.token_check()
     except ForestUnavailable:
         raise _Failed(f"forest does not answer at {settings.forest_grpc_url}") from None
     except ForestUnauthenticated:
         raise _Failed("forest refused FOREST_APP_TOKEN") from None
-    try:
-        watched = await _organisation(forest, settings.forest_organisation)
-    finally:
-        await forest.close()
+    watched = await _organisation(forest, settings.forest_organisation)
     return f"forest answers at {settings.forest_grpc_url} and accepts the app token{watched}"
 
 

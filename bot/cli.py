@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     if args.command == "check":
+        # Each check's line says what failed; the warnings its probes log on the way would
+        # only repeat it, above the lines. Errors still show, with secrets scrubbed.
+        configure_logging(args.log_format, SecretFilter())
+        logging.disable(logging.WARNING)
         verdicts = asyncio.run(run_checks(os.environ))
         for verdict in verdicts:
             print(verdict.line())

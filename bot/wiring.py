@@ -35,6 +35,13 @@ from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
+from bot.forest.errors import (
+    ForestError,
+    ForestNotFound,
+    ForestPermissionDenied,
+    ForestUnauthenticated,
+    ForestUnavailable,
+)
 from bot.http_server import ListenerLimits, ListenerRunner, SlackEntry, build_http_app
 from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
@@ -42,6 +49,10 @@ from bot.identity.linking import LinkService
 from bot.identity.people import People
 from bot.identity.token_cipher import TokenCipher
 from bot.plans.assembly import Plans, build_plans
+from bot.plans.pending import PendingPlans
+from bot.plans.reminders import MARK_PREFIX as PLAN_MARK_PREFIX
+from bot.plans.reminders import PlanReminders
+from bot.plans.spotter import PlanSpotter
 from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
@@ -62,6 +73,12 @@ from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucke
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.health import JetStreamProbe
 from bot.state.shared_lock import SharedLocks
+from bot.watch.artifact_facts import ArtifactFacts
+from bot.watch.cursor import Cursor
+from bot.watch.deploy_gates import DeployGates
+from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
+from bot.watch.handlers import IntentHandler
+from bot.watch.lease import LEASE_SECONDS, WatchLease
 from handlers import register
 from handlers.deps import HandlerDeps
 from handlers.owner_notices import OwnerNotices
@@ -69,6 +86,7 @@ from handlers.owner_notices import OwnerNotices
 log = logging.getLogger(__name__)
 
 LINKS_BUCKET = "forest_links"
+WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
 # Calls still queued for Slack's rate limits at shutdown get this long to go.
 SLACK_DRAIN_SECONDS = 5.0
@@ -94,6 +112,10 @@ class Tuning:
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
     # How long one Slack Web API call may take before it counts as failed.
     slack_timeout: float = REQUEST_TIMEOUT_SECONDS
+    # Watching forest (FOREST_ORGANISATION): how often the active intents are all read, and
+    # how long a dead follower holds the lease before another replica takes over.
+    watch_scan_interval: float = SCAN_INTERVAL_SECONDS
+    watch_lease: float = LEASE_SECONDS
     # Pace Slack calls inside Slack's rate limits (bot/slack/pacing.py). Off, the bot calls
     # Slack at once and relies on slack_sdk's retry after a 429: the benchmark's naive peer.
     slack_pacing: bool = True
@@ -125,6 +147,8 @@ class _Resources:
     # Locks across replicas (a token refresh), kept in the links bucket.
     link_locks: SharedLocks
     dedup: Dedup
+    # Where the watch of FOREST_ORGANISATION keeps its lease and cursor (None: no watch).
+    watch_bucket: KeyValue | None
 
 
 @dataclass(frozen=True)
@@ -135,9 +159,13 @@ class _Services:
     open_approvals: OpenApprovals
     plans: Plans
     reminders: Reminders
+    plan_reminders: PlanReminders
     reconciler: Reconciler
     nudges: NudgeListener
     consumer: ApprovalConsumer
+    watch: ForestWatch | None
+    # Plans that begin to wait announce it only on forest's NATS (None: no watch).
+    plan_spotter: PlanSpotter | None
 
 
 class Bot:
@@ -159,6 +187,9 @@ class Bot:
         self.port: int | None = None
         self.ready = asyncio.Event()
         self.plans: Plans | None = None
+        self.watch: ForestWatch | None = None
+        # Each kind of approval forest has is one handler of the watch: deploy policies, plans.
+        self.watch_handlers: list[IntentHandler] = []
         self._stack = AsyncExitStack()
         # What the readiness check looks at.
         self._bot_nats: NatsLink | None = None
@@ -249,6 +280,10 @@ class Bot:
             forest_nats = NatsLink(settings.forest_nats, "FOREST_NATS_URL")
             stack.push_async_callback(forest_nats.close)
         self._forest_nats = forest_nats
+        watch_bucket = None
+        if settings.forest_organisation is not None:
+            await _check_organisation(forest, settings.forest_organisation)
+            watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1, replicas=replicas)
         return _Resources(
             slack=slack,
             identity=await self._slack_identity(slack),
@@ -260,6 +295,7 @@ class Bot:
             links=links,
             link_locks=SharedLocks(links_bucket),
             dedup=dedup,
+            watch_bucket=watch_bucket,
         )
 
     async def _listen(self, stack: AsyncExitStack) -> None:
@@ -303,6 +339,9 @@ class Bot:
         )
         open_approvals = OpenApprovals(store)
         self.metrics.open_approvals.set_function(lambda: len(open_approvals))
+        pacer = slack.pacer
+        if pacer is not None:
+            self.metrics.slack_calls_waiting.set_function(pacer.waiting)
         coalescer = Coalescer(
             keeper.refresh, self.tasks, tuning.coalesce_window, tuning.refresh_concurrency
         )
@@ -330,12 +369,31 @@ class Bot:
         )
         self.plans = plans
         permalinks = Permalinks(slack)
-        pending = PendingApprovals(open_approvals, store, linking, forest, presenter, permalinks)
+        pending = PendingApprovals(
+            open_approvals,
+            store,
+            linking,
+            forest,
+            presenter,
+            permalinks,
+            plans=PendingPlans(plans.open, plans.store, plans.presenter, permalinks),
+        )
         reminders = Reminders(
             open_approvals,
             store,
             ReminderMarks(resources.approvals_bucket),
             presenter,
+            people,
+            permalinks,
+            slack,
+            settings.approvals_remind_after,
+            tuning.reminder_check_interval,
+        )
+        plan_reminders = PlanReminders(
+            plans.open,
+            plans.store,
+            ReminderMarks(resources.approvals_bucket, PLAN_MARK_PREFIX),
+            plans.presenter,
             people,
             permalinks,
             slack,
@@ -359,13 +417,46 @@ class Bot:
                 plans=plans.decisions,
             ),
         )
+        nudges = NudgeListener(open_approvals, keeper, coalescer, self.tasks)
+        watch = None
+        if settings.forest_organisation is not None and resources.watch_bucket is not None:
+            organisation, bucket = settings.forest_organisation, resources.watch_bucket
+            facts = ArtifactFacts(forest)
+            self.watch_handlers += [
+                DeployGates(
+                    forest,
+                    store,
+                    open_approvals,
+                    announcer,
+                    facts,
+                    refresh=coalescer.nudge,
+                    finish=nudges.finish_later,
+                    tasks=self.tasks,
+                    metrics=self.metrics,
+                ),
+                plans.gates(facts),
+            ]
+            watch = ForestWatch(
+                forest,
+                organisation,
+                WatchLease(bucket, organisation, self.owner, tuning.watch_lease),
+                Cursor(bucket, organisation),
+                self.watch_handlers,
+                open_approvals,
+                store,
+                scan_interval=tuning.watch_scan_interval,
+                metrics=self.metrics,
+            )
+            self.watch = watch
         return _Services(
             bolt=bolt,
             open_approvals=open_approvals,
             plans=plans,
             reminders=reminders,
+            plan_reminders=plan_reminders,
             reconciler=Reconciler(open_approvals, coalescer, tuning.reconcile_interval),
-            nudges=NudgeListener(open_approvals, keeper, coalescer, self.tasks),
+            nudges=nudges,
+            # The approval-required event stays a second way in, for whoever publishes it.
             consumer=ApprovalConsumer(
                 resources.js,
                 announcer,
@@ -373,6 +464,8 @@ class Bot:
                 ack_wait=tuning.ack_wait,
                 replicas=settings.nats_replicas,
             ),
+            watch=watch,
+            plan_spotter=PlanSpotter(plans.open, watch.scan_soon) if watch is not None else None,
         )
 
     # Phase three: start surfaces. Each close is pushed right after its start, so the stack
@@ -401,14 +494,21 @@ class Bot:
         stack.push_async_callback(self._loops.cancel)
         loops = self._loops
         loops.spawn(services.reminders.run(), name="reminders")
+        loops.spawn(services.plan_reminders.run(), name="plan reminders")
         loops.spawn(services.open_approvals.follow(), name="open approvals")
         loops.spawn(services.plans.open.follow(), name="open plans")
         loops.spawn(services.reconciler.run(), name="reconcile")
-        # A KV watch may not survive an outage of the bot's NATS.
+        # A KV watch may not survive an outage of the bot's NATS, and refreshes that could not
+        # write their record during it are lost: re-read what is open.
         resources.bot_nats.on_reconnect += [
             services.open_approvals.resubscribe,
             services.plans.open.resubscribe,
+            services.reconciler.soon,
         ]
+        if services.watch is not None:
+            loops.spawn(services.watch.run(), name="forest watch")
+            # Before the loops are cancelled: the lease goes to another replica at once.
+            stack.push_async_callback(services.watch.stop)
         stack.push_async_callback(services.nudges.stop)
         await self._listen_to_forest_nats(resources, services)
         await services.consumer.open()
@@ -429,18 +529,29 @@ class Bot:
         """
         nudges, reconciler = services.nudges, services.reconciler
         forest_nats = resources.forest_nats
+        spotter = services.plan_spotter
+        if spotter is not None:
+            self._stack.push_async_callback(spotter.stop)
+            # Statuses sent while the bot was not connected are lost: look again.
+            forest_nats.on_reconnect.append(spotter.hint)
         if forest_nats is resources.bot_nats:
             await nudges.start(forest_nats.nc)
+            if spotter is not None:
+                await spotter.start(forest_nats.nc)
         else:
 
             async def connect_then_listen() -> None:
                 await forest_nats.connect()
                 await nudges.start(forest_nats.nc)
+                if spotter is not None:
+                    await spotter.start(forest_nats.nc)
                 reconciler.soon()
 
             self._loops.spawn(connect_then_listen(), name="forest nats")
-        # Nudges sent while the bot was not connected are lost: re-read what is open.
-        forest_nats.on_reconnect.append(reconciler.soon)
+        # Nudges sent while the bot was not connected are lost: re-read what is open (the
+        # bot's own NATS does so already).
+        if forest_nats is not resources.bot_nats:
+            forest_nats.on_reconnect.append(reconciler.soon)
 
     async def _slack_identity(self, slack: SlackWeb) -> SlackIdentity:
         while True:
@@ -480,6 +591,8 @@ class Bot:
             checks["forest_nats"] = _up(self._forest_nats, starting)
         if self._forest is not None:
             checks["forest"] = "ok" if await self._forest.reachable() else "unreachable"
+        if self.watch is not None:
+            checks["forest_watch"] = self.watch.status
         if self._socket_mode is not None:
             connected = await self._socket_mode.client.is_connected()
             checks["slack_socket_mode"] = "ok" if connected else "disconnected"
@@ -545,6 +658,26 @@ def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
     return int(server.sockets[0].getsockname()[1])
+
+
+async def _check_organisation(forest: ForestClient, organisation: str) -> None:
+    """Stop start-up when the app token cannot read the organisation; a forest that does not
+    answer yet is waited for by the watch (the bot runs, not ready)."""
+    try:
+        await forest.release_intents(organisation)
+    except ForestUnavailable:
+        log.warning("forest does not answer yet; the watch of %s will wait for it", organisation)
+    except (ForestPermissionDenied, ForestNotFound) as error:
+        raise ConfigError(
+            "FOREST_ORGANISATION",
+            f"names {organisation!r}, which FOREST_APP_TOKEN cannot read "
+            f"({error.details or error.sentence}): set it to the organisation the app token "
+            "was created in",
+        ) from None
+    except ForestUnauthenticated:
+        raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
+    except ForestError as error:
+        log.warning("forest could not list the release intents of %s: %s", organisation, error)
 
 
 def _up(link: NatsLink | None, starting: bool) -> str:

@@ -9,18 +9,18 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from blocks import linking as linking_blocks
+from blocks.linking import COMMAND
 from blocks.pending import pending_list, pending_not_linked
 from blocks.replies import notice
 from bot.forest.errors import ForestError
 from bot.identity.linking import NeedsLogin
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
-from handlers.payloads import Actor, PayloadError
+from handlers.payloads import Actor, PayloadError, command_actor
 
 log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
-COMMAND = "/forest"
 
 
 class ForestCommand:
@@ -30,7 +30,7 @@ class ForestCommand:
     async def handle(self, ack: Ack, command: dict[str, Any]) -> None:
         subcommand = str(command.get("text") or "").strip().split(" ", 1)[0].lower()
         try:
-            actor = _actor(command)
+            actor = command_actor(command)
         except PayloadError:
             await ack(text="Slack did not say who you are; please try again.")
             return
@@ -69,18 +69,6 @@ class ForestCommand:
         except ForestError as error:
             message = notice(error.sentence)
         await self._deps.answers.respond(response_url, message)
-
-
-def _actor(command: dict[str, Any]) -> Actor:
-    team, user = command.get("team_id"), command.get("user_id")
-    if not isinstance(team, str) or not team or not isinstance(user, str) or not user:
-        raise PayloadError("missing team_id or user_id")
-    return Actor(
-        team_id=team,
-        user_id=user,
-        user_name=str(command.get("user_name") or ""),
-        team_name=str(command.get("team_domain") or ""),
-    )
 
 
 def register(app: AsyncApp, deps: HandlerDeps) -> None:

@@ -63,7 +63,9 @@ def tracked(tasks: TaskSet, listener: Listener) -> Listener:
 
         work = tasks.spawn(listener(**{**kwargs, "ack": acknowledge}), name=listener.__name__)
         waiting = asyncio.ensure_future(acked.wait())
-        await asyncio.wait({work, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
+        try:
+            await asyncio.wait({work, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()  # also when Bolt's call is cancelled; the work stays in ``tasks``
 
     return run

@@ -67,7 +67,11 @@ class ThreadVotes:
             await self._deps.answers.ephemeral(
                 vote.channel_id,
                 vote.actor.user_id,
-                vote_failed(RESUME_ACTION_ID, pending.encode(), silent=STORE_SILENT),
+                vote_failed(
+                    RESUME_ACTION_ID,
+                    pending.encode(),
+                    sentence=f"{STORE_SILENT}, so your vote was *NOT* recorded.",
+                ),
                 thread_ts=vote.thread_ts,
             )
             return
@@ -110,8 +114,10 @@ class ThreadVotes:
             )
             return
         pending = PendingPlan(choice, key, vote.channel_id, vote.thread_ts)
+        # Decoded as a vote's comment is: forest gets the reason as typed, not Slack's encoding.
+        reason = await self._deps.names.readable(vote.comment) if vote.comment else ""
         await decide_and_answer(
-            self._deps, plans, vote.actor, pending, vote.comment or None, reply_ts=vote.message_ts
+            self._deps, plans, vote.actor, pending, reason.strip() or None, reply_ts=vote.message_ts
         )
 
 

@@ -128,6 +128,16 @@ def actor_of(body: dict[str, Any]) -> Actor:
     )
 
 
+def command_actor(command: dict[str, Any]) -> Actor:
+    """The person who ran a slash command (its fields are flat: ``team_id``, ``user_id``)."""
+    return Actor(
+        team_id=_text(command, "team_id"),
+        user_id=_text(command, "user_id"),
+        user_name=_optional(command, "user_name"),
+        team_name=_optional(command, "team_domain"),
+    )
+
+
 def button_click(body: dict[str, Any]) -> ButtonClick:
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):

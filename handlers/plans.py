@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
 PENDING_PREFIX = "plan-"
+# Forest may have decided before its answer was lost; trying again never decides twice.
+PLAN_NOT_ANSWERED = (
+    "Forest didn't answer, so your decision may *not* have been recorded. Try again: a plan is"
+    " only ever decided once."
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def plan_answer(result: PlanResult, pending: PendingPlan) -> SlackMessage | None
         case Verdict.NOT_LINKED:
             return not_linked(pending.encode(), result.sentence)
         case Verdict.FAILED:
-            return vote_failed(RESUME_ACTION_ID, pending.encode())
+            return vote_failed(RESUME_ACTION_ID, pending.encode(), sentence=PLAN_NOT_ANSWERED)
         case _:
             return notice(result.sentence)
 
@@ -156,9 +161,9 @@ class PlanButtons:
             return
         # The trigger lasts 3 s: open first, then read the plan from forest.
         view_id = await self._deps.answers.open_modal(click.trigger_id, plan_loading_modal())
-        shown = await self._plans.plan_view(pending.key)
         if view_id is None:
-            return
+            return  # no modal to fill: forest is not asked
+        shown = await self._plans.plan_view(pending.key)
         if shown is None:
             modal = notice_modal(notice("This plan is not one the bot is tracking."), "Plan")
         else:

@@ -91,7 +91,8 @@ def private_answer(result: VoteResult, pending: PendingVote) -> SlackMessage | N
         case Verdict.NOT_LINKED:
             return not_linked(pending.encode(), result.sentence)
         case Verdict.FAILED:
-            return vote_failed(RESUME_ACTION_ID, pending.encode(), silent=result.silent)
+            sentence = f"{result.silent}, so your vote was *NOT* recorded."
+            return vote_failed(RESUME_ACTION_ID, pending.encode(), sentence=sentence)
         case _:
             # REFUSED, UNCHANGED, and RECORDED_UNSHOWN (the message does not show the vote yet).
             return notice(result.sentence)

@@ -67,3 +67,62 @@ async def test_the_command_exits_non_zero_when_a_check_fails(stack: LocalStack):
         ["ok", "forest-nats"],
         ["ok", "forest"],
     ]
+
+
+async def test_forest_watch_and_both_nats_servers_are_reported(stack: LocalStack):
+    assert stack.forest_nats_server is not None
+    verdicts = {
+        v.name: v for v in await run_checks(stack.env(PORT="3000", FOREST_ORGANISATION="acme"))
+    }
+    assert all(v.ok for v in verdicts.values()), verdicts
+    assert f"at {stack.forest_nats_server.url} (FOREST_NATS_URL)" in verdicts["forest-nats"].detail
+    assert "watching acme" in verdicts["forest"].detail
+
+
+async def test_an_unreadable_organisation_and_a_nats_url_without_jetstream_fail(
+    stack: LocalStack,
+):
+    assert stack.forest_nats_server is not None
+    stack.forest.add_organisation("globex")
+    verdicts = {
+        v.name: v
+        for v in await run_checks(
+            stack.env(
+                PORT="3000",
+                FOREST_ORGANISATION="globex",
+                NATS_URL=stack.forest_nats_server.url,
+            )
+        )
+    }
+    assert not verdicts["nats"].ok
+    assert "JetStream is not enabled" in verdicts["nats"].detail
+    assert "NATS_URL" in verdicts["nats"].detail
+    assert not verdicts["forest"].ok
+    assert "cannot read FOREST_ORGANISATION=globex" in verdicts["forest"].detail
+
+
+async def test_the_command_prints_its_lines_and_nothing_else(stack: LocalStack):
+    # A refused probe is said once, in its check's line, not again as a log line above them.
+    env = {
+        "PATH": os.environ["PATH"],
+        **stack.env(PORT="3000", FOREST_ORGANISATION="nope", NATS_URL="nats://127.0.0.1:1"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "check",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 30)
+    lines = stdout.decode().splitlines()
+    assert process.returncode == 1
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", "config"],
+        ["ok", "slack"],
+        ["FAIL", "nats"],
+        ["ok", "forest-nats"],
+        ["FAIL", "forest"],
+    ], lines

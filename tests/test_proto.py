@@ -90,8 +90,7 @@ def test_forest_names_and_field_numbers_are_the_contracts():
 
 def methods(service) -> dict[str, tuple[str, str, bool]]:
     return {
-        m.name: (m.input_type.name, m.output_type.name, m.server_streaming)
-        for m in service.methods
+        m.name: (m.input_type.name, m.output_type.name, m.server_streaming) for m in service.methods
     }
 
 
@@ -190,9 +189,12 @@ def test_release_and_event_services_are_the_contracts():
     assert field_numbers(releases_pb2.GetArtifactBySlugResponse) == {"artifact": 1}
     assert field_numbers(releases_pb2.GetArtifactsByProjectRequest) == {"project": 1}
     assert field_numbers(releases_pb2.GetArtifactsByProjectResponse) == {"artifact": 1}
-    assert releases_pb2.GetArtifactsByProjectRequest.DESCRIPTOR.fields_by_name[
-        "project"
-    ].message_type.full_name == "forest.v1.Project"
+    assert (
+        releases_pb2.GetArtifactsByProjectRequest.DESCRIPTOR.fields_by_name[
+            "project"
+        ].message_type.full_name
+        == "forest.v1.Project"
+    )
     assert field_numbers(releases_pb2.ApprovePlanStageRequest) == {
         "release_intent_id": 1,
         "stage_id": 2,

@@ -119,3 +119,30 @@ async def test_the_bot_becomes_ready_when_nats_comes_up_after_it(stack: LocalSta
             process.kill()
             await process.wait()
     assert process.returncode == 0
+
+
+async def test_a_nats_url_without_jetstream_stops_startup_with_one_line(stack: LocalStack):
+    # forest's own NATS runs without JetStream: right for FOREST_NATS_URL, wrong for NATS_URL.
+    assert stack.forest_nats_server is not None
+    no_jetstream = stack.forest_nats_server.url
+    code, lines = await run_cli(stack.env(NATS_URL=no_jetstream, PORT="3998"))
+    assert code == 2
+    assert lines[-1] == (
+        f"approvals-bot: NATS_URL points at a NATS without JetStream ({no_jetstream}): the bot "
+        "keeps its state in JetStream, so run its NATS with -js (forest's own NATS, without "
+        "JetStream, belongs in FOREST_NATS_URL)"
+    )
+    assert not any("Traceback" in line for line in lines)
+
+
+async def test_an_organisation_the_app_token_cannot_read_stops_startup_with_one_line(
+    stack: LocalStack,
+):
+    stack.forest.add_organisation("globex")
+    code, lines = await run_cli(stack.env(FOREST_ORGANISATION="globex", PORT="3997"))
+    assert code == 2
+    assert lines[-1].startswith(
+        "approvals-bot: FOREST_ORGANISATION names 'globex', which FOREST_APP_TOKEN cannot read"
+    )
+    assert lines[-1].endswith("set it to the organisation the app token was created in")
+    assert not any("Traceback" in line for line in lines)

@@ -57,7 +57,8 @@ class Announcer:
         known = await self._store.get(request.key)
         if known is not None and known.record.phase == Phase.POSTED:
             return Announced.ALREADY_POSTED
-        if known is None and self._facts is not None:
+        # A stage the watch found carries forest's facts already (stage_id set).
+        if known is None and self._facts is not None and not request.stage_id:
             # What the first message shows stays: it is forest's word when forest has one.
             request = await self._facts.confirmed(request)
         channel = self._router.channel_for(request)

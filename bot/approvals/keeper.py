@@ -243,6 +243,12 @@ class Keeper:
         self._later.spawn(self._show_later(record, rendered), name="refresh a tally")
 
     async def _show_later(self, record: ApprovalRecord, rendered: Rendered) -> None:
+        async def still_wanted() -> bool:
+            # While it waited, another replica may have shown the approval or the outcome:
+            # a tally sent after that would take them back off the message.
+            stored = await self._store.get(record.key)
+            return stored is not None and stored.record.open and not stored.record.approved
+
         # A Slack that does not answer (a hanging chat.update) is tried again a few times: no
         # nudge may come to refresh this tally, and the vote in it would stay unseen.
         for attempt in range(TALLY_ATTEMPTS):
@@ -252,7 +258,12 @@ class Keeper:
                     return  # a newer state was queued or sent in its place
             try:
                 await self._web.update_message(
-                    record.channel, record.ts, rendered.text, rendered.blocks, Priority.REFRESH
+                    record.channel,
+                    record.ts,
+                    rendered.text,
+                    rendered.blocks,
+                    Priority.REFRESH,
+                    still_wanted=still_wanted,
                 )
             except SlackError as error:
                 log.warning(
@@ -278,7 +289,9 @@ class Keeper:
             del self._queued[key]
             for _ in range(MAX_SWAP_ATTEMPTS):
                 stored = await self._store.get(key)
-                if stored is None or not stored.record.open or stored.record.digest == digest:
+                record = stored.record if stored is not None else None
+                # Approved or ended: shown by its own update, never by a queued tally.
+                if record is None or not record.open or record.approved or record.digest == digest:
                     return
                 try:
                     await self._store.replace(stored, replace(stored.record, digest=digest))

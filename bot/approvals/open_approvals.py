@@ -21,6 +21,7 @@ class OpenApprovals:
         self._store = store
         self._by_intent: dict[str, set[ApprovalKey]] = {}
         self._approved: set[ApprovalKey] = set()
+        self._staged: set[ApprovalKey] = set()
         self.loaded = asyncio.Event()
         self._resubscribe = asyncio.Event()
 
@@ -29,6 +30,10 @@ class OpenApprovals:
 
     def is_approved(self, key: ApprovalKey) -> bool:
         return key in self._approved
+
+    def is_staged(self, key: ApprovalKey) -> bool:
+        """Whether forest holds this approval as a pipeline stage (found by the watch)."""
+        return key in self._staged
 
     def all(self) -> list[ApprovalKey]:
         return [key for keys in self._by_intent.values() for key in keys]
@@ -51,10 +56,11 @@ class OpenApprovals:
     async def _mirror(self) -> None:
         by_intent: dict[str, set[ApprovalKey]] = {}
         approved: set[ApprovalKey] = set()
+        staged: set[ApprovalKey] = set()
         async for change in self._store.watch():
             if change is None:
                 # The snapshot is complete: from now on, changes go to the live index.
-                self._by_intent, self._approved = by_intent, approved
+                self._by_intent, self._approved, self._staged = by_intent, approved, staged
                 self.loaded.set()
                 continue
             summary = change.summary
@@ -65,8 +71,11 @@ class OpenApprovals:
                     approved.add(change.key)
                 else:
                     approved.discard(change.key)
+                if summary.staged:
+                    staged.add(change.key)
             else:
                 _forget(by_intent, approved, change.key)
+                staged.discard(change.key)
 
 
 def _forget(

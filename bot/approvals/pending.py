@@ -13,7 +13,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from bot.approval import ApprovalView, PendingApproval
 from bot.approvals.open_approvals import OpenApprovals
@@ -32,6 +32,10 @@ LOOKUP_CONCURRENCY = 8
 PERMALINKS_KEPT = 2000
 
 Result = TypeVar("Result")
+
+
+class WaitingPlans(Protocol):
+    async def waiting_in(self, organisations: set[str]) -> list[PendingApproval]: ...
 
 
 def archive_url(channel: str, ts: str) -> str:
@@ -87,7 +91,9 @@ class PendingApprovals:
         forest: ForestClient,
         presenter: Presenter,
         permalinks: Permalinks,
+        plans: WaitingPlans | None = None,
     ) -> None:
+        self._plans = plans
         self._open = open_approvals
         self._store = store
         self._linking = linking
@@ -108,7 +114,11 @@ class PendingApprovals:
             for record in await self._open_records()
             if record.request.organisation in organisations and not _authored_by(record, link)
         ]
-        found = await _bounded(self._if_waiting(record, link) for record in records)
+        found: list[PendingApproval | None] = list(
+            await _bounded(self._if_waiting(record, link) for record in records)
+        )
+        if self._plans is not None:
+            found.extend(await self._plans.waiting_in(organisations))
         return sorted((item for item in found if item is not None), key=_longest_waiting_first)
 
     async def _organisations(self, link: Link) -> tuple[Link, set[str]]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 import nats.js.errors
 from nats.js.kv import KeyValue
@@ -35,20 +36,27 @@ log = logging.getLogger(__name__)
 _REMINDED_PREFIX = "reminded."
 
 
+class Keyed(Protocol):
+    @property
+    def token(self) -> str: ...
+
+
 class ReminderMarks:
     """``reminded.<approval key token>`` in the approvals bucket: the last period reminded.
 
     One key per approval (not one per period), so a long wait does not pile up keys.
     """
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, prefix: str = _REMINDED_PREFIX) -> None:
         self._kv = kv
+        # Plans keep their marks under a prefix of their own (their keys look alike).
+        self._prefix = prefix
 
-    async def last_reminded(self, key: ApprovalKey) -> int:
+    async def last_reminded(self, key: Keyed) -> int:
         period, _ = await self._read(key)
         return period
 
-    async def claim(self, key: ApprovalKey, period: int) -> bool:
+    async def claim(self, key: Keyed, period: int) -> bool:
         """True for the one caller that moves the mark up to ``period``; False for the rest."""
         last, revision = await self._read(key)
         if last >= period:
@@ -56,16 +64,16 @@ class ReminderMarks:
         value = str(period).encode()
         try:
             if revision is None:
-                await self._kv.create(_mark_key(key), value)
+                await self._kv.create(self._prefix + key.token, value)
             else:
-                await self._kv.update(_mark_key(key), value, last=revision)
+                await self._kv.update(self._prefix + key.token, value, last=revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
         return True
 
-    async def _read(self, key: ApprovalKey) -> tuple[int, int | None]:
+    async def _read(self, key: Keyed) -> tuple[int, int | None]:
         try:
-            entry = await self._kv.get(_mark_key(key))
+            entry = await self._kv.get(self._prefix + key.token)
         except nats.js.errors.KeyNotFoundError:
             return 0, None
         try:
@@ -170,5 +178,3 @@ class Reminders:
             )
 
 
-def _mark_key(key: ApprovalKey) -> str:
-    return _REMINDED_PREFIX + key.token

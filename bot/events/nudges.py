@@ -161,11 +161,18 @@ class NudgeListener:
         if not isinstance(payload, dict):
             return
         for key in keys:
-            outcome = outcome_of(payload, self._open.is_approved(key))
+            # A pipeline stage's outcome is that stage's: the watch reads it from forest, as a
+            # release status here may be another stage's release.
+            staged = self._open.is_staged(key)
+            outcome = None if staged else outcome_of(payload, self._open.is_approved(key))
             if outcome is None:
                 self._coalescer.nudge(key)
             else:
-                self._tasks.spawn(self._finish(key, outcome), name=f"finish {key.token}")
+                self.finish_later(key, outcome)
+
+    def finish_later(self, key: ApprovalKey, outcome: Outcome) -> None:
+        """Show ``outcome`` on the approval's message, retrying while Slack refuses."""
+        self._tasks.spawn(self._finish(key, outcome), name=f"finish {key.token}")
 
     async def _finish(self, key: ApprovalKey, outcome: Outcome) -> None:
         not_posted = refused = 0

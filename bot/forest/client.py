@@ -56,6 +56,7 @@ from bot.forest.releases import (
 from bot.runtime.metrics import Metrics
 
 DEFAULT_TIMEOUT = 5.0
+MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 # Reads are idempotent, so the channel retries them itself when forest is briefly unreachable.
 _RETRY_READS = json.dumps(
@@ -167,7 +168,12 @@ class ForestClient:
         """Create the channel; must run inside the event loop that will use it."""
         parts = urlsplit(self._url)
         target = parts.netloc
-        options = [("grpc.service_config", _RETRY_READS), ("grpc.enable_retries", 1)]
+        options = [
+            ("grpc.service_config", _RETRY_READS),
+            ("grpc.enable_retries", 1),
+            # A plan's output can be megabytes (gRPC's default limit is 4 MB).
+            ("grpc.max_receive_message_length", MAX_REPLY_BYTES),
+        ]
         if parts.scheme == "https":
             if parts.port is None:
                 target = f"{parts.hostname}:443"
@@ -371,9 +377,7 @@ class ForestClient:
         request = releases_pb2.ApprovePlanStageRequest(
             release_intent_id=release_intent_id, stage_id=stage_id
         )
-        await self._call(
-            self._releases.ApprovePlanStage, request, token, _plan_context(project)
-        )
+        await self._call(self._releases.ApprovePlanStage, request, token, _plan_context(project))
 
     async def reject_plan_stage(
         self,
@@ -482,7 +486,7 @@ def _decision(entry: policies_pb2.ExternalApprovalDecisionEntry) -> Decision:
         username=entry.username,
         decision=vote,
         decided_at=_parse_time(entry.decided_at),
-        comment=entry.comment if entry.HasField("comment") else None,
+        comment=_optional(entry, "comment"),
     )
 
 

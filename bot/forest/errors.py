@@ -91,11 +91,8 @@ def translate(error: grpc.aio.AioRpcError, context: Context, logged: bool = True
     translated = _translate(code, details, context)
     if not logged:
         return translated
-    # NOT_FOUND for a policy read is forest's way of saying the environment has no approval
-    # policy: an answer, asked for every stage forest runs, not a refusal to warn about.
-    no_policy = code == grpc.StatusCode.NOT_FOUND and _NO_POLICY in details.lower()
     log.log(
-        logging.DEBUG if no_policy and context.action == Action.READ else logging.WARNING,
+        _level_of(code, details, context),
         "forest refused a %s call: %s",
         context.action.value,
         code.name,
@@ -108,6 +105,19 @@ def translate(error: grpc.aio.AioRpcError, context: Context, logged: bool = True
         },
     )
     return translated
+
+
+def _level_of(code: grpc.StatusCode, details: str, context: Context) -> int:
+    """Refusals that are forest's answers, not faults an operator should look at: NOT_FOUND
+    for a policy read (the environment has no approval policy; asked for every stage forest
+    runs), and a refused own approval (the author is told, and a bypass asks it on purpose to
+    prove who the author is)."""
+    lowered = details.lower()
+    if code == grpc.StatusCode.NOT_FOUND and _NO_POLICY in lowered:
+        return logging.DEBUG if context.action == Action.READ else logging.INFO
+    if code == grpc.StatusCode.PERMISSION_DENIED and _OWN_RELEASE in lowered:
+        return logging.INFO
+    return logging.WARNING
 
 
 def _translate(code: grpc.StatusCode, details: str, context: Context) -> ForestError:

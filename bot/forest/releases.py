@@ -35,10 +35,6 @@ class StageStatus(enum.StrEnum):
     # ACTIVE with ``approval_status`` AWAITING_APPROVAL.
     AWAITING_APPROVAL = "awaiting_approval"
 
-    @property
-    def finished(self) -> bool:
-        return self in (StageStatus.SUCCEEDED, StageStatus.FAILED, StageStatus.CANCELLED)
-
 
 class PlanApproval(enum.StrEnum):
     """A plan stage's decision state (``PipelineStageState.approval_status``)."""

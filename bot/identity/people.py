@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from bot.identity.link_store import LinkStore
+from bot.runtime.ttl_cache import TtlCache
 from bot.slack.web import SlackRefused, SlackWeb
 
 log = logging.getLogger(__name__)
@@ -17,29 +18,8 @@ EMAIL_CACHE_SECONDS = 600.0
 # reads most of the bot's NATS traffic under load. Links change rarely, so answers (misses
 # included) are kept briefly: a new link or a logout shows in messages within this time.
 LINK_CACHE_SECONDS = 10.0
-# Bounds each cache in an organisation of any size; clearing one only costs a few lookups.
+# Bounds each cache in an organisation of any size.
 MAX_CACHED_PEOPLE = 10_000
-
-
-class _Answers:
-    """Answers (misses, None, included) kept for ``ttl`` seconds."""
-
-    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._kept: dict[str, tuple[float, str | None]] = {}
-
-    def get(self, key: str) -> tuple[bool, str | None]:
-        """Whether a fresh answer is kept, and the answer."""
-        kept = self._kept.get(key)
-        if kept is None or self._clock() - kept[0] >= self._ttl:
-            return False, None
-        return True, kept[1]
-
-    def keep(self, key: str, answer: str | None) -> None:
-        if len(self._kept) >= MAX_CACHED_PEOPLE:
-            self._kept.clear()
-        self._kept[key] = (self._clock(), answer)
 
 
 class People:
@@ -51,8 +31,12 @@ class People:
     ) -> None:
         self._links = links
         self._web = web
-        self._by_email = _Answers(EMAIL_CACHE_SECONDS, clock)
-        self._by_forest_user = _Answers(LINK_CACHE_SECONDS, clock)
+        self._by_email: TtlCache[str | None] = TtlCache(
+            EMAIL_CACHE_SECONDS, MAX_CACHED_PEOPLE, clock
+        )
+        self._by_forest_user: TtlCache[str | None] = TtlCache(
+            LINK_CACHE_SECONDS, MAX_CACHED_PEOPLE, clock
+        )
 
     async def slack_user(self, forest_user_id: str, email: str = "") -> str | None:
         """The Slack user id from our link table, else by email, else None."""

@@ -238,8 +238,11 @@ def add_release_services(forest: FakeForest, server: grpc.aio.Server) -> None:
 
 def intent_message(intent: ReleaseIntent) -> releases_pb2.ReleaseIntentState:
     pipeline = intent.pipeline
+    # Forest keeps a pipeline's stages in a hash map, so their order means nothing; the fake
+    # lists them last-defined first, so that nobody comes to rely on the definition order.
     stages = [] if pipeline is None else [
-        stage_message(stage, pipeline.runs[stage.stage_id]) for stage in pipeline.stages.values()
+        stage_message(stage, pipeline.runs[stage.stage_id])
+        for stage in reversed(pipeline.stages.values())
     ]  # fmt: skip
     steps = [] if pipeline is None else [step_message(step) for step in pipeline.steps]
     return releases_pb2.ReleaseIntentState(

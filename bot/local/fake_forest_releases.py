@@ -296,9 +296,7 @@ class Releases:
             raise ForestError(grpc.StatusCode.FAILED_PRECONDITION, "stage is not a plan stage")
         run = pipeline.runs[stage_id]
         if run.approval_status != AWAITING_APPROVAL:
-            raise ForestError(
-                grpc.StatusCode.FAILED_PRECONDITION, "stage is not awaiting approval"
-            )
+            raise ForestError(grpc.StatusCode.FAILED_PRECONDITION, "stage is not awaiting approval")
         run.approval_status = APPROVED if approve else REJECTED
         return intent
 

@@ -381,9 +381,7 @@ def organisation_message(org: Organisation) -> organisations_pb2.Organisation:
     )
 
 
-def received(
-    method: str, request: Message, actor: Actor | None, token: str | None
-) -> ReceivedCall:
+def received(method: str, request: Message, actor: Actor | None, token: str | None) -> ReceivedCall:
     copy = type(request)()
     copy.CopyFrom(request)
     return ReceivedCall(

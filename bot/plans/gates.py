@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.approval import Release
+from bot.approvals.announcer import Announced
+from bot.forest.errors import ForestError
 from bot.forest.releases import PipelineStage, ReleaseIntent
 from bot.plans.announcer import PlanAnnouncer
 from bot.plans.keeper import PlanKeeper, PlanNotPostedYet
@@ -49,7 +51,7 @@ class PlanGates:
             if stage.awaiting_plan_approval:
                 await self._announce(organisation, intent, stage)
         for key in self._open.keys_for(intent.release_intent_id):
-            # Not posted yet: its poster shows the state it reads; the next sighting checks again.
+            # Not posted yet: its poster reads the stage again once it has posted.
             with contextlib.suppress(PlanNotPostedYet):
                 await self._keeper.observe(key, intent)
 
@@ -84,3 +86,10 @@ class PlanGates:
             )
             return
         log.info("plan stage seen: %s", outcome.value, extra=key.log_fields)
+        if outcome == Announced.POSTED:
+            # What forest said while the message was being posted was not shown (the record
+            # was only claimed then): read the stage once more now that it is posted.
+            try:
+                await self._keeper.refresh(key)
+            except ForestError as error:
+                log.warning("could not re-read a plan just posted: %s", error.sentence)

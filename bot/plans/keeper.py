@@ -21,6 +21,7 @@ from bot.plans.plan_store import Deciding, PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter, RenderedPlan
 from bot.plans.stage_state import StageState, stage_state
 from bot.runtime.keyed_locks import KeyedLocks
+from bot.slack.pacing import Priority
 from bot.slack.thread_replies import reply_in_thread
 from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import Phase, StaleRevision
@@ -140,8 +141,9 @@ class PlanKeeper:
 
     async def _show(self, record: PlanRecord, rendered: RenderedPlan) -> bool:
         try:
+            # A plan's message changes when it is decided or ends: what people wait for.
             await self._web.update_message(
-                record.channel, record.ts, rendered.text, rendered.blocks
+                record.channel, record.ts, rendered.text, rendered.blocks, Priority.PERSON
             )
         except SlackRefused as error:
             log.warning(
@@ -160,7 +162,7 @@ class PlanKeeper:
                 else plan_end_reply(rendered.view)
             )
             if text:
-                await reply_in_thread(self._web, record, text)
+                await reply_in_thread(self._web, record, text, priority=Priority.PERSON)
 
 
 DECIDING_FRESH_SECONDS = 30.0

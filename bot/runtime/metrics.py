@@ -48,8 +48,29 @@ class Metrics:
         self.open_approvals = Gauge(
             "approvals_open", "Approval messages still waiting for an outcome.", registry=r
         )
+        self.slack_calls_waiting = Gauge(
+            "approvals_slack_calls_waiting",
+            "Slack calls queued for their turn inside Slack's rate limits.",
+            registry=r,
+        )
         self.forest_latency = Histogram(
             "approvals_forest_call_seconds", "Forest call latency.", ["method"], registry=r
+        )
+        self.watch_events = Counter(
+            "approvals_watch_events_total",
+            "Events of forest's org event log the watch received, by resource type.",
+            ["resource_type"],
+            registry=r,
+        )
+        self.watch_reconnects = Counter(
+            "approvals_watch_reconnects_total",
+            "Times the watch subscribed to forest's event log again after it ended or failed.",
+            registry=r,
+        )
+        self.watch_following = Gauge(
+            "approvals_watch_following",
+            "1 while this process follows forest's event log (holds the lease and is connected).",
+            registry=r,
         )
         self.slack_events_dropped = Counter(
             "approvals_slack_app_rate_limited_total",

@@ -75,11 +75,12 @@ class NatsLink:
         try:
             await self.nc.jetstream(timeout=JETSTREAM_CHECK_SECONDS).account_info()
         except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError):
-            raise ConfigError(self.variable, _NO_JETSTREAM.format(url=self.where)) from None
+            raise ConfigError(self.variable, _NO_JETSTREAM.format(url=redacted_servers(self.url))) from None
         except nats.js.errors.APIError as error:
             raise ConfigError(
                 self.variable,
-                f"points at a NATS without usable JetStream ({self.where}): {error.description}",
+                f"points at a NATS without usable JetStream ({redacted_servers(self.url)}): "
+                f"{error.description}",
             ) from None
 
     async def close(self) -> None:

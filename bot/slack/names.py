@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bot.runtime.ttl_cache import TtlCache
 from bot.slack.web import SlackRefused, SlackUnreachable, SlackWeb
 from bot.slack.wire_text import decode, mentioned_users
 
@@ -21,8 +22,7 @@ MAX_LOOKUPS_PER_TEXT = 10
 class SlackNames:
     def __init__(self, web: SlackWeb, clock: Callable[[], float] = time.monotonic) -> None:
         self._web = web
-        self._clock = clock
-        self._kept: dict[str, tuple[float, str | None]] = {}
+        self._kept: TtlCache[str | None] = TtlCache(NAME_CACHE_SECONDS, MAX_CACHED_NAMES, clock)
 
     async def readable(self, wire_text: str) -> str:
         """``wire_text`` (a message as Slack delivered it) as the person wrote it, with
@@ -37,9 +37,9 @@ class SlackNames:
     async def name_of(self, user_id: str) -> str | None:
         """The name Slack shows for ``user_id`` (display name, else username); None when Slack
         cannot say, and the caller shows something else."""
-        kept = self._kept.get(user_id)
-        if kept is not None and self._clock() - kept[0] < NAME_CACHE_SECONDS:
-            return kept[1]
+        known, name = self._kept.get(user_id)
+        if known:
+            return name
         try:
             user = await self._web.user_info(user_id)
         except SlackRefused as error:
@@ -52,9 +52,7 @@ class SlackNames:
             return None
         else:
             name = _shown_name(user)
-        if len(self._kept) >= MAX_CACHED_NAMES:
-            self._kept.clear()
-        self._kept[user_id] = (self._clock(), name)
+        self._kept.keep(user_id, name)
         return name
 
 

@@ -206,6 +206,9 @@ class Call:
     coalesce: bool = False
     # A thread reply: may leave merged with the other replies waiting in its thread.
     merge: bool = False
+    # Asked just before the call leaves: False drops it (answered {"ok": True, "skipped":
+    # True}), for an update that another replica may have overtaken while it waited.
+    still_wanted: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
 
     @property
     def channel(self) -> str | None:
@@ -430,6 +433,10 @@ class Pacer:
 
     async def _dispatch(self, lane: _Lane, job: _Job) -> None:
         try:
+            wanted = job.call.still_wanted
+            if wanted is not None and not await wanted():
+                job.resolve({"ok": True, "skipped": True})
+                return
             reply = await self._send(job.call.method, job.call.args)
         except RateLimited as limited:
             self.rate_limited += 1

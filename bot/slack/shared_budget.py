@@ -44,7 +44,6 @@ class SharedBudget:
         self._kv = kv
         self._clock = clock
         self._fallback = LocalBudget(clock)
-        self.swaps_lost = 0
 
     async def take(self, key: str, limit: Limit, reserve: float) -> float:
         try:
@@ -87,8 +86,7 @@ class SharedBudget:
                 else:
                     await self._kv.update(key, _encode(after), last=entry.revision)
             except KeyWrongLastSequenceError:
-                self.swaps_lost += 1  # another replica took one meanwhile: read again
-                continue
+                continue  # another replica took one meanwhile: read again
             return wait
         return CONTENDED_WAIT_SECONDS
 

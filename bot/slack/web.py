@@ -220,14 +220,17 @@ class SlackWeb:
         text: str,
         blocks: list[dict[str, Any]],
         priority: Priority = Priority.REFRESH,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        """Show a message's new state. While one waits its turn, a newer one replaces it."""
+        """Show a message's new state. While one waits its turn, a newer one replaces it;
+        paced, ``still_wanted`` is asked before it leaves (False: it is dropped)."""
         # Always both: chat.update with text alone removes the blocks.
         await self._call(
             "chat.update",
             channel,
             priority=priority,
             coalesce=True,
+            still_wanted=still_wanted,
             ts=ts,
             text=text,
             blocks=blocks,
@@ -329,6 +332,7 @@ class SlackWeb:
         priority: Priority = Priority.PERSON,
         coalesce: bool = False,
         merge: bool = False,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
         **args: Any,
     ) -> Reply:
         """Call a Web API method (paced, when there is a pacer). Arguments that are None are
@@ -339,7 +343,9 @@ class SlackWeb:
         pacer = self._pacer
         if pacer is None:
             return await self._funnel(method, channel, lambda: self._send(method, present))
-        paced = Call(method, present, priority, coalesce=coalesce, merge=merge)
+        paced = Call(
+            method, present, priority, coalesce=coalesce, merge=merge, still_wanted=still_wanted
+        )
         return await self._funnel(method, channel, lambda: pacer.call(paced))
 
     async def _send(self, method: str, args: dict[str, Any]) -> Reply:

@@ -114,6 +114,8 @@ class Summary:
 
     open: bool
     approved: bool
+    # A pipeline stage's gate, found in forest by the watch: its outcome comes from the stage.
+    staged: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,14 @@ def _field_names(kind: type) -> tuple[str, ...]:
 
 def _summary(raw: bytes) -> Summary:
     document = json.loads(raw)
-    return Summary(open=not document.get("outcome"), approved=bool(document.get("approved")))
+    return Summary(
+        open=not document.get("outcome"),
+        approved=bool(document.get("approved")),
+        staged=bool((document.get("request") or {}).get("stage_id")),
+    )
+
+
+_REQUEST_FIELDS = frozenset(f.name for f in fields(ApprovalRequest)) - {"release"}
 
 
 def _decode(raw: bytes) -> ApprovalRecord:
@@ -177,7 +186,8 @@ def _decode(raw: bytes) -> ApprovalRecord:
     outcome = document.get("outcome")
     return ApprovalRecord(
         request=ApprovalRequest(
-            **{k: v for k, v in request.items() if k != "release"},
+            # Keys a newer version added are left out, so that replicas of both versions read it.
+            **{k: v for k, v in request.items() if k in _REQUEST_FIELDS},
             release=Release.from_document(request.get("release") or {}),
         ),
         channel=document["channel"],

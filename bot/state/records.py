@@ -160,11 +160,15 @@ async def keep_watching(
         again.clear()
         mirroring = asyncio.create_task(mirror())
         asked = asyncio.create_task(again.wait())
-        done, pending = await asyncio.wait({mirroring, asked}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        if mirroring in done:
+        try:
+            await asyncio.wait({mirroring, asked}, return_when=asyncio.FIRST_COMPLETED)
+            ended = mirroring.done()
+        finally:
+            # Also when this loop is cancelled (at shutdown): no watch outlives it.
+            for task in (mirroring, asked):
+                task.cancel()
+            await asyncio.gather(mirroring, asked, return_exceptions=True)
+        if ended:
             error = mirroring.exception()
             log.warning(
                 "the %s watch ended (%s); watching again",

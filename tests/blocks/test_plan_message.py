@@ -61,6 +61,8 @@ def stage(**overrides) -> PlanStage:
             commit_sha="9f2c1e7aa",
             commit_branch="main",
             author=Author("forest-alice", "alice", "alice@acme.io"),
+            annotated_by="ci-bot (github-actions)",
+            pr_url="https://github.com/acme/infra/pull/91",
         ),
     }
     values.update(overrides)
@@ -128,6 +130,8 @@ def test_a_waiting_plan_says_what_where_and_for_which_release():
     assert f"<{FORAGE}|feat: logs bucket (#91)>" in text
     assert "9f2c1e7 on main" in text
     assert "brave-otter" in text
+    assert "*Annotated by*\nci-bot (github-actions)" in text
+    assert "<https://github.com/acme/infra/pull/91|Pull request>" in text
     assert "`Plan: 1 to add, 0 to change, 1 to destroy.`" in text
     assert "*Destroys* `aws_instance.web`" in text
     assert "```" in text and 'resource "aws_s3_bucket" "logs"' in text

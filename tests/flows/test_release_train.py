@@ -41,7 +41,7 @@ async def test_a_burst_of_40_votes_on_10_messages_stays_inside_slacks_limits(
 ):
     stack.slack.rate_limits.enabled = True
     stack.forest.add_policy(ORGANISATION, PROJECT, TRAIN, name="train", required_approvals=5)
-    await stack.start_bot()
+    bot = await stack.start_bot()
     for person in ("bob", "carol", "dave"):
         await stack.link(person)
     intents = [stack.new_release() for _ in range(MESSAGES)]
@@ -74,3 +74,5 @@ async def test_a_burst_of_40_votes_on_10_messages_stays_inside_slacks_limits(
     assert len(replies) < 4 * MESSAGES
     # Each typed vote was acknowledged with its reaction.
     await wait_until(lambda: all(stack.slack.reactions(CHANNEL, ts) == ["x"] for ts, _ in typed))
+    # Nothing is left waiting for its turn.
+    assert bot.metrics.registry.get_sample_value("approvals_slack_calls_waiting") == 0

@@ -3,7 +3,9 @@
 import asyncio
 import dataclasses
 import json
+import logging
 
+import pytest
 from tests_support import all_text, buttons, wait_until
 
 from bot.local.fake_forest_records import Actor
@@ -102,7 +104,9 @@ def all_text_of_view(stack: LocalStack) -> str:
     )
 
 
-async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
+async def test_an_admin_author_bypasses_with_a_reason(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+):
     await stack.start_bot()
     await stack.link("dave")
     _intent, ts = await stack.open_approval(author="dave")
@@ -130,6 +134,9 @@ async def test_an_admin_author_bypasses_with_a_reason(stack: LocalStack):
     assert "1 of 2 (1 by the author's bypass)" in shown
     assert "⚠️ <@U0DAVE> bypassed as author" in shown and "“hotfix for the outage”" in shown
     assert "✅ <@U0DAVE> approved" not in shown
+    # The refusal that proves authorship is asked for on purpose: nothing for an operator.
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in warned if r.name.startswith("bot.")] == []
 
 
 async def test_reject_asks_for_a_reason_that_reaches_forest_and_the_thread(stack: LocalStack):

@@ -107,7 +107,21 @@ async def act_as(page: Page, username: str) -> None:
     await expect(page.locator("body")).to_have_attribute("data-viewer", username, timeout=WAIT_MS)
 
 
+def pipeline_of(page: Page, title: str) -> Locator:
+    """A release in the page's forest panel, with its stages."""
+    return page.get_by_role("complementary", name="forest").locator("article.pipeline").filter(
+        has_text=title
+    )
+
+
 # What a person does
+
+
+async def finish_in_forest(page: Page, title: str, stage: str) -> None:
+    """Play forest's runner: the stage's deploy finished."""
+    await pipeline_of(page, title).get_by_role("button", name=f"Finish {stage}").click()
+    button = pipeline_of(page, title).get_by_role("button", name=f"Finish {stage}")
+    await expect(button).to_have_count(0, timeout=WAIT_MS)
 
 
 async def approve_in_forage(page: Page, username: str) -> None:
@@ -138,7 +152,7 @@ async def submit_modal(page: Page, title: str, field: str, text: str, submit: st
 async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     approval = top_level(page, "fix: retry card captures on timeout (#812)")
     message, thread = own_blocks(approval), thread_of(approval)
-    await shows(message, "payments-api → production needs 2 approvals", "0 of 2", "@alice")
+    await shows(message, "payments-api → production needs 2 approvals", "0 of 2", "alice (cli)")
     for button in ("Approve", "Reject", "Bypass (admin)"):
         await expect(message.get_by_role("button", name=button)).to_be_visible()
 
@@ -174,11 +188,7 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await shows(modal, "Please complete this required field.")
     await submit_modal(page, "Reject release", "Why?", "needs more load testing", "Reject")
     await shows(message, "1 of 2", "❌ @carol rejected", "needs more load testing")
-    await shows(
-        thread,
-        "❌ @carol rejected: needs more load testing",
-        "@alice, your release to production still needs 1 more approval.",
-    )
+    await shows(thread, "❌ @carol rejected: needs more load testing")
 
     # carol changes her vote: the second approval approves the release and the buttons go.
     await message.get_by_role("button", name="Approve").click()
@@ -188,13 +198,17 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await shows(
         thread,
         "✅ @carol changed their vote to approve",
-        "✅ Approved by @bob and @carol. @alice, your release is on its way.",
+        "✅ Approved by @bob and @carol. The release is on its way.",
     )
 
-    # alice, the author, is told in the thread, with her name marked as a mention of her.
+    # alice, who released it, sees the same message; forest does not say who released, so the
+    # bot names who annotated the artifact and mentions nobody.
     await act_as(page, "alice")
-    await expect(thread.locator(".mention.me").first).to_have_text("@alice", timeout=WAIT_MS)
     await expect(message.get_by_role("button")).to_have_count(0)
+
+    # forest started production once the votes were in; its runner (the page) finishes it.
+    await finish_in_forest(page, "fix: retry card captures on timeout (#812)", "deploy production")
+    await shows(message.locator(".block.header"), "Deployed to production")
 
     # dave links with the shortcut, publishes his own release and bypasses it as an admin.
     await act_as(page, "dave")
@@ -202,9 +216,14 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await approve_in_forage(page, "dave")
     await expect(page.get_by_label("Release author")).to_have_value("dave")
     await page.get_by_role("button", name="Publish").click()
-    hotfix = top_level(page, "hotfix: stop double refunds on partial captures (#819)")
+    # The release deploys to staging first; no message while that runs.
+    hotfix_title = "hotfix: stop double refunds on partial captures (#819)"
+    await shows(pipeline_of(page, hotfix_title), "deploy staging", "running")
+    await expect(top_level(page, hotfix_title)).to_have_count(0)
+    await finish_in_forest(page, hotfix_title, "deploy staging")
+    hotfix = top_level(page, hotfix_title)
     hotfix_message = own_blocks(hotfix)
-    await shows(hotfix_message, "needs 2 approvals", "@dave", "0 of 2")
+    await shows(hotfix_message, "needs 2 approvals", "dave (cli)", "0 of 2")
     await hotfix_message.get_by_role("button", name="Bypass (admin)").click()
     await shows(page.get_by_role("dialog"), "This records your own approval")
     await submit_modal(page, "Bypass approval", "Reason", "hotfix for the outage", "Bypass")
@@ -228,7 +247,7 @@ async def test_people_link_vote_and_bypass_by_clicking(page: Page) -> None:
     await shows(hotfix_message.locator(".block.header"), "payments-api → production approved")
     await expect(hotfix_message.get_by_role("button")).to_have_count(0, timeout=WAIT_MS)
     await shows(
-        thread_of(hotfix), "✅ @bob approved: looks good", "@dave, your release is on its way."
+        thread_of(hotfix), "✅ @bob approved: looks good", "The release is on its way."
     )
 
     # mallory, outside the organisation, sees the channel and nobody's private answers.
@@ -361,3 +380,53 @@ async def test_the_home_tab_lists_what_waits_for_the_viewer(page: Page) -> None:
     # Back in the channel, the approval message is where it was.
     await page.get_by_role("button", name="# approvals").click()
     await shows(top_level(page, "fix: retry card captures on timeout (#812)"), "0 of 2")
+
+
+async def test_an_infra_release_waits_for_its_plan_to_be_approved_or_rejected(page: Page) -> None:
+    logs_title = "infra: keep payments logs for 400 days (#77)"
+    replica_title = "infra: a read replica for the payments database (#81)"
+    await act_as(page, "bob")
+    await page.get_by_label("Message").fill("/forest login")
+    await page.get_by_label("Message").press("Enter")
+    await approve_in_forage(page, "bob")
+
+    # alice releases an infra change: forest plans production first; no message while it runs.
+    await act_as(page, "alice")
+    await page.get_by_label("Release kind").select_option("infra")
+    await page.get_by_role("button", name="Publish").click()
+    await shows(pipeline_of(page, logs_title), "plan production", "running")
+    await expect(top_level(page, logs_title)).to_have_count(0)
+    await finish_in_forest(page, logs_title, "plan production")
+    await shows(pipeline_of(page, logs_title), "plan awaits approval")
+    plan_message = own_blocks(top_level(page, logs_title))
+    await shows(plan_message, "Plan: 1 to add, 1 to change, 0 to destroy.")
+    for button in ("Approve plan", "Reject plan", "View plan"):
+        await expect(plan_message.get_by_role("button", name=button)).to_be_visible()
+
+    # bob reads the whole plan in a modal, then approves it; forest goes on to apply it.
+    await act_as(page, "bob")
+    await plan_message.get_by_role("button", name="View plan").click()
+    modal = page.get_by_role("dialog")
+    await shows(modal, logs_title, "What the plan does", "~ days = 90 -> 400")
+    await modal.get_by_role("button", name="Close").click()
+    await expect(modal).to_be_hidden(timeout=WAIT_MS)
+    await plan_message.get_by_role("button", name="Approve plan").click()
+    await shows(thread_of(top_level(page, logs_title)), "✅ @bob approved the plan.")
+    await expect(plan_message.get_by_role("button", name="Approve plan")).to_have_count(
+        0, timeout=WAIT_MS
+    )
+    await shows(pipeline_of(page, logs_title), "deploy production", "running")
+    await finish_in_forest(page, logs_title, "deploy production")
+    await shows(pipeline_of(page, logs_title), "succeeded")
+
+    # A second infra change: bob rejects its plan with a reason, and the release stops there.
+    await act_as(page, "alice")
+    await page.get_by_role("button", name="Publish").click()
+    await finish_in_forest(page, replica_title, "plan production")
+    replica = top_level(page, replica_title)
+    await act_as(page, "bob")
+    await own_blocks(replica).get_by_role("button", name="Reject plan").click()
+    await submit_modal(page, "Reject plan", "Why?", "encrypt the replica at rest", "Reject plan")
+    await shows(own_blocks(replica), "rejected", "the release stops here")
+    await shows(thread_of(replica), "❌ @bob rejected the plan: encrypt the replica at rest")
+    await shows(pipeline_of(page, replica_title), "failed", "cancelled")

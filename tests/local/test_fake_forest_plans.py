@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
+import nats
 import pytest
 import pytest_asyncio
 from fake_forest_support import INFRA, ORG, PROJECT, Forest, running_forest
+from tests_support import wait_until
 
 from bot.forest.client import ProjectRef
 from bot.forest.errors import (
@@ -19,6 +23,7 @@ from bot.forest.errors import (
 from bot.forest.releases import PlanApproval, ReleaseIntent, StageStatus, StageType
 from bot.local.fake_forest import ForestError as Refusal
 from bot.local.fake_forest import deploy, plan
+from bot.local.nats_server import run_nats_server
 
 PLAN_THEN_DEPLOY = (plan("production"), deploy("production", depends_on=["plan-production"]))
 TERRAFORM = "Terraform will perform the following actions:\n  # aws_s3_bucket.logs will be created"
@@ -233,3 +238,36 @@ async def test_artifacts_of_another_organisation_or_unknown_are_refused(forest: 
         await forest.client.artifacts_of_project(ProjectRef("globex", "rockets"))
     with pytest.raises(ForestRejectedRequest):
         await forest.client.artifact_by_slug("no-such-slug")
+
+
+async def test_a_plan_awaiting_approval_is_said_only_on_core_nats_not_in_the_event_log(
+    tmp_path: Path,
+) -> None:
+    # As in forest's coordinator: org events are written for stages that ended, so a plan that
+    # starts waiting for a decision shows only as a pipeline update of its intent.
+    async with run_nats_server(tmp_path / "forest-nats", jetstream=False) as server:
+        listener = await nats.connect(server.url)
+        heard: list[bytes] = []
+
+        async def keep(message: nats.aio.msg.Msg) -> None:
+            heard.append(message.data)
+
+        try:
+            async with running_forest(nats_url=server.url) as forest:
+                intent_id = await forest.fake.release(ORG, INFRA, PLAN_THEN_DEPLOY)
+                await listener.subscribe(f"forest.release.status.{intent_id}", cb=keep)
+                await listener.flush()
+                logged = len(forest.fake.events.events(ORG))
+
+                await forest.fake.finish_stage(intent_id, "plan-production", plan_output=TERRAFORM)
+
+                assert forest.fake.events.events(ORG)[logged:] == []
+                update = {"pipeline_update": True, "pipeline_complete": False}
+                await wait_until(
+                    lambda: any(
+                        json.loads(data).items() >= {**update, "intent_status": "ACTIVE"}.items()
+                        for data in heard
+                    )
+                )
+        finally:
+            await listener.close()

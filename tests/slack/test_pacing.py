@@ -4,6 +4,7 @@ message coalesce, replies in one thread merge, a 429 is waited out, nothing is l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from typing import Any
@@ -327,4 +328,30 @@ async def test_replies_keep_their_order_in_a_thread_and_merge_only_under_pressur
     # The budget had room: two replies, the outcome after the vote it follows.
     assert slack.texts() == ["✅ carol approved", "🚀 Deployed"]
     assert pacer.merged == 0
+    await pacer.close()
+
+
+async def test_an_update_no_longer_wanted_when_its_turn_comes_is_dropped():
+    slack = Slack()
+    pacer = pacer_for(slack)
+    wanted = {"2.0": True, "3.0": False}
+
+    def still(ts: str):
+        async def ask() -> bool:
+            return wanted[ts]
+
+        return ask
+
+    await asyncio.gather(
+        *(pacer.call(update(f"9{n}.0", "spend", Priority.PERSON)) for n in range(2))
+    )
+    answers = await asyncio.gather(
+        *(
+            pacer.call(dataclasses.replace(update(ts, f"tally {ts}"), still_wanted=still(ts)))
+            for ts in wanted
+        )
+    )
+
+    assert slack.texts() == ["spend", "spend", "tally 2.0"]
+    assert answers[1] == {"ok": True, "skipped": True}
     await pacer.close()

@@ -53,3 +53,21 @@ def test_the_watch_summary_says_open_and_approved():
     assert (_summary(_encode(claimed)).open, _summary(_encode(claimed)).approved) == (True, False)
     assert _summary(_encode(approved)).approved
     assert not _summary(_encode(ended)).open
+
+
+def test_a_stage_found_by_the_watch_is_staged_and_keys_of_a_newer_version_are_ignored():
+    _, posted, _, _ = records()
+    staged = dataclasses.replace(
+        posted,
+        request=dataclasses.replace(
+            REQUEST,
+            stage_id="deploy-production",
+            release=Release(title="t", annotated_by="github-actions (ci)", pr_url="https://x/1"),
+        ),
+    )
+    assert _decode(_encode(staged)) == staged
+    assert _summary(_encode(staged)).staged and not _summary(_encode(posted)).staged
+    document = json.loads(_encode(staged))
+    document["request"]["gate_kind"] = "deploy"
+    document["request"]["release"]["signed_by"] = "sigstore"
+    assert _decode(json.dumps(document).encode()) == staged

@@ -1,8 +1,10 @@
 """``approvals-bot demo``: the real bot against local stand-ins, on a machine with nothing else.
 
-It starts an embedded nats-server, the fake forest (seeded with an org, a project, a policy that
-needs two approvals and a few people) and the fake Slack, runs the bot against them, publishes a
-blocked release, and serves a Slack-like page where you act as each person in turn.
+It starts two embedded nats-servers (the bot's, with JetStream, and forest's, without), the fake
+forest (seeded with an org, an app project whose production needs two approvals, an infra project
+with plan stages, and a few people) and the fake Slack, runs the bot against them watching
+forest, releases a first change through staging, and serves a Slack-like page where you act as
+each person in turn and play forest's runner.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from bot.local.demo.releases import SampleReleases
 from bot.local.demo.server import address_of, listen, serve_demo_page
-from bot.local.local_stack import CHANNEL, LocalStack, local_stack
+from bot.local.local_stack import CHANNEL, ORGANISATION, LocalStack, local_stack
 from bot.local.nats_server import free_port
 from bot.wiring import Tuning
 
@@ -55,15 +57,24 @@ async def running_demo(
     page_url = address_of(listener)
     forage_url = f"{page_url}/forage"
     try:
-        async with local_stack(store) as stack:
+        # Staging has no policy in the demo: a release waits for votes only before production.
+        async with local_stack(store, gate_staging=False) as stack:
             # Forage's links (device login, releases) open the demo's own forage pages.
             stack.forest.web_url = forage_url
-            await stack.start_bot(
-                tuning or Tuning(), HOST="127.0.0.1", PORT=str(bot_port), FOREST_WEB_URL=forage_url
-            )
             releases = SampleReleases(stack)
+            releases.prepare()
+            # The bot watches forest itself: no approval-required event is published.
+            await stack.start_bot(
+                tuning or Tuning(),
+                HOST="127.0.0.1",
+                PORT=str(bot_port),
+                FOREST_WEB_URL=forage_url,
+                FOREST_ORGANISATION=ORGANISATION,
+            )
             async with serve_demo_page(stack, releases, listener):
-                await releases.publish("alice")
+                # The first release already passed staging, so it waits for votes at once.
+                first = await releases.publish("alice")
+                await releases.finish(first, "deploy-staging")
                 yield RunningDemo(stack, page_url)
     finally:
         listener.close()
@@ -118,7 +129,8 @@ async def run_demo(port: int | None, ui_port: int | None, stop: asyncio.Event) -
                     print(f"  approvals-bot: {note}", flush=True)
             print(
                 f"\n  The demo is running: open {demo.page_url} in your browser."
-                "\n  Pick who you are at the top, link with /forest login, and vote."
+                "\n  Pick who you are at the top, link with /forest login, and vote;"
+                "\n  the forest panel on the right finishes the stages forest runs."
                 "\n  Ctrl-C stops it.\n",
                 flush=True,
             )

@@ -45,6 +45,8 @@ class SlackPage:
             web.post("/api/command", self.command),
             web.post("/api/message", self.message),
             web.post("/api/release", self.publish_release),
+            web.get("/api/forest", self.pipelines),
+            web.post("/api/forest/finish", self.finish_stage),
             web.post("/api/home/open", self.open_home),
         ]
 
@@ -110,10 +112,30 @@ class SlackPage:
     async def publish_release(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         try:
-            intent = await self._releases.publish(str(body.get("author", "")))
+            intent = await self._releases.publish(
+                str(body.get("author", "")), str(body.get("kind") or "app")
+            )
         except ValueError as error:
             return refused(str(error), 400)
         return web.json_response({"ok": True, "release_intent_id": intent})
+
+    async def pipelines(self, request: web.Request) -> web.Response:
+        """forage's view of the demo's releases: each pipeline's stages and where it is."""
+        shown = {"releases": self._releases.pipelines()}
+        return web.json_response(shown, headers={"Cache-Control": "no-store"})
+
+    async def finish_stage(self, request: web.Request) -> web.Response:
+        """The page plays forest's runner: the stage's deploy (or plan) finished."""
+        body = await json_body(request)
+        try:
+            await self._releases.finish(
+                str(body.get("release_intent_id", "")),
+                str(body.get("stage_id", "")),
+                succeeded=body.get("outcome", "succeeded") != "failed",
+            )
+        except (ValueError, KeyError) as error:
+            return refused(str(error).strip("'\""), 409)
+        return web.json_response({"ok": True})
 
 
 @web.middleware

@@ -20,6 +20,7 @@ const page = {
   shownText: "",
   modalKey: "",
   pollTimer: null,
+  pipelinesText: "",
   peopleShown: false,
   // Rendered timeline entries by their kind and ts, with the JSON they were built from.
   entryNodes: new Map(),
@@ -48,6 +49,7 @@ async function post(path, body) {
 }
 
 async function poll() {
+  pollPipelines();
   const viewer = page.viewer;
   try {
     const response = await fetch(`/api/screen?as=${encodeURIComponent(viewer)}`);
@@ -62,6 +64,69 @@ async function poll() {
     document.getElementById("connection").hidden = false;
   }
   page.pollTimer = setTimeout(poll, POLL_INTERVAL_MS);
+}
+
+// ---- forest's side: the release pipelines and the runner ----
+
+async function pollPipelines() {
+  try {
+    const response = await fetch("/api/forest");
+    if (!response.ok) return;
+    const text = await response.text();
+    if (text === page.pipelinesText) return;
+    page.pipelinesText = text;
+    renderPipelines(JSON.parse(text).releases);
+  } catch (error) {
+    // the connection notice is the Slack poll's job
+  }
+}
+
+const STAGE_WORDS = {
+  PENDING: "waiting", ACTIVE: "running", SUCCEEDED: "done", FAILED: "failed", CANCELLED: "cancelled",
+};
+
+function stageElement(release, stage) {
+  const row = element("div", "stage");
+  row.dataset.stage = stage.stage_id;
+  let word = STAGE_WORDS[stage.status] || stage.status.toLowerCase();
+  if (stage.approval_status === "AWAITING_APPROVAL") word = "plan awaits approval";
+  row.appendChild(element("span", "stage-label", escapeHtml(stage.label)));
+  const status = element("span", `stage-status ${stage.status}`, escapeHtml(word));
+  row.appendChild(status);
+  if (stage.can_finish) {
+    const finish = element("button", "finish", escapeHtml(`Finish ${stage.label}`));
+    finish.type = "button";
+    finish.addEventListener("click", () => finishStage(release, stage, "succeeded"));
+    const fail = element("button", "fail", "Fail");
+    fail.type = "button";
+    fail.setAttribute("aria-label", `Fail ${stage.label}`);
+    fail.addEventListener("click", () => finishStage(release, stage, "failed"));
+    row.append(finish, fail);
+  }
+  return row;
+}
+
+function renderPipelines(releases) {
+  const list = document.getElementById("pipelines");
+  const nodes = releases.map((release) => {
+    const box = element("article", "pipeline");
+    box.dataset.intent = release.release_intent_id;
+    box.appendChild(element("div", "pipeline-title", escapeHtml(release.title)));
+    const status = release.status === "ACTIVE" ? "in progress" : release.status.toLowerCase();
+    box.appendChild(element("div", "pipeline-meta", escapeHtml(`${release.project} · ${status}`)));
+    for (const stage of release.stages) box.appendChild(stageElement(release, stage));
+    return box;
+  });
+  if (!nodes.length) nodes.push(element("p", "empty", "No releases yet."));
+  list.replaceChildren(...nodes);
+}
+
+async function finishStage(release, stage, outcome) {
+  page.pipelinesText = "";
+  await post("/api/forest/finish", {
+    release_intent_id: release.release_intent_id, stage_id: stage.stage_id, outcome,
+  });
+  pollPipelines();
 }
 
 function refreshSoon() {
@@ -681,7 +746,11 @@ function wireControls() {
   document.getElementById("open-channel").addEventListener("click", () => showPane(false));
   document.getElementById("release-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    post("/api/release", { author: document.getElementById("release-author").value });
+    post("/api/release", {
+      author: document.getElementById("release-author").value,
+      kind: document.getElementById("release-kind").value,
+    });
+    page.pipelinesText = "";
   });
 }
 

@@ -1,0 +1,1 @@
+"""Watching forest itself: which releases wait for approval, found from forest's own signals."""
