@@ -75,7 +75,8 @@ class NatsLink:
         try:
             await self.nc.jetstream(timeout=JETSTREAM_CHECK_SECONDS).account_info()
         except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError):
-            raise ConfigError(self.variable, _NO_JETSTREAM.format(url=redacted_servers(self.url))) from None
+            where = redacted_servers(self.url)
+            raise ConfigError(self.variable, _NO_JETSTREAM.format(url=where)) from None
         except nats.js.errors.APIError as error:
             raise ConfigError(
                 self.variable,
