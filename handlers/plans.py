@@ -161,9 +161,9 @@ class PlanButtons:
             return
         # The trigger lasts 3 s: open first, then read the plan from forest.
         view_id = await self._deps.answers.open_modal(click.trigger_id, plan_loading_modal())
-        shown = await self._plans.plan_view(pending.key)
         if view_id is None:
-            return
+            return  # no modal to fill: forest is not asked
+        shown = await self._plans.plan_view(pending.key)
         if shown is None:
             modal = notice_modal(notice("This plan is not one the bot is tracking."), "Plan")
         else:

@@ -24,7 +24,7 @@ from bot.forest.errors import ForestError, ForestPermissionDenied, ForestUnavail
 from bot.identity.link_store import Link
 from bot.identity.linking import LinkService, NeedsLogin
 from bot.plans.keeper import PlanKeeper
-from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanView
+from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanView, StageEnd
 from bot.plans.plan_store import Deciding, PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter
 from bot.runtime.keyed_locks import KeyedLocks
@@ -225,6 +225,10 @@ def _refusal(record: PlanRecord | None, ballot: PlanBallot) -> PlanResult | None
         if record.decision.slack_user_id == ballot.slack_user_id:
             return PlanResult(Verdict.UNCHANGED, f"You already {word} this plan.", record)
         return PlanResult(Verdict.REFUSED, f"Already decided: this plan was {word}.", record)
+    if record.end == StageEnd.CANCELLED:
+        return PlanResult(Verdict.REFUSED, "This release was cancelled.", record)
+    if record.end == StageEnd.FAILED:
+        return PlanResult(Verdict.REFUSED, "The plan stage failed: there is no plan to decide.")
     if record.end is not None:
         return PlanResult(Verdict.REFUSED, ALREADY_DECIDED, record)
     return None
