@@ -308,7 +308,10 @@ async def test_a_release_whose_artifact_cannot_be_read_still_gets_a_message(stac
     pipeline_project(stack)
     bot = await stack.start_bot(FOREST_ORGANISATION=ORGANISATION)
     await following(bot)
-    stack.forest.fail_next("GetArtifactsByProject", grpc.StatusCode.UNAVAILABLE, "db down", 5)
+    # Enough failures for every read while the test looks: the release's events and a scan
+    # may each read the artifact, with up to four attempts apiece, and a loaded machine lets
+    # them overlap, so a few failures could leave one read that succeeds.
+    stack.forest.fail_next("GetArtifactsByProject", grpc.StatusCode.UNAVAILABLE, "db down", 100)
     intent = await stack.forest.release(
         ORGANISATION, CHECKOUT, (deploy("production"),), artifact=artifact(stack)
     )
