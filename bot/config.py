@@ -136,6 +136,7 @@ class Settings:
             self.forest_app_token,
             *self.bot_secret_keys,
             *_url_credentials(self.nats_url),
+            *_url_credentials(self.forest_nats_url),
         ]
         return [value for value in candidates if value]
 

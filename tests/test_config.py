@@ -112,6 +112,11 @@ def test_a_nats_cluster_is_several_urls_and_a_replica_count():
     assert "pw-1234" in settings.secrets()
 
 
+def test_forest_nats_credentials_are_secrets_too():
+    settings = load_settings({**VALID, "FOREST_NATS_URL": "nats://forest:fpw-5678@forest-nats:4222"})
+    assert "fpw-5678" in settings.secrets()
+
+
 def test_bot_secret_key_lists_keys_newest_first():
     new, old = "n" * 40, "o" * 64
     settings = load_settings({**VALID, "BOT_SECRET_KEY": f" {new} , {old},"})
