@@ -120,6 +120,7 @@ class Keeper:
     ) -> bool:
         """False when Slack did not take the message's update (nothing was recorded)."""
         async with self._locks.hold(key):
+            overwrote = False
             for _ in range(MAX_SWAP_ATTEMPTS):
                 # Read under the lock, never earlier: a record read before a finish would
                 # put the buttons back on a message that already shows the outcome.
@@ -127,6 +128,8 @@ class Keeper:
                 if stored is not None and stored.record.phase == Phase.CLAIMED:
                     raise NotPostedYet(key)
                 if stored is None or not stored.record.open:
+                    if overwrote and stored is not None:
+                        await self._show_ended(stored.record)
                     return True
                 try:
                     change = await self._change(stored, state, outcome, vote)
@@ -138,7 +141,9 @@ class Keeper:
                     await self._store.replace(stored, change.record)
                 except StaleRevision:
                     # Someone wrote a newer view; the state we were handed may be older than
-                    # theirs, so read forest again rather than show it.
+                    # theirs, so read forest again rather than show it. Our update may have
+                    # reached Slack after theirs (updates wait their turn in Slack's limits).
+                    overwrote = overwrote or change.record.digest != stored.record.digest
                     state = None
                     continue
                 await self._tell_thread(change, vote)
@@ -211,6 +216,13 @@ class Keeper:
             reported=reported,
         )
         return _Change(record, rendered, newly_approved, new_decisions)
+
+    async def _show_ended(self, record: ApprovalRecord) -> None:
+        """Show the outcome another replica recorded while our own update of the message was
+        on its way: ours may have reached Slack last and put the buttons back."""
+        state = await self._presenter.read_state_or_none(record)
+        rendered = await self._presenter.render(record, state)
+        await self._show(record, rendered, urgent=True)
 
     async def _show(self, record: ApprovalRecord, rendered: Rendered, urgent: bool) -> bool:
         """Update the message; False when Slack refused or did not answer in time.
