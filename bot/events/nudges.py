@@ -184,12 +184,21 @@ class NudgeListener:
             except NotPostedYet:
                 not_posted += 1
                 await asyncio.sleep(1.0)
-            except OutcomeNotShown:
+            except (OutcomeNotShown, StoreUnavailable) as error:
+                # An outcome arrives once, on core NATS: a refusal by Slack or a moment without
+                # the bot's storage must not drop it.
+                if isinstance(error, StoreUnavailable):
+                    log.warning(
+                        "could not record the outcome %s yet: %s; trying again",
+                        outcome.value,
+                        error,
+                        extra=key.log_fields,
+                    )
                 refused += 1
                 await asyncio.sleep(min(2.0 ** (refused - 1), FINISH_RETRY_MAX_SECONDS))
         if refused >= FINISH_RETRIES:
             log.error(
-                "gave up showing the outcome %s: Slack kept refusing the update",
+                "gave up showing the outcome %s: Slack or the bot's storage kept refusing",
                 outcome.value,
                 extra=key.log_fields,
             )
