@@ -55,6 +55,19 @@ def test_running_the_bot_imports_nothing_of_the_fakes_or_the_demo():
     assert result.stdout.strip() == "[]"
 
 
+def test_every_package_of_the_source_tree_is_installed():
+    # An editable install finds every folder; a real one (the image) only the listed ones.
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("bot", "handlers", "blocks")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk - listed == set(), "packages missing from [tool.setuptools] packages"
+
+
 def test_the_image_leaves_the_fakes_and_the_demo_out():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "rm -rf /opt/venv/lib/python3.11/site-packages/bot/local" in dockerfile
