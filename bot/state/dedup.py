@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nats.js.errors
 from nats.js.kv import KeyValue
 
@@ -10,11 +12,15 @@ from bot.state.errors import store_call
 DEDUP_BUCKET = "forest_dedup"
 # Slack retries within minutes; an hour covers every retry and replay we know of.
 DEDUP_TTL_SECONDS = 3600.0
+# The mark is checked before Slack gets its answer, which Slack wants within 3 s: a store that
+# does not answer in this time is taken as unavailable (nats-py would wait 5 s).
+MARK_TIMEOUT_SECONDS = 1.0
 
 
 class Dedup:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, timeout: float = MARK_TIMEOUT_SECONDS) -> None:
         self._kv = kv
+        self._timeout = timeout
 
     async def first_time(self, mark: str) -> bool:
         """True for the first caller with ``mark``, False for every later one (within the TTL).
@@ -22,7 +28,7 @@ class Dedup:
         Raises StoreUnavailable when JetStream cannot say: the caller must not guess."""
         with store_call("mark a request as seen"):
             try:
-                await self._kv.create(mark, b"1")
+                await asyncio.wait_for(self._kv.create(mark, b"1"), self._timeout)
             except nats.js.errors.KeyWrongLastSequenceError:
                 return False
         return True

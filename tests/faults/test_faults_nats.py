@@ -2,6 +2,7 @@
 NOT recorded and can try again. Readiness says when JetStream takes no writes."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from bot.local.local_stack import CHANNEL, LocalStack, local_stack
 from bot.local.slack_signing import block_action_payload, form_payload
 
 NOT_RECORDED = "your vote was *NOT* recorded"
+ACK_DEADLINE = 3.0  # Slack's, for every request it sends
 
 
 def told(stack: LocalStack, user: str, words: str) -> list[Any]:
@@ -53,8 +55,11 @@ async def test_votes_during_a_nats_outage_are_told_not_recorded_and_can_be_tried
 
     stack.nats_server.kill()
     await stack.nats_server.wait_killed()
-    await stack.click("bob", ts_a, "approval_approve")
-    await stack.click("carol", ts_b, "approval_approve")
+    for person, ts in (("bob", ts_a), ("carol", ts_b)):
+        started = time.monotonic()
+        delivery = await stack.click(person, ts, "approval_approve")
+        # Slack shows the person an error when the bot does not answer within 3 seconds.
+        assert delivery.status == 200 and time.monotonic() - started < ACK_DEADLINE
     # Each click ends in an answer, though the bot cannot read its record of the message.
     await wait_until(
         lambda: told(stack, "U0BOB", NOT_RECORDED) and told(stack, "U0CAROL", NOT_RECORDED),
