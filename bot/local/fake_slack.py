@@ -171,6 +171,8 @@ class FakeSlack:
         while method in self._hanging:
             if request.transport is None or request.transport.is_closing():
                 # The caller gave up: the call never reached Slack's workers.
+                call.abandoned = True
+                self._notify()
                 return web.Response(status=504)
             await asyncio.sleep(0.05)
         return self._finish(call, *self._answer(method, call.args, call.token))
