@@ -5,8 +5,9 @@ posts. A process can die after claiming and before recording the message's ts; t
 stale and another process takes it over with compare-and-swap. Before posting again it looks in
 the channel for a message carrying this record's metadata, which the dead process may have
 posted. And a process that finds its claim taken over after posting deletes its own message, so
-even a slow post that outlived its claim leaves one message. A post waiting its turn inside
-Slack's rate limits keeps its claim fresh meanwhile, so a live process is not taken over.
+even a slow post that outlived its claim leaves one message. A post waiting for forest's reads
+or its turn inside Slack's rate limits keeps its claim fresh meanwhile, so a live process is not
+taken over.
 """
 
 from __future__ import annotations
@@ -166,21 +167,24 @@ class OneMessage(Generic[Record]):
     ) -> Announced:
         """Post; when ``search_since`` is given, first look for a post made since then."""
         record = stored.record
-        ts = (
-            await self._find_posted(record, metadata, search_since)
-            if search_since is not None
-            else None
-        )
-        drawn = await draw(record)
-        if ts is None:
-            async with _ClaimHolder(self._store, stored, self._claim_timeout, self._clock) as held:
+        # Held from here: the search, forest's reads for the drawing and the post itself may
+        # each outlast the claim timeout (a slow forest, a post waiting its turn in Slack's
+        # limits), and another process must not take a live claim over.
+        async with _ClaimHolder(self._store, stored, self._claim_timeout, self._clock) as held:
+            ts = (
+                await self._find_posted(record, metadata, search_since)
+                if search_since is not None
+                else None
+            )
+            drawn = await draw(record)
+            if ts is None:
                 ts = await self._web.post_message(
                     record.channel,
                     drawn.text,
                     drawn.blocks,
                     metadata={"event_type": self._event_type, "event_payload": dict(metadata)},
                 )
-            stored = held.stored
+        stored = held.stored
         await self._store.remember_message(record.channel, ts, record.key)
         try:
             await self._store.replace(stored, drawn.posted(ts))
@@ -269,10 +273,11 @@ class _ClaimHolder(Generic[Record]):
     """Renews a claim (its ``claimed_at``) while a post is still under way half a claim timeout
     after it began, and every third of one after that.
 
-    A post may wait its turn in Slack's rate limits for longer than the claim timeout; another
-    process would then think this one dead and post again. A quick post renews nothing, so a
-    process that dies posting is taken over as soon as before. ``stored`` is the claim as last
-    written, for the compare-and-swap that records the message."""
+    A post may wait its turn in Slack's rate limits, or for forest's reads that draw it, for
+    longer than the claim timeout; another process would then think this one dead and post
+    again. A quick post renews nothing, so a process that dies posting is taken over as soon as
+    before. ``stored`` is the claim as last written, for the compare-and-swap that records the
+    message."""
 
     def __init__(
         self,

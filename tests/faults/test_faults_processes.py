@@ -218,3 +218,36 @@ async def test_thread_replies_waiting_when_the_bot_is_killed_are_posted_once_aft
     for ts, all_words in owed.items():
         for words in all_words:
             assert said(stack, ts, words) == 1, (words, bot_replies(stack, ts))
+
+
+@pytest.mark.parametrize("slow", ["slack_post", "forest_read_before_the_post"])
+async def test_a_post_slower_than_the_claim_timeout_is_not_taken_over_by_another_replica(
+    stack: LocalStack, slow: str
+):
+    await asyncio.gather(stack.start_bot_process(QUICK), stack.start_bot_process(QUICK))
+    # More than twice the claim timeout; within the deadline of a Slack or a forest call.
+    if slow == "slack_post":
+        stack.slack.delay("chat.postMessage", QUICK.claim_timeout * 2.5)  # taken, answered late
+    else:
+        stack.forest.delay("GetExternalApprovalState", QUICK.claim_timeout * 2)  # the votes
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(
+        lambda: (
+            stack.slack.calls_to("chat.postMessage")
+            or stack.forest.calls_to("GetExternalApprovalState")
+        )
+    )
+    # The replica posting handles one event at a time: forest's repeats of the announcement go
+    # to the other replica, which finds the claim older than the claim timeout unless renewed.
+    for _ in range(4):
+        await asyncio.sleep(QUICK.claim_timeout / 2)
+        await stack.announce(intent)
+    await wait_until(lambda: stack.message_of(intent) is not None, timeout=20)
+    stack.slack.delay("chat.postMessage", 0)
+    stack.forest.delay("GetExternalApprovalState", 0)
+    await asyncio.sleep(QUICK.ack_wait + QUICK.claim_timeout + 1)  # the repeats are answered
+
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1
+    assert stack.slack.calls_to("chat.delete") == []
+    assert len(stack.slack.messages(CHANNEL)) == 1
