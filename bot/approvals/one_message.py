@@ -32,6 +32,9 @@ TAKEOVER_WAIT_STEP_SECONDS = 0.5
 # A click can arrive before the poster has recorded the message's ts: it waits this long.
 POSTING_WAIT_STEPS = 40
 POSTING_WAIT_STEP_SECONDS = 0.05
+# A reply in the thread of a message posted this recently may come before the poster recorded
+# which record the message shows.
+JUST_POSTED_SECONDS = 10.0
 
 
 class Announced(enum.StrEnum):
@@ -69,6 +72,7 @@ class Claimed(Protocol):
 
 
 Record = TypeVar("Record", bound=Claimed)
+Found = TypeVar("Found")
 
 
 class Records(Protocol[Record]):
@@ -251,6 +255,30 @@ async def posted_record(store: Records[Record], key: Any) -> Record | None:
             break
         await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
     return stored.record if stored else None
+
+
+async def record_of_message(
+    lookup: Callable[[], Awaitable[Found | None]],
+    ts: str,
+    clock: Callable[[], float] = time.time,
+) -> Found | None:
+    """``lookup()``: which record the message at ``ts`` shows. For a message Slack stamped in
+    the last few seconds it waits a moment for one, as ``posted_record`` does for a click: a
+    reply typed at once (or a Slack slow to answer the post) can arrive before the poster has
+    recorded the message. Anything older is looked up once."""
+    for _ in range(POSTING_WAIT_STEPS):
+        found = await lookup()
+        if found is not None or not _just_posted(ts, clock()):
+            return found
+        await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
+    return None
+
+
+def _just_posted(ts: str, now: float) -> bool:
+    try:
+        return 0 <= now - float(ts) < JUST_POSTED_SECONDS
+    except ValueError:
+        return False
 
 
 def names_another_message(
