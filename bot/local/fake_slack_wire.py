@@ -92,20 +92,7 @@ def encode_typed(
     typed: str, people: Mapping[str, str], channels: Mapping[str, str] | None = None
 ) -> str:
     """``typed`` as Slack delivers it; ``people`` and ``channels`` map names to ids."""
-    out: list[str] = []
-    for piece in _pieces(typed, people, channels or {}):
-        if piece.kind == "text":
-            out.append(escape(piece.text))
-        elif piece.kind == "link":
-            label = "" if piece.text == piece.target else "|" + escape(piece.text)
-            out.append(f"<{escape(piece.target)}{label}>")
-        elif piece.kind == "user":
-            out.append(f"<@{piece.target}>")
-        elif piece.kind == "channel":
-            out.append(f"<#{piece.target}|{piece.text}>")
-        else:
-            out.append(f"<!{piece.target}>")
-    return "".join(out)
+    return _encode(typed, people, channels or {}, named_users=False)
 
 
 def encode_command(
@@ -123,15 +110,23 @@ def encode_command(
     channels as ``<#C…|name>``, links as ``<https://…>`` and ``@here`` as ``<!here>``."""
     if not escaped:
         return escape(typed)
+    return _encode(typed, people, channels or {}, named_users=True)
+
+
+def _encode(
+    typed: str, people: Mapping[str, str], channels: Mapping[str, str], *, named_users: bool
+) -> str:
+    """Slack's wire form of ``typed``; a command's escaped mention also carries the name."""
     out: list[str] = []
-    for piece in _pieces(typed, people, channels or {}):
+    for piece in _pieces(typed, people, channels):
         if piece.kind == "text":
             out.append(escape(piece.text))
         elif piece.kind == "link":
             label = "" if piece.text == piece.target else "|" + escape(piece.text)
             out.append(f"<{escape(piece.target)}{label}>")
         elif piece.kind == "user":
-            out.append(f"<@{piece.target}|{piece.text}>")
+            name = f"|{piece.text}" if named_users else ""
+            out.append(f"<@{piece.target}{name}>")
         elif piece.kind == "channel":
             out.append(f"<#{piece.target}|{piece.text}>")
         else:
