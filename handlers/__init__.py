@@ -17,6 +17,8 @@ from handlers.payloads import replay_mark
 
 log = logging.getLogger(__name__)
 
+# The replay check runs before Slack gets its answer, which Slack wants within 3 s.
+REPLAY_CHECK_SECONDS = 1.0
 _INTERACTIONS = {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
 
 
@@ -49,7 +51,7 @@ def register(app: AsyncApp, deps: HandlerDeps) -> None:
         mark = replay_mark(body)
         if mark is not None:
             try:
-                first = await deps.dedup.first_time(mark)
+                first = await deps.dedup.first_time(mark, timeout=REPLAY_CHECK_SECONDS)
             except StoreUnavailable as error:
                 # Not known either way: the vote path itself says whether anything was recorded.
                 log.warning("could not check for a replay: %s", error)
