@@ -117,6 +117,8 @@ class Tuning:
     # How long a thread reply's holder may go without renewing its hold before another process
     # takes the reply over and posts it (the holder died, or Slack did not take it).
     reply_grace: float = REPLY_GRACE_SECONDS
+    # How long the idle event consumer's fetch waits for an event; stopping waits for it to end.
+    event_fetch_timeout: float = 1.0
     # How long one Slack Web API call may take before it counts as failed.
     slack_timeout: float = REQUEST_TIMEOUT_SECONDS
     # Watching forest (FOREST_ORGANISATION): how often the active intents are all read, and
@@ -485,6 +487,7 @@ class Bot:
                 resources.js,
                 announcer,
                 self.metrics,
+                fetch_timeout=tuning.event_fetch_timeout,
                 ack_wait=tuning.ack_wait,
                 replicas=settings.nats_replicas,
             ),

@@ -7,6 +7,8 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from bench.harness import run, table
 from bench.scenarios import Options
 from bench.train import TrainOptions, lower_bound, run_train, train_table
@@ -24,6 +26,7 @@ TINY = Options(
 )
 
 
+@pytest.mark.long
 async def test_a_tiny_benchmark_run_completes_every_phase(tmp_path: Path):
     results = await run(TINY, tmp_path)
 
@@ -45,6 +48,7 @@ async def test_a_tiny_benchmark_run_completes_every_phase(tmp_path: Path):
     assert "nan" not in table(results)
 
 
+@pytest.mark.long
 async def test_a_tiny_run_with_two_replicas_spreads_the_clicks(tmp_path: Path):
     results = await run(replace(TINY, replicas=2), tmp_path)
 
@@ -71,6 +75,7 @@ TINY_TRAIN = TrainOptions(
 )
 
 
+@pytest.mark.long
 async def test_a_tiny_release_train_runs_both_peers_and_loses_nothing(tmp_path: Path):
     results = await run_train(TINY_TRAIN, tmp_path)
 

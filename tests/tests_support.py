@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.local.local_stack import WAIT_SECONDS
+
 
 async def approvals_bot(
     *args: str,
@@ -59,7 +61,7 @@ def all_text(message: Any) -> str:
     return "\n".join(parts)
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -115,6 +115,7 @@ class FakeSlack:
         self._api = FakeWebApi(self.workspace, self._issue_socket_url)
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._answer_delays: dict[str, float] = {}
         self._hanging: set[str] = set()
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -184,7 +185,11 @@ class FakeSlack:
                 self._notify()
                 return web.Response(status=504)
             await asyncio.sleep(0.05)
-        return self._finish(call, *self._answer(method, call.args, call.token))
+        answer = self._answer(method, call.args, call.token)
+        late = self._answer_delays.get(method, 0.0)
+        if late:
+            await asyncio.sleep(late)
+        return self._finish(call, *answer)
 
     def _finish(
         self, call: SlackCall, status: int, body: JsonDict, headers: dict[str, str]
@@ -517,6 +522,12 @@ class FakeSlack:
     def delay(self, method: str, seconds: float) -> None:
         """Answer every later call to `method` after `seconds`; 0 removes the delay."""
         self._delays[method] = seconds
+
+    def delay_answer(self, method: str, seconds: float) -> None:
+        """Carry out every later call to `method` at once but answer it after `seconds`, as an
+        answer slow on its way back: a posted message shows before its poster learns its ts.
+        0 removes the delay."""
+        self._answer_delays[method] = seconds
 
     # Interactions: trigger ids and response_urls
 

@@ -56,7 +56,17 @@ PROJECT = "payments-api"
 CHANNEL = "C0APPROVALS"
 TEAM_ID = "T0ACME"
 SECRET_KEY = "local-stack-secret-key-0123456789abcdef"
-FAST = Tuning(coalesce_window=0.2, reconcile_interval=60.0, device_poll_floor=0.05)
+# How long a wait gives up after, by default: it bounds a hang, not the speed (a test that
+# promises a time passes its own). Four parallel workers on 2 cores slow what tests wait for.
+WAIT_SECONDS = 10.0
+# Shorter waits for tests and the demo. An idle fetch of 0.2 s lets a bot stop in a fifth of
+# a second rather than up to one (every test stops its bots).
+FAST = Tuning(
+    coalesce_window=0.2,
+    reconcile_interval=60.0,
+    device_poll_floor=0.05,
+    event_fetch_timeout=0.2,
+)
 
 
 @dataclass(frozen=True)
@@ -349,7 +359,7 @@ class LocalStack:
 
 
 async def pending_login(
-    forest: FakeForest, slack_user_id: str, username: str, timeout: float = 5.0
+    forest: FakeForest, slack_user_id: str, username: str, timeout: float = WAIT_SECONDS
 ) -> DeviceGrant:
     """The device login the bot started for this Slack user, once forest has it."""
     await wait_for(
@@ -366,7 +376,7 @@ async def approve_login(
     slack_user_id: str,
     username: str,
     response_url: str,
-    timeout: float = 5.0,
+    timeout: float = WAIT_SECONDS,
 ) -> None:
     """``username`` approves in forage the login the bot started for them; returns once the
     bot told them they are linked."""
@@ -416,7 +426,7 @@ def approval_event(
     }
 
 
-async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

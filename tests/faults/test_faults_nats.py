@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import nats.js.errors
+import pytest
 import pytest_asyncio
 from nats.js.api import StreamConfig
 from tests_support import all_text, buttons, wait_until
@@ -44,6 +45,7 @@ async def readiness(stack: LocalStack) -> tuple[int, dict[str, str]]:
         return reply.status, (await reply.json())["checks"]
 
 
+@pytest.mark.long
 async def test_votes_during_a_nats_outage_are_told_not_recorded_and_can_be_tried_again(
     stack: LocalStack,
 ):

@@ -19,6 +19,7 @@ QUICK = Tuning(
 )
 
 
+@pytest.mark.long
 async def test_nats_restarts_mid_stream_and_no_event_is_lost_or_doubled(stack: LocalStack):
     await stack.start_bot(QUICK)
     first = [stack.new_release() for _ in range(10)]
@@ -98,6 +99,7 @@ async def test_a_bot_killed_during_a_vote_is_consistent_after_restart(stack: Loc
     assert len(stack.slack.messages(CHANNEL)) == 1
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("replicas", [2, 3])
 async def test_replicas_post_once_and_handle_each_click_once(stack: LocalStack, replicas: int):
     bots = [await stack.start_bot_process(QUICK) for _ in range(replicas)]

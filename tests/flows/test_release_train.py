@@ -3,6 +3,7 @@ message ends true, every reply is there, and Slack hardly ever has to say 429.""
 
 import asyncio
 
+import pytest
 from tests_support import all_text, wait_until
 
 from bot.local.local_stack import CHANNEL, ORGANISATION, PROJECT, LocalStack
@@ -36,6 +37,7 @@ def replies_complete(stack: LocalStack, ts: str) -> bool:
     )
 
 
+@pytest.mark.long
 async def test_a_burst_of_40_votes_on_10_messages_stays_inside_slacks_limits(
     stack: LocalStack,
 ):

@@ -1,5 +1,6 @@
 """Messages stay inside what Slack accepts, however much people wrote."""
 
+import pytest
 from tests_support import wait_until
 
 from bot.local.local_stack import CHANNEL, ORGANISATION, PROJECT, LocalStack
@@ -44,6 +45,7 @@ async def test_a_message_with_sixty_long_comments_is_accepted(stack: LocalStack)
     assert "See all in forage" in votes
 
 
+@pytest.mark.long
 async def test_forty_long_pending_entries_are_accepted(stack: LocalStack):
     await stack.start_bot()
     await stack.link("bob")

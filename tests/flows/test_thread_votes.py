@@ -16,7 +16,23 @@ async def test_approve_with_a_comment_in_the_thread(stack: LocalStack):
     [call] = stack.forest.calls_to("ExternalApproveRelease")
     assert call.actor == "bob"
     assert call.request.comment == "looks good"
-    assert "1 of 2" in all_text(stack.slack.message(CHANNEL, ts))
+    # The tally is Slack's last priority: it may follow the reaction.
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts)))
+
+
+async def test_a_reply_before_the_bot_has_recorded_its_message_still_votes(stack: LocalStack):
+    await stack.start_bot()
+    await stack.link("bob")
+    # Slack shows the message at once; the bot learns its ts a second later.
+    stack.slack.delay_answer("chat.postMessage", 1.0)
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(lambda: stack.message_of(intent) is not None)
+    ts = stack.message_of(intent).ts
+    reply_ts, _ = await stack.reply_in_thread("bob", ts, "approve quick one")
+    await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
+    [call] = stack.forest.calls_to("ExternalApproveRelease")
+    assert (call.actor, call.request.comment) == ("bob", "quick one")
 
 
 async def test_reject_with_a_reason_in_the_thread(stack: LocalStack):
@@ -129,7 +145,7 @@ async def test_a_reply_also_sent_to_the_channel_votes(stack: LocalStack):
     await wait_until(lambda: stack.slack.reactions(CHANNEL, reply_ts) == ["white_check_mark"])
     [call] = stack.forest.calls_to("ExternalApproveRelease")
     assert (call.actor, call.request.comment) == ("bob", "ship it")
-    assert "1 of 2" in all_text(stack.slack.message(CHANNEL, ts))
+    await wait_until(lambda: "1 of 2" in all_text(stack.slack.message(CHANNEL, ts)))
 
 
 async def test_a_reply_with_a_file_votes(stack: LocalStack):

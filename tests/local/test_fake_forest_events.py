@@ -112,10 +112,12 @@ async def test_a_long_replay_comes_a_thousand_and_a_batch_at_once_then_a_batch_a
         forest.fake.events.record(ORG, PROJECT, "artifact", "created", f"a{number}")
 
     follower = Follower(forest.client, since_sequence=start)
-    await wait_until(lambda: len(follower.events) == 1100)
+    # Reading 1100 events takes a third of a second alone, and several seconds on a machine
+    # busy with other tests: the timeouts bound a hang, not the speed.
+    await wait_until(lambda: len(follower.events) == 1100, 15.0)
     await asyncio.sleep(0.2)
     assert len(follower.events) == 1100  # forest's stream waits for the next wake-up or poll
-    await wait_until(lambda: len(follower.events) == 1200, 2.0)
+    await wait_until(lambda: len(follower.events) == 1200, 5.0)
     await follower.stop()
 
     assert [e.resource_id for e in follower.events] == [f"a{n}" for n in range(1200)]

@@ -2,9 +2,12 @@
 
 from pathlib import Path
 
+import pytest
+
 from bot.local.soak import soak
 
 
+@pytest.mark.long
 async def test_a_small_soak_keeps_every_promise(tmp_path: Path):
     report = await soak(tmp_path, events=40, replicas=2, seed=11)
     print("\n".join(report.lines()))
