@@ -28,7 +28,7 @@ from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
 from bot.approvals.release_facts import ReleaseFacts
-from bot.approvals.reminders import ReminderMarks, Reminders
+from bot.approvals.reminders import ReminderMarks, Reminders, ReminderSchedule, ReminderSender
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
 from bot.config import ConfigError, Settings
@@ -378,27 +378,23 @@ class Bot:
             permalinks,
             plans=PendingPlans(plans.open, plans.store, plans.presenter, permalinks),
         )
+        schedule = ReminderSchedule(settings.approvals_remind_after, tuning.reminder_check_interval)
+        sender = ReminderSender(people, permalinks, slack)
         reminders = Reminders(
             open_approvals,
             store,
             ReminderMarks(resources.approvals_bucket),
             presenter,
-            people,
-            permalinks,
-            slack,
-            settings.approvals_remind_after,
-            tuning.reminder_check_interval,
+            schedule,
+            sender,
         )
         plan_reminders = PlanReminders(
             plans.open,
             plans.store,
             ReminderMarks(resources.approvals_bucket, PLAN_MARK_PREFIX),
             plans.presenter,
-            people,
-            permalinks,
-            slack,
-            settings.approvals_remind_after,
-            tuning.reminder_check_interval,
+            schedule,
+            sender,
         )
         bolt = self._bolt(slack, resources.identity)
         register(
