@@ -366,6 +366,7 @@ class Bot:
             self.owner,
             settings.forest_web_url,
             tuning.claim_timeout,
+            self.metrics,
         )
         self.plans = plans
         permalinks = Permalinks(slack)

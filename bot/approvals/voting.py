@@ -12,7 +12,9 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import Counter
 
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
@@ -118,22 +120,29 @@ async def link_of(linking: LinkService, team_id: str, slack_user_id: str) -> Lin
         return NoLink(Verdict.FAILED, error.sentence)
 
 
-def log_answer(
-    logger: logging.Logger,
-    what: str,
-    key: ApprovalKey | PlanKey,
-    slack_user_id: str,
-    kind: str,
-    verdict: Verdict,
+class Asked(Protocol):
+    """A person's request: a vote's ``Ballot`` or a plan's ``PlanBallot``."""
+
+    @property
+    def key(self) -> ApprovalKey | PlanKey: ...
+
+    @property
+    def slack_user_id(self) -> str: ...
+
+
+def count_answer(
+    counter: Counter, logger: logging.Logger, what: str, asked: Asked, kind: str, verdict: Verdict
 ) -> None:
-    """One line per vote or plan decision, saying how it ended."""
+    """How a vote or a plan decision ended: counted in ``counter`` by kind and outcome, and one
+    line in the log."""
+    counter.labels(kind=kind, outcome=verdict.value).inc()
     logger.info(
         "%s %s",
         what,
         verdict.value,
         extra={
-            **key.log_fields,
-            "slack_user": slack_user_id,
+            **asked.key.log_fields,
+            "slack_user": asked.slack_user_id,
             "kind": kind,
             "outcome": verdict.value,
         },
@@ -221,8 +230,7 @@ class VoteService:
             # Everything after forest took the vote is handled in _show; this is before it.
             log.exception("vote not cast", extra=ballot.key.log_fields)
             result = VoteResult(Verdict.FAILED, silent="Something went wrong")
-        self._metrics.votes.labels(kind=ballot.kind.value, outcome=result.verdict.value).inc()
-        log_answer(log, "vote", ballot.key, ballot.slack_user_id, ballot.kind.value, result.verdict)
+        count_answer(self._metrics.votes, log, "vote", ballot, ballot.kind.value, result.verdict)
         return result
 
     async def _cast(self, ballot: Ballot) -> VoteResult:

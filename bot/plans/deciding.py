@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import grpc
 
 from bot.approvals.one_message import names_another_message, posted_record
-from bot.approvals.voting import NoLink, Verdict, as_written, link_of, log_answer
+from bot.approvals.voting import NoLink, Verdict, as_written, count_answer, link_of
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestPermissionDenied, ForestUnavailable
 from bot.identity.link_store import Link
@@ -28,6 +28,7 @@ from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanView, StageEnd
 from bot.plans.plan_store import Deciding, PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter
 from bot.runtime.keyed_locks import KeyedLocks
+from bot.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,11 @@ class PlanDecisions:
         linking: LinkService,
         keeper: PlanKeeper,
         presenter: PlanPresenter,
+        metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._presenter = presenter
+        self._metrics = metrics
         self._store = store
         self._forest = forest
         self._linking = linking
@@ -109,14 +112,8 @@ class PlanDecisions:
 
     async def decide(self, ballot: PlanBallot) -> PlanResult:
         result = await self._decide(ballot)
-        log_answer(
-            log,
-            "plan decision",
-            ballot.key,
-            ballot.slack_user_id,
-            ballot.choice.value,
-            result.verdict,
-        )
+        counter = self._metrics.plan_decisions
+        count_answer(counter, log, "plan decision", ballot, ballot.choice.value, result.verdict)
         return result
 
     async def _decide(self, ballot: PlanBallot) -> PlanResult:
