@@ -35,13 +35,7 @@ from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
-from bot.forest.errors import (
-    ForestError,
-    ForestNotFound,
-    ForestPermissionDenied,
-    ForestUnauthenticated,
-    ForestUnavailable,
-)
+from bot.forest.errors import ForestError, ForestUnavailable
 from bot.http_server import ListenerLimits, ListenerRunner, SlackEntry, build_http_app
 from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
@@ -79,6 +73,7 @@ from bot.watch.deploy_gates import DeployGates
 from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
 from bot.watch.handlers import IntentHandler
 from bot.watch.lease import LEASE_SECONDS, WatchLease
+from bot.watch.organisation import read_organisation
 from handlers import register
 from handlers.deps import HandlerDeps
 from handlers.owner_notices import OwnerNotices
@@ -281,8 +276,21 @@ class Bot:
             stack.push_async_callback(forest_nats.close)
         self._forest_nats = forest_nats
         watch_bucket = None
-        if settings.forest_organisation is not None:
-            await _check_organisation(forest, settings.forest_organisation)
+        organisation = settings.forest_organisation
+        if organisation is not None:
+            # An app token that cannot read the organisation stops start-up (ConfigError); a
+            # forest that does not answer yet is waited for by the watch (the bot runs, not
+            # ready).
+            try:
+                await read_organisation(forest, organisation)
+            except ForestUnavailable:
+                log.warning(
+                    "forest does not answer yet; the watch of %s will wait for it", organisation
+                )
+            except ForestError as error:
+                log.warning(
+                    "forest could not list the release intents of %s: %s", organisation, error
+                )
             watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1, replicas=replicas)
         return _Resources(
             slack=slack,
@@ -655,26 +663,6 @@ def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
     return int(server.sockets[0].getsockname()[1])
-
-
-async def _check_organisation(forest: ForestClient, organisation: str) -> None:
-    """Stop start-up when the app token cannot read the organisation; a forest that does not
-    answer yet is waited for by the watch (the bot runs, not ready)."""
-    try:
-        await forest.release_intents(organisation)
-    except ForestUnavailable:
-        log.warning("forest does not answer yet; the watch of %s will wait for it", organisation)
-    except (ForestPermissionDenied, ForestNotFound) as error:
-        raise ConfigError(
-            "FOREST_ORGANISATION",
-            f"names {organisation!r}, which FOREST_APP_TOKEN cannot read "
-            f"({error.details or error.sentence}): set it to the organisation the app token "
-            "was created in",
-        ) from None
-    except ForestUnauthenticated:
-        raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
-    except ForestError as error:
-        log.warning("forest could not list the release intents of %s: %s", organisation, error)
 
 
 def _up(link: NatsLink | None, starting: bool) -> str:
