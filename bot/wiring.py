@@ -25,6 +25,7 @@ from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
 from bot.approvals.one_message import CLAIM_TIMEOUT_SECONDS
 from bot.approvals.open_approvals import OpenApprovals
+from bot.approvals.outbox import REPLY_GRACE_SECONDS, Outbox
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
 from bot.approvals.release_facts import ReleaseFacts
@@ -47,6 +48,7 @@ from bot.plans.pending import PendingPlans
 from bot.plans.reminders import MARK_PREFIX as PLAN_MARK_PREFIX
 from bot.plans.reminders import PlanReminders
 from bot.plans.spotter import PlanSpotter
+from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
@@ -85,6 +87,8 @@ WATCH_BUCKET = "forest_watch"
 SHUTDOWN_GRACE_SECONDS = 8.0
 # Calls still queued for Slack's rate limits at shutdown get this long to go.
 SLACK_DRAIN_SECONDS = 5.0
+# Then the work that waited on them gets this long to record how they went.
+SETTLE_SECONDS = 1.0
 STARTUP_RETRY_SECONDS = 2.0
 
 
@@ -105,6 +109,9 @@ class Tuning:
     # takes it over: long enough for a slow Slack, short enough after a crash.
     ack_wait: float = ACK_WAIT_SECONDS
     claim_timeout: float = CLAIM_TIMEOUT_SECONDS
+    # How long a thread reply's holder may go without renewing its hold before another process
+    # takes the reply over and posts it (the holder died, or Slack did not take it).
+    reply_grace: float = REPLY_GRACE_SECONDS
     # How long one Slack Web API call may take before it counts as failed.
     slack_timeout: float = REQUEST_TIMEOUT_SECONDS
     # Watching forest (FOREST_ORGANISATION): how often the active intents are all read, and
@@ -156,6 +163,8 @@ class _Services:
     reminders: Reminders
     plan_reminders: PlanReminders
     reconciler: Reconciler
+    # Thread replies a process left unposted (it died, or Slack did not take them).
+    outbox: Outbox
     nudges: NudgeListener
     consumer: ApprovalConsumer
     watch: ForestWatch | None
@@ -335,7 +344,22 @@ class Bot:
         store = ApprovalStore(resources.approvals_bucket)
         people = People(resources.links, slack)
         presenter = Presenter(forest, people, settings.forest_web_url)
-        keeper = Keeper(store, presenter, slack, self.metrics, later=self.tasks)
+        open_approvals = OpenApprovals(store)
+        # One write of an approval's record at a time in this process: the keeper's and the
+        # outbox's.
+        record_locks = KeyedLocks()
+        outbox = Outbox(
+            store,
+            slack,
+            self.owner,
+            open_approvals,
+            record_locks,
+            self.tasks,
+            grace=tuning.reply_grace,
+        )
+        keeper = Keeper(
+            store, presenter, slack, self.metrics, outbox, record_locks, later=self.tasks
+        )
         announcer = Announcer(
             store,
             router,
@@ -345,7 +369,6 @@ class Bot:
             claim_timeout=tuning.claim_timeout,
             facts=ReleaseFacts(forest),
         )
-        open_approvals = OpenApprovals(store)
         self.metrics.open_approvals.set_function(lambda: len(open_approvals))
         pacer = slack.pacer
         if pacer is not None:
@@ -460,6 +483,7 @@ class Bot:
             reminders=reminders,
             plan_reminders=plan_reminders,
             reconciler=Reconciler(open_approvals, coalescer, tuning.reconcile_interval),
+            outbox=outbox,
             nudges=nudges,
             # The approval-required event stays a second way in, for whoever publishes it.
             consumer=ApprovalConsumer(
@@ -484,7 +508,7 @@ class Bot:
         stack.push_async_callback(self.tasks.cancel)
         # The listener runs since phase one; from here on stopping closes it first.
         # Work acknowledged to people finishes, once no new Slack requests come in.
-        stack.push_async_callback(self._finish_work)
+        stack.push_async_callback(self._finish_work, resources.slack)
         assert self._site is not None
         stack.push_async_callback(self._site.stop)
 
@@ -503,6 +527,7 @@ class Bot:
         loops.spawn(services.open_approvals.follow(), name="open approvals")
         loops.spawn(services.plans.open.follow(), name="open plans")
         loops.spawn(services.reconciler.run(), name="reconcile")
+        loops.spawn(services.outbox.run(), name="owed thread replies")
         # A KV watch may not survive an outage of the bot's NATS, and refreshes that could not
         # write their record during it are lost: re-read what is open.
         resources.bot_nats.on_reconnect += [
@@ -522,8 +547,14 @@ class Bot:
         if self._slack_entry is not None:
             self._slack_entry.bolt = services.bolt
 
-    async def _finish_work(self) -> None:
-        if not await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
+    async def _finish_work(self, slack: SlackWeb) -> None:
+        if await self.tasks.wait(SHUTDOWN_GRACE_SECONDS):
+            return
+        # Calls still waiting their turn in Slack's limits get a last moment; those that do not
+        # go fail, so that the work waiting on them ends and records what Slack took (a thread
+        # reply that did not go stays owed in its record, for another process to post).
+        await slack.close(SLACK_DRAIN_SECONDS)
+        if not await self.tasks.wait(SETTLE_SECONDS):
             log.warning("stopping with background work still running")
 
     async def _listen_to_forest_nats(self, resources: _Resources, services: _Services) -> None:

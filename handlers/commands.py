@@ -16,7 +16,7 @@ from bot.forest.errors import ForestError
 from bot.identity.linking import NeedsLogin
 from handlers.deps import HandlerDeps, tracked
 from handlers.linking import start_linking
-from handlers.payloads import Actor, PayloadError, command_actor
+from handlers.payloads import Actor, PayloadError, command_actor, command_text
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class ForestCommand:
         self._deps = deps
 
     async def handle(self, ack: Ack, command: dict[str, Any]) -> None:
-        subcommand = str(command.get("text") or "").strip().split(" ", 1)[0].lower()
+        subcommand = command_text(command).subcommand
         try:
             actor = command_actor(command)
         except PayloadError:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.approval import ApprovalKey, valid_text
 from bot.approvals.voting import VoteKind
+from bot.slack.wire_text import decode
 
 _VOTE_WORDS = {"approve": VoteKind.APPROVE, "reject": VoteKind.REJECT, "bypass": VoteKind.BYPASS}
 # Message subtypes that carry what a person wrote in a thread (a tuple: a hostile subtype
@@ -136,6 +137,26 @@ def command_actor(command: dict[str, Any]) -> Actor:
         user_name=_optional(command, "user_name"),
         team_name=_optional(command, "team_domain"),
     )
+
+
+@dataclass(frozen=True)
+class CommandText:
+    """What a person typed after a slash command, as they typed it: its first word (lower
+    case) and the rest."""
+
+    subcommand: str
+    argument: str
+
+
+def command_text(command: dict[str, Any]) -> CommandText:
+    """The text of a slash command, decoded once from Slack's wire encoding: ``&amp;``,
+    ``&lt;``, ``&gt;`` always, and ``<@U…|name>``, ``<#C…|name>``, ``<https://…>`` when the
+    command escapes people, channels and links. Slack names the person in an escaped mention,
+    so no lookup is needed before the acknowledgement."""
+    text = command.get("text")
+    typed = decode(valid_text(text)).strip() if isinstance(text, str) else ""
+    first, _, rest = typed.partition(" ")
+    return CommandText(first.lower(), rest.strip())
 
 
 def button_click(body: dict[str, Any]) -> ButtonClick:

@@ -1,8 +1,10 @@
 """Keeping each approval message true: votes from anywhere, approval, and the final outcome.
 
 Every change goes through one path: render, ``chat.update`` (idempotent), then a compare-and-swap
-of the record. Only the process whose swap wins posts the thread replies that the change calls for,
-so a reply is posted once however many processes saw the same change.
+of the record. The thread replies the change calls for are written in that same swap, as replies
+the thread is owed, and only the process whose swap wins posts them (bot/approvals/outbox.py): a
+reply is posted once however many processes saw the same change, and a process that dies before
+posting it leaves it to another.
 """
 
 from __future__ import annotations
@@ -16,15 +18,22 @@ from datetime import UTC, datetime
 
 from blocks import replies
 from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
+from bot.approvals.outbox import Outbox
 from bot.approvals.presenter import Presenter, Rendered
 from bot.forest.errors import ForestError
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
 from bot.slack.pacing import Priority
-from bot.slack.thread_replies import reply_in_thread
 from bot.slack.web import SlackError, SlackUnreachable, SlackWeb
-from bot.state.approval_store import ApprovalRecord, ApprovalStore, Phase, StaleRevision, Stored
+from bot.state.approval_store import (
+    ApprovalRecord,
+    ApprovalStore,
+    OwedReply,
+    Phase,
+    StaleRevision,
+    Stored,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,8 @@ class _Change:
     rendered: Rendered
     newly_approved: bool
     new_decisions: list[tuple[Decision, str | None]] = field(default_factory=list)
+    # The replies this change owes the thread (also in ``record.owed``, once written).
+    owed: tuple[OwedReply, ...] = ()
 
 
 class NotPostedYet(Exception):
@@ -77,6 +88,8 @@ class Keeper:
         presenter: Presenter,
         web: SlackWeb,
         metrics: Metrics,
+        outbox: Outbox,
+        locks: KeyedLocks,
         clock: Callable[[], float] = time.time,
         later: TaskSet | None = None,
     ) -> None:
@@ -84,14 +97,17 @@ class Keeper:
         self._store = store
         self._presenter = presenter
         self._web = web
+        self._outbox = outbox
         self._clock = clock
-        # When the door paces calls, a tally's update and the thread's replies wait their turn
-        # there (nothing queued is dropped) instead of holding this approval and a vote slot.
+        # When the door paces calls, a tally's update waits its turn there (nothing queued is
+        # dropped) instead of holding this approval and a vote slot; so do the thread's replies,
+        # in the outbox.
         self._later = later if later is not None else TaskSet()
         # The digest of the tally each approval's queued update will show, until Slack took it.
         self._queued: dict[ApprovalKey, str] = {}
-        # Serialises updates of one approval inside this process; replicas rely on the swap.
-        self._locks = KeyedLocks()
+        # Serialises writes of one approval's record inside this process (shared with the
+        # outbox); replicas rely on the swap.
+        self._locks = locks
 
     async def refresh(self, key: ApprovalKey) -> None:
         """Re-read forest's votes and bring the message up to date.
@@ -132,13 +148,13 @@ class Keeper:
                         await self._show_ended(stored.record)
                     return True
                 try:
-                    change = await self._change(stored, state, outcome, vote)
+                    change = self._owing(await self._change(stored, state, outcome, vote), vote)
                 except _Unchanged:
                     return True
                 except _NotShown:
                     return False
                 try:
-                    await self._store.replace(stored, change.record)
+                    written = await self._store.replace(stored, change.record)
                 except StaleRevision:
                     # Someone wrote a newer view; the state we were handed may be older than
                     # theirs, so read forest again rather than show it. Our update may have
@@ -146,7 +162,7 @@ class Keeper:
                     overwrote = overwrote or change.record.digest != stored.record.digest
                     state = None
                     continue
-                await self._tell_thread(change, vote)
+                await self._outbox.send(written.record, change.owed)
                 return True
             log.warning("gave up updating after repeated concurrent writes", extra=key.log_fields)
             return True
@@ -311,7 +327,8 @@ class Keeper:
                 except StaleRevision:
                     continue
 
-    async def _tell_thread(self, change: _Change, vote: VoteContext | None) -> None:
+    def _owing(self, change: _Change, vote: VoteContext | None) -> _Change:
+        """``change`` with the replies it owes the thread, written in its compare-and-swap."""
         record = change.record
         view = ApprovalView(
             request=record.request,
@@ -321,30 +338,20 @@ class Keeper:
             slack_users=change.rendered.slack_users,
             bypassed=frozenset(record.bypassed),
         )
-        texts: list[tuple[str, Priority]] = []
+        # In this order they are posted (merged, when several wait in the thread).
+        texts: list[tuple[str, bool]] = []
         for decision, previous in change.new_decisions:
-            texts.append((_decision_reply(decision, previous, view, vote), Priority.RECORD))
+            texts.append((_decision_reply(decision, previous, view, vote), False))
         if change.newly_approved:
-            texts.append((replies.approved_summary(view), Priority.PERSON))
-        if record.outcome is not None:
+            texts.append((replies.approved_summary(view), True))
+        if record.outcome is not None:  # set by this change: an ended record is left alone
             at = datetime.fromtimestamp(record.outcome_at or self._clock(), UTC)
             outcome = replies.outcome_reply(
                 record.outcome, record.key.target_environment, at=at, web_url=view.web_url
             )
-            texts.append((outcome, Priority.PERSON))
-        if self._web.paced:
-            # Queued in this order, they leave in it (merged, when several wait).
-            self._later.spawn(self._post_replies(record, texts), name="thread replies")
-            return
-        for text, priority in texts:
-            await reply_in_thread(self._web, record, text, priority=priority)
-
-    async def _post_replies(
-        self, record: ApprovalRecord, texts: list[tuple[str, Priority]]
-    ) -> None:
-        await asyncio.gather(
-            *(reply_in_thread(self._web, record, text, priority=p) for text, p in texts)
-        )
+            texts.append((outcome, True))
+        owed = self._outbox.owe(texts)
+        return replace(change, record=replace(record, owed=(*record.owed, *owed)), owed=owed)
 
 
 class _Unchanged(Exception):

@@ -5,8 +5,9 @@ posts. A process can die after claiming and before recording the message's ts; t
 stale and another process takes it over with compare-and-swap. Before posting again it looks in
 the channel for a message carrying this record's metadata, which the dead process may have
 posted. And a process that finds its claim taken over after posting deletes its own message, so
-even a slow post that outlived its claim leaves one message. A post waiting its turn inside
-Slack's rate limits keeps its claim fresh meanwhile, so a live process is not taken over.
+even a slow post that outlived its claim leaves one message. A post waiting for forest's reads
+or its turn inside Slack's rate limits keeps its claim fresh meanwhile, so a live process is not
+taken over.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ TAKEOVER_WAIT_STEP_SECONDS = 0.5
 # A click can arrive before the poster has recorded the message's ts: it waits this long.
 POSTING_WAIT_STEPS = 40
 POSTING_WAIT_STEP_SECONDS = 0.05
+# A reply in the thread of a message posted this recently may come before the poster recorded
+# which record the message shows.
+JUST_POSTED_SECONDS = 10.0
 
 
 class Announced(enum.StrEnum):
@@ -68,6 +72,7 @@ class Claimed(Protocol):
 
 
 Record = TypeVar("Record", bound=Claimed)
+Found = TypeVar("Found")
 
 
 class Records(Protocol[Record]):
@@ -166,21 +171,24 @@ class OneMessage(Generic[Record]):
     ) -> Announced:
         """Post; when ``search_since`` is given, first look for a post made since then."""
         record = stored.record
-        ts = (
-            await self._find_posted(record, metadata, search_since)
-            if search_since is not None
-            else None
-        )
-        drawn = await draw(record)
-        if ts is None:
-            async with _ClaimHolder(self._store, stored, self._claim_timeout, self._clock) as held:
+        # Held from here: the search, forest's reads for the drawing and the post itself may
+        # each outlast the claim timeout (a slow forest, a post waiting its turn in Slack's
+        # limits), and another process must not take a live claim over.
+        async with _ClaimHolder(self._store, stored, self._claim_timeout, self._clock) as held:
+            ts = (
+                await self._find_posted(record, metadata, search_since)
+                if search_since is not None
+                else None
+            )
+            drawn = await draw(record)
+            if ts is None:
                 ts = await self._web.post_message(
                     record.channel,
                     drawn.text,
                     drawn.blocks,
                     metadata={"event_type": self._event_type, "event_payload": dict(metadata)},
                 )
-            stored = held.stored
+        stored = held.stored
         await self._store.remember_message(record.channel, ts, record.key)
         try:
             await self._store.replace(stored, drawn.posted(ts))
@@ -249,6 +257,30 @@ async def posted_record(store: Records[Record], key: Any) -> Record | None:
     return stored.record if stored else None
 
 
+async def record_of_message(
+    lookup: Callable[[], Awaitable[Found | None]],
+    ts: str,
+    clock: Callable[[], float] = time.time,
+) -> Found | None:
+    """``lookup()``: which record the message at ``ts`` shows. For a message Slack stamped in
+    the last few seconds it waits a moment for one, as ``posted_record`` does for a click: a
+    reply typed at once (or a Slack slow to answer the post) can arrive before the poster has
+    recorded the message. Anything older is looked up once."""
+    for _ in range(POSTING_WAIT_STEPS):
+        found = await lookup()
+        if found is not None or not _just_posted(ts, clock()):
+            return found
+        await asyncio.sleep(POSTING_WAIT_STEP_SECONDS)
+    return None
+
+
+def _just_posted(ts: str, now: float) -> bool:
+    try:
+        return 0 <= now - float(ts) < JUST_POSTED_SECONDS
+    except ValueError:
+        return False
+
+
 def names_another_message(
     record: Claimed, channel: str | None, message_ts: str | None, slack_user_id: str
 ) -> bool:
@@ -269,10 +301,11 @@ class _ClaimHolder(Generic[Record]):
     """Renews a claim (its ``claimed_at``) while a post is still under way half a claim timeout
     after it began, and every third of one after that.
 
-    A post may wait its turn in Slack's rate limits for longer than the claim timeout; another
-    process would then think this one dead and post again. A quick post renews nothing, so a
-    process that dies posting is taken over as soon as before. ``stored`` is the claim as last
-    written, for the compare-and-swap that records the message."""
+    A post may wait its turn in Slack's rate limits, or for forest's reads that draw it, for
+    longer than the claim timeout; another process would then think this one dead and post
+    again. A quick post renews nothing, so a process that dies posting is taken over as soon as
+    before. ``stored`` is the claim as last written, for the compare-and-swap that records the
+    message."""
 
     def __init__(
         self,

@@ -1,7 +1,9 @@
 """The approvals still open (claimed or posted), kept current from the KV bucket by a watch.
 
 Every replica sees every record this way, so any replica can act on a nudge for an approval
-another replica posted, and an untracked intent is ignored with one dictionary lookup.
+another replica posted, and an untracked intent is ignored with one dictionary lookup. The same
+watch tells which records, open or ended, still owe their thread replies, and since when they
+are held (bot/approvals/outbox.py takes over those a dead process held).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class OpenApprovals:
         self._by_intent: dict[str, set[ApprovalKey]] = {}
         self._approved: set[ApprovalKey] = set()
         self._staged: set[ApprovalKey] = set()
+        # Records owing thread replies (open or ended): when the longest-held one was held.
+        self._owed: dict[ApprovalKey, float] = {}
         self.loaded = asyncio.Event()
         self._resubscribe = asyncio.Event()
 
@@ -34,6 +38,10 @@ class OpenApprovals:
     def is_staged(self, key: ApprovalKey) -> bool:
         """Whether forest holds this approval as a pipeline stage (found by the watch)."""
         return key in self._staged
+
+    def owed_held_before(self, moment: float) -> list[ApprovalKey]:
+        """The approvals, open or ended, owing a thread reply last held before ``moment``."""
+        return [key for key, held_at in self._owed.items() if held_at < moment]
 
     def all(self) -> list[ApprovalKey]:
         return [key for keys in self._by_intent.values() for key in keys]
@@ -57,13 +65,19 @@ class OpenApprovals:
         by_intent: dict[str, set[ApprovalKey]] = {}
         approved: set[ApprovalKey] = set()
         staged: set[ApprovalKey] = set()
+        owed: dict[ApprovalKey, float] = {}
         async for change in self._store.watch():
             if change is None:
                 # The snapshot is complete: from now on, changes go to the live index.
                 self._by_intent, self._approved, self._staged = by_intent, approved, staged
+                self._owed = owed
                 self.loaded.set()
                 continue
             summary = change.summary
+            if summary is not None and summary.owed_held_at is not None:
+                owed[change.key] = summary.owed_held_at
+            else:
+                owed.pop(change.key, None)
             # Claimed approvals are tracked too: a vote can come in while the message is posted.
             if summary is not None and summary.open:
                 by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)

@@ -18,7 +18,7 @@ from prometheus_client import Counter
 
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
-from bot.approvals.one_message import names_another_message, posted_record
+from bot.approvals.one_message import names_another_message, posted_record, record_of_message
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestPermissionDenied, refuses_own_release
 from bot.identity.link_store import Link
@@ -193,7 +193,9 @@ class VoteService:
                 await asyncio.sleep(STORE_RETRY_STEP_SECONDS)
 
     async def approval_of_message(self, channel: str, ts: str) -> ApprovalKey | None:
-        return await self._store.approval_of_message(channel, ts)
+        """The approval the message at (``channel``, ``ts``) shows, waiting a moment for one
+        posted just now; None for another message."""
+        return await record_of_message(lambda: self._store.approval_of_message(channel, ts), ts)
 
     async def check(self, ballot: Ballot) -> VoteResult | None:
         """Everything that refuses a ballot before any vote reaches forest; None when it may go.

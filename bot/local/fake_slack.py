@@ -48,7 +48,13 @@ from bot.local.fake_slack_people import (
     submission_payload,
 )
 from bot.local.fake_slack_socket import ACK_TIMEOUT_SECONDS, SocketModeHub, short_json
-from bot.local.fake_slack_wire import as_seen, block_texts, encode_typed, typed_blocks
+from bot.local.fake_slack_wire import (
+    as_seen,
+    block_texts,
+    encode_command,
+    encode_typed,
+    typed_blocks,
+)
 from bot.local.slack_signing import message_event, shared_file
 
 __all__ = [
@@ -102,6 +108,9 @@ class FakeSlack:
         self.calls: list[SlackCall] = []
         # Slack's per-method and per-channel limits; off unless asked for (``rate_limits``).
         self.rate_limits = SlackRateLimits(enabled=rate_limits)
+        # The slash command's "Escape channels, users, and links sent to your app"
+        # (``should_escape``); off, as in the bot's manifest.
+        self.escape_commands = False
         self._socket = SocketModeHub(app_id)
         self._api = FakeWebApi(self.workspace, self._issue_socket_url)
         self._faults: dict[str, deque[_Fault]] = {}
@@ -171,6 +180,8 @@ class FakeSlack:
         while method in self._hanging:
             if request.transport is None or request.transport.is_closing():
                 # The caller gave up: the call never reached Slack's workers.
+                call.abandoned = True
+                self._notify()
                 return web.Response(status=504)
             await asyncio.sleep(0.05)
         return self._finish(call, *self._answer(method, call.args, call.token))
@@ -395,6 +406,13 @@ class FakeSlack:
         )
         self._notify()
         return message, event
+
+    def command_text(self, typed: str) -> str:
+        """``typed`` after a slash command, in the ``text`` Slack sends the app: entities always,
+        and ``<@U…|name>``, ``<#C…|name>``, ``<https://…>`` when ``escape_commands`` is on."""
+        people = {u.name: u.id for u in self.workspace.users.values() if not u.deleted}
+        channels = {name: cid for cid, name in self.workspace.channel_names.items()}
+        return encode_command(typed, people, channels, escaped=self.escape_commands)
 
     def person_edits(self, channel: str, ts: str, typed: str) -> JsonDict:
         """The author of message ``ts`` edits it to ``typed``; returns the ``message_changed``

@@ -51,6 +51,8 @@ class SlackCall:
     at: float
     status: int | None = None
     response: JsonDict | None = None
+    # The caller went away while the call hung: it was never carried out, nor answered.
+    abandoned: bool = False
 
     @property
     def ok(self) -> bool:

@@ -3,7 +3,8 @@
 What a person types reaches an app encoded: ``&``, ``<`` and ``>`` as ``&amp;``, ``&lt;`` and
 ``&gt;``; links as ``<https://…>`` or ``<https://…|label>``; people as ``<@U…>``; channels as
 ``<#C…|name>``; ``@here`` as ``<!here>``. :func:`encode_typed` does what Slack's composer does to
-typed text, and :func:`typed_blocks` gives the ``rich_text`` blocks Slack sends beside it.
+typed text, and :func:`typed_blocks` gives the ``rich_text`` blocks Slack sends beside it;
+:func:`encode_command` does it for the text after a slash command.
 
 :func:`as_seen` goes the other way for what an app posts: the text a person reads once Slack has
 rendered the mrkdwn (entities decoded, mentions shown as names, links as their labels). Tests
@@ -100,6 +101,37 @@ def encode_typed(
             out.append(f"<{escape(piece.target)}{label}>")
         elif piece.kind == "user":
             out.append(f"<@{piece.target}>")
+        elif piece.kind == "channel":
+            out.append(f"<#{piece.target}|{piece.text}>")
+        else:
+            out.append(f"<!{piece.target}>")
+    return "".join(out)
+
+
+def encode_command(
+    typed: str,
+    people: Mapping[str, str],
+    channels: Mapping[str, str] | None = None,
+    *,
+    escaped: bool = False,
+) -> str:
+    """``typed`` after a slash command, as Slack sends it in the command's ``text``.
+
+    ``&``, ``<`` and ``>`` always arrive as entities. People, channels and links arrive as typed
+    unless the command has "Escape channels, users, and links sent to your app" on
+    (``should_escape`` in the manifest, ``escaped`` here): then people come as ``<@U…|name>``,
+    channels as ``<#C…|name>``, links as ``<https://…>`` and ``@here`` as ``<!here>``."""
+    if not escaped:
+        return escape(typed)
+    out: list[str] = []
+    for piece in _pieces(typed, people, channels or {}):
+        if piece.kind == "text":
+            out.append(escape(piece.text))
+        elif piece.kind == "link":
+            label = "" if piece.text == piece.target else "|" + escape(piece.text)
+            out.append(f"<{escape(piece.target)}{label}>")
+        elif piece.kind == "user":
+            out.append(f"<@{piece.target}|{piece.text}>")
         elif piece.kind == "channel":
             out.append(f"<#{piece.target}|{piece.text}>")
         else:

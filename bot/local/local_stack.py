@@ -247,14 +247,15 @@ class LocalStack:
         return await self.post(form_payload(payload), bot)
 
     async def command(self, username: str, text: str, bot: Bot | BotProcess | None = None) -> str:
-        """``username`` types ``/forest <text>``; returns the response_url the bot may answer."""
+        """``username`` types ``/forest <text>``, which Slack sends encoded as it does
+        (``FakeSlack.command_text``); returns the response_url the bot may answer."""
         person = self.person(username)
         response_url = self.slack.new_response_url(CHANNEL, person.slack_user_id)
         payload = slash_command_payload(
             self.slack.identity.team_id,
             person.slack_user_id,
             "/forest",
-            text,
+            self.slack.command_text(text),
             response_url,
             self.slack.new_trigger_id(person.slack_user_id),
             CHANNEL,

@@ -210,7 +210,8 @@ def slash_command_payload(
     api_app_id: str = "A0APP",
     team_domain: str = "acme",
 ) -> dict[str, str]:
-    """A slash command's fields; Slack sends every value as a string."""
+    """A slash command's fields; Slack sends every value as a string. ``text`` is in Slack's
+    wire encoding (``FakeSlack.command_text`` encodes what a person typed)."""
     return {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import grpc
 
-from bot.approvals.one_message import names_another_message, posted_record
+from bot.approvals.one_message import names_another_message, posted_record, record_of_message
 from bot.approvals.voting import NoLink, Verdict, as_written, count_answer, link_of
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestPermissionDenied, ForestUnavailable
@@ -83,7 +83,9 @@ class PlanDecisions:
         return await posted_record(self._store, key)
 
     async def plan_of_message(self, channel: str, ts: str) -> PlanKey | None:
-        return await self._store.plan_of_message(channel, ts)
+        """The plan the message at (``channel``, ``ts``) shows, waiting a moment for one
+        posted just now; None for another message."""
+        return await record_of_message(lambda: self._store.plan_of_message(channel, ts), ts)
 
     async def plan_view(self, key: PlanKey) -> PlanView | None:
         """The plan as the "View plan" modal shows it, read fresh from forest."""

@@ -59,6 +59,8 @@ REFUSED_FOR_GOOD = frozenset(
 # A token Slack will not accept at all.
 TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 RESPONSE_URL = "response_url"
+# The code of a call that was still waiting its turn when the door closed.
+STOPPING = "stopping"
 
 Reply = dict[str, Any]
 
@@ -376,7 +378,7 @@ class SlackWeb:
             # Slack kept answering 429 however long the pacer waited.
             raise SlackRefused(method, channel, "ratelimited") from None
         except NotSent:
-            raise SlackUnreachable(method, channel, "stopping") from None
+            raise SlackUnreachable(method, channel, STOPPING) from None
 
     async def _post_response(self, response_url: str, payload: dict[str, Any]) -> Reply:
         async with self._session.post(response_url, json=payload) as reply:

@@ -4,6 +4,10 @@
   last showed). Created with create-if-absent, so exactly one process ever owns the right to post.
 - ``message.<channel>.<ts>``: which approval a Slack message belongs to (for clicks and threads).
 
+A record also carries the replies its thread is owed (``owed``): they are written in the same
+compare-and-swap as the change they report, and removed once Slack took them
+(bot/approvals/outbox.py), so a process that dies with replies waiting loses none.
+
 Writes after the claim are compare-and-swap on the revision (bot/state/records.py), so replicas
 never overwrite each other's newer state.
 """
@@ -23,11 +27,37 @@ from nats.js.kv import KeyValue
 from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Release
 from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
 
-__all__ = ["ApprovalRecord", "ApprovalStore", "Phase", "StaleRevision", "Stored", "open_bucket"]
+__all__ = [
+    "ApprovalRecord",
+    "ApprovalStore",
+    "OwedReply",
+    "Phase",
+    "StaleRevision",
+    "Stored",
+    "open_bucket",
+]
 
 APPROVALS_BUCKET = "forest_approvals"
 _APPROVAL_PREFIX = "approval."
 _MESSAGE_PREFIX = "message."
+
+
+@dataclass(frozen=True)
+class OwedReply:
+    """A reply the approval's thread is owed, until Slack took it.
+
+    ``holder`` is the process posting it and ``held_at`` when it took it or last said it still
+    holds it: a reply held longer ago than the grace period belongs to a process that died (or
+    gave up on it), and any replica may take it over with a compare-and-swap."""
+
+    id: str
+    text: str
+    # The approval or an outcome, which people wait for; otherwise a vote's reply.
+    urgent: bool
+    holder: str
+    held_at: float
+    # How many times a process took it to post it.
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +77,8 @@ class ApprovalRecord:
     reported: dict[str, str] = field(default_factory=dict)
     # Forest user ids whose approval the bot cast as a bypass.
     bypassed: tuple[str, ...] = ()
+    # Replies the thread is owed, oldest first (written with the change they report).
+    owed: tuple[OwedReply, ...] = ()
 
     @property
     def key(self) -> ApprovalKey:
@@ -116,6 +148,8 @@ class Summary:
     approved: bool
     # A pipeline stage's gate, found in forest by the watch: its outcome comes from the stage.
     staged: bool = False
+    # When the longest-held reply the thread is owed was last held; None when none is owed.
+    owed_held_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,14 +204,17 @@ def _field_names(kind: type) -> tuple[str, ...]:
 
 def _summary(raw: bytes) -> Summary:
     document = json.loads(raw)
+    owed = document.get("owed") or ()
     return Summary(
         open=not document.get("outcome"),
         approved=bool(document.get("approved")),
         staged=bool((document.get("request") or {}).get("stage_id")),
+        owed_held_at=min(reply["held_at"] for reply in owed) if owed else None,
     )
 
 
 _REQUEST_FIELDS = frozenset(f.name for f in fields(ApprovalRequest)) - {"release"}
+_OWED_FIELDS = frozenset(f.name for f in fields(OwedReply))
 
 
 def _decode(raw: bytes) -> ApprovalRecord:
@@ -201,4 +238,8 @@ def _decode(raw: bytes) -> ApprovalRecord:
         digest=document.get("digest", ""),
         reported=document.get("reported", {}),
         bypassed=tuple(document.get("bypassed", ())),
+        owed=tuple(
+            OwedReply(**{k: v for k, v in owed.items() if k in _OWED_FIELDS})
+            for owed in document.get("owed", ())
+        ),
     )

@@ -15,6 +15,7 @@ QUICK = Tuning(
     device_poll_floor=0.05,
     ack_wait=2.0,
     claim_timeout=2.0,
+    reply_grace=2.0,
 )
 
 
@@ -146,3 +147,107 @@ async def test_sigterm_finishes_the_vote_in_flight_and_exits_quickly(stack: Loca
     assert [c.actor for c in stack.forest.calls_to("ExternalApproveRelease")] == ["bob"]
     assert "1 of 2" in all_text(stack.slack.message(CHANNEL, message.ts))
     assert len(stack.slack.thread(CHANNEL, message.ts)) == 1
+
+
+def bot_replies(stack: LocalStack, ts: str) -> list[str]:
+    """The bot's replies in the thread of ``ts``, as people read them."""
+    return [
+        stack.slack.as_seen(reply.text)
+        for reply in stack.slack.thread(CHANNEL, ts)
+        if reply.bot_id is not None
+    ]
+
+
+def said(stack: LocalStack, ts: str, words: str) -> int:
+    """How many times the bot said ``words`` in the thread of ``ts`` (replies may be merged)."""
+    return sum(reply.count(words) for reply in bot_replies(stack, ts))
+
+
+async def test_thread_replies_waiting_when_the_bot_is_killed_are_posted_once_after(
+    stack: LocalStack,
+):
+    stack.slack.rate_limits.enabled = True
+    doomed = await stack.start_bot_process(QUICK)
+    for person in ("bob", "carol"):
+        await stack.link(person, doomed)
+    approved = [await stack.open_approval() for _ in range(2)]
+    _, rejected = await stack.open_approval()
+    cancelled, cancelled_ts = await stack.open_approval()
+    # From here no post reaches Slack while this bot lives: each thread's first reply hangs on
+    # its way, the others wait their turn behind it.
+    stack.slack.hang("chat.postMessage")
+    typed = [
+        await stack.reply_in_thread(person, ts, f"approve from {person}", doomed)
+        for _, ts in approved
+        for person in ("bob", "carol")
+    ]
+    typed.append(await stack.reply_in_thread("bob", rejected, "reject perf & load <p99>", doomed))
+    await stack.forest.publish_release_status(
+        cancelled, {"release_id": "r1", "status": "CANCELLED"}
+    )
+    # Every vote was recorded (its reaction came) and the outcome's reply is on its way.
+    await wait_until(lambda: all(stack.slack.reactions(CHANNEL, ts) for ts, _ in typed), 20)
+    await wait_until(
+        lambda: any(
+            c.args.get("thread_ts") == cancelled_ts
+            for c in stack.slack.calls_to("chat.postMessage")
+        )
+    )
+    hung = [c for c in stack.slack.calls_to("chat.postMessage") if c.response is None]
+    doomed.kill()
+    await doomed.wait_killed()
+    await wait_until(lambda: all(c.abandoned for c in hung))  # none of them reached Slack
+    stack.slack.hang("chat.postMessage", False)
+    assert all(bot_replies(stack, ts) == [] for ts in (*(ts for _, ts in approved), rejected))
+
+    # Two replicas come up, and both find the replies nobody alive holds.
+    await asyncio.gather(stack.start_bot_process(QUICK), stack.start_bot_process(QUICK))
+    owed = {
+        ts: ["✅ @bob approved: from bob", "✅ @carol approved: from carol", "✅ Approved by"]
+        for _, ts in approved
+    }
+    owed[rejected] = ["❌ @bob rejected: perf & load <p99>"]
+    owed[cancelled_ts] = ["Cancelled"]
+    await wait_until(
+        lambda: all(
+            said(stack, ts, words) for ts, all_words in owed.items() for words in all_words
+        ),
+        timeout=30,
+    )
+    await asyncio.sleep(QUICK.reply_grace * 2)  # long enough for a second take-over to post
+    for ts, all_words in owed.items():
+        for words in all_words:
+            assert said(stack, ts, words) == 1, (words, bot_replies(stack, ts))
+
+
+@pytest.mark.parametrize("slow", ["slack_post", "forest_read_before_the_post"])
+async def test_a_post_slower_than_the_claim_timeout_is_not_taken_over_by_another_replica(
+    stack: LocalStack, slow: str
+):
+    await asyncio.gather(stack.start_bot_process(QUICK), stack.start_bot_process(QUICK))
+    # More than twice the claim timeout; within the deadline of a Slack or a forest call.
+    if slow == "slack_post":
+        stack.slack.delay("chat.postMessage", QUICK.claim_timeout * 2.5)  # taken, answered late
+    else:
+        stack.forest.delay("GetExternalApprovalState", QUICK.claim_timeout * 2)  # the votes
+    intent = stack.new_release()
+    await stack.announce(intent)
+    await wait_until(
+        lambda: (
+            stack.slack.calls_to("chat.postMessage")
+            or stack.forest.calls_to("GetExternalApprovalState")
+        )
+    )
+    # The replica posting handles one event at a time: forest's repeats of the announcement go
+    # to the other replica, which finds the claim older than the claim timeout unless renewed.
+    for _ in range(4):
+        await asyncio.sleep(QUICK.claim_timeout / 2)
+        await stack.announce(intent)
+    await wait_until(lambda: stack.message_of(intent) is not None, timeout=20)
+    stack.slack.delay("chat.postMessage", 0)
+    stack.forest.delay("GetExternalApprovalState", 0)
+    await asyncio.sleep(QUICK.ack_wait + QUICK.claim_timeout + 1)  # the repeats are answered
+
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1
+    assert stack.slack.calls_to("chat.delete") == []
+    assert len(stack.slack.messages(CHANNEL)) == 1

@@ -100,6 +100,27 @@ async def test_help_and_unknown_subcommands_answer_kindly(stack: LocalStack):
     assert stack.forest.calls == []
 
 
+@pytest.mark.parametrize("escaped", [False, True], ids=["as_typed", "escaped"])
+async def test_a_command_is_read_as_the_person_typed_it(stack: LocalStack, escaped: bool):
+    # Slack sends &, < and > as entities; with the command's "Escape channels, users, and
+    # links" on, people, channels and links as <@U…|name>, <#C…|name>, <https://…>.
+    stack.slack.escape_commands = escaped
+    stack.slack.add_channel("C0RELEASES", "releases")
+    await stack.start_bot()
+    for typed, word in (
+        ("<p99>&co regressed", "<p99>&co"),
+        ("@carol please", "@carol"),
+        ("#releases", "#releases"),
+        ("https://ci.example/run/1", "https://ci.example/run/1"),
+    ):
+        await stack.command("bob", typed)
+        shown = stack.slack.as_seen(reply_text(stack))
+        assert f"I don't know `/forest {word}`." in shown, (typed, stack.last_command_reply)
+    await stack.link("bob")
+    await stack.command("bob", "  WhoAmI  ")
+    assert "You're linked to forest as" in reply_text(stack)
+
+
 async def test_a_denied_device_login_says_so(stack: LocalStack):
     await stack.start_bot()
     response_url = await stack.command("bob", "login")

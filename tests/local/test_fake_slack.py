@@ -356,6 +356,22 @@ async def test_typed_text_arrives_in_slacks_wire_encoding(fake: FakeSlack) -> No
     assert fake.thread(CHANNEL, root.ts) == [message]
 
 
+async def test_a_slash_commands_text_arrives_as_slack_sends_it(fake: FakeSlack) -> None:
+    fake.add_user("U0ALICE", "alice@example.com", "alice")
+    fake.add_channel("C0OPS", "ops")
+    typed = "reject perf & load <p99>, see https://ci.example/run/1 cc @alice #ops @here"
+
+    # The command's "Escape channels, users, and links sent to your app" off (the manifest's).
+    assert fake.command_text(typed) == (
+        "reject perf &amp; load &lt;p99&gt;, see https://ci.example/run/1 cc @alice #ops @here"
+    )
+    fake.escape_commands = True
+    assert fake.command_text(typed) == (
+        "reject perf &amp; load &lt;p99&gt;, see <https://ci.example/run/1>"
+        " cc <@U0ALICE|alice> <#C0OPS|ops> <!here>"
+    )
+
+
 async def test_broadcast_and_file_replies_are_shaped_like_slacks(fake: FakeSlack) -> None:
     fake.add_user("U0ALICE", "alice@example.com", "alice")
     root = fake.add_message(CHANNEL, "release notes", "U0ALICE")

@@ -6,7 +6,14 @@ import json
 from bot.approval import Outcome, Release
 from bot.events.approval_required import parse_approval_required
 from bot.local.local_stack import approval_event
-from bot.state.approval_store import ApprovalRecord, Phase, _decode, _encode, _summary
+from bot.state.approval_store import (
+    ApprovalRecord,
+    OwedReply,
+    Phase,
+    _decode,
+    _encode,
+    _summary,
+)
 
 # Forest's sample event, with a title that JSON has to escape.
 EVENT = approval_event(
@@ -32,7 +39,14 @@ def records() -> list[ApprovalRecord]:
     )
     ended = dataclasses.replace(posted, outcome=Outcome.CANCELLED, outcome_at=1700000100.0)
     no_author = dataclasses.replace(posted, request=dataclasses.replace(REQUEST, release=Release()))
-    return [claimed, posted, ended, no_author]
+    owing = dataclasses.replace(
+        ended,
+        owed=(
+            OwedReply("r1", "✅ <@U2> approved", False, "bot-1", 1700000099.5),
+            OwedReply("r2", "⏹ Cancelled", True, "bot-2", 1700000100.5, attempts=2),
+        ),
+    )
+    return [claimed, posted, ended, no_author, owing]
 
 
 def test_a_record_reads_back_as_it_was_written():
@@ -48,15 +62,22 @@ def test_the_bytes_are_the_plain_json_of_the_record():
 
 
 def test_the_watch_summary_says_open_and_approved():
-    claimed, posted, ended, _ = records()
+    claimed, posted, ended, *_ = records()
     approved = dataclasses.replace(posted, approved=True)
     assert (_summary(_encode(claimed)).open, _summary(_encode(claimed)).approved) == (True, False)
     assert _summary(_encode(approved)).approved
     assert not _summary(_encode(ended)).open
 
 
+def test_the_watch_summary_says_since_when_the_thread_is_owed_replies():
+    _, posted, *_, owing = records()
+    assert _summary(_encode(posted)).owed_held_at is None
+    # The longest-held reply, of whichever process: the one to take over first.
+    assert _summary(_encode(owing)).owed_held_at == 1700000099.5
+
+
 def test_a_stage_found_by_the_watch_is_staged_and_keys_of_a_newer_version_are_ignored():
-    _, posted, _, _ = records()
+    _, posted, *_ = records()
     staged = dataclasses.replace(
         posted,
         request=dataclasses.replace(
@@ -71,3 +92,7 @@ def test_a_stage_found_by_the_watch_is_staged_and_keys_of_a_newer_version_are_ig
     document["request"]["gate_kind"] = "deploy"
     document["request"]["release"]["signed_by"] = "sigstore"
     assert _decode(json.dumps(document).encode()) == staged
+    owing = records()[-1]
+    document = json.loads(_encode(owing))
+    document["owed"][0]["blocks"] = []
+    assert _decode(json.dumps(document).encode()) == owing

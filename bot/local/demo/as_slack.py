@@ -103,7 +103,7 @@ class ActingAsSlack:
             slack.identity.team_id,
             user,
             command,
-            text,
+            slack.command_text(text),  # encoded as Slack sends it
             slack.new_response_url(self._channel, user),
             slack.new_trigger_id(user),
             self._channel,
