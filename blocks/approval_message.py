@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 from bot.approval import ApprovalView, Decision, Outcome, Vote
@@ -20,6 +19,7 @@ from .elements import (
     section,
     text_size,
 )
+from .release import author_of, commit_of, links_of, name_of
 from .text import clip, fit, link, one_line, person, safe_url, sanitize, slack_date, truncate
 
 MAX_BLOCKS = 50
@@ -117,11 +117,7 @@ def _header(view: ApprovalView) -> dict[str, Any]:
 
 def release_name(view: ApprovalView) -> str:
     """What the release is called, on one line: its title, else its slug, else a short id."""
-    release = view.request.release
-    for candidate in (release.title, release.slug):
-        if one_line(candidate):
-            return one_line(candidate)
-    return f"Release {view.request.release_intent_id[:8]}"
+    return name_of(view.request.release, view.request.release_intent_id)
 
 
 def _title(view: ApprovalView) -> dict[str, Any]:
@@ -135,50 +131,20 @@ def _title(view: ApprovalView) -> dict[str, Any]:
 
 def _fields(view: ApprovalView) -> list[dict[str, Any]]:
     release = view.request.release
-    author = release.author
-    commit_sha = one_line(release.commit_sha)
-    if len(commit_sha) > 7 and all(c in string.hexdigits for c in commit_sha):
-        commit_sha = commit_sha[:7]
-    commit = clip(commit_sha, 40)
-    branch = clip(one_line(release.commit_branch), 100)
-    if commit and branch:
-        commit = f"{commit} on {branch}"
-    elif branch:
-        commit = f"on {branch}"
-
-    shown_author = ""
-    if author is not None:
-        slack_id = view.slack_users.get(author.user_id) if author.user_id else None
-        name = one_line(author.username) or one_line(author.email)
-        if slack_id or name:
-            shown_author = person(slack_id, name)
-
     pairs = [
-        ("Author", shown_author),
+        ("Author", author_of(release.author, view.slack_users, or_email=True)),
         # Who annotated the artifact in forest: often a CI app, so it is not called the author.
         ("Annotated by", clip(one_line(release.annotated_by), 200)),
-        ("Commit", commit),
+        ("Commit", commit_of(release)),
         ("Policy", clip(one_line(view.request.policy_name), 200)),
         ("Release", clip(one_line(release.slug), 200)),
-        ("Links", _links(view)),
+        ("Links", links_of(release, view.web_url)),
     ]
     return [
         mrkdwn_text(f"*{label}*\n{value}", MAX_FIELD_TEXT, verbatim=True)
         for label, value in pairs
         if value
     ][:MAX_FIELDS]
-
-
-def _links(view: ApprovalView) -> str:
-    """The release's other pages, as forest's artifact names them: pull request, CI run, link."""
-    release = view.request.release
-    candidates = (
-        (release.pr_url, "Pull request"),
-        (release.run_url, "CI run"),
-        (release.link_url, "Link"),
-    )
-    shown = [link(url, label) for url, label in candidates if safe_url(url) and url != view.web_url]
-    return " · ".join(shown)
 
 
 def progress_bar(current: int, required: int) -> str:

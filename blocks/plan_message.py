@@ -7,7 +7,6 @@ code, cut to fit, with a note and a link to forage where it was cut.
 
 from __future__ import annotations
 
-import string
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from bot.plans.summary import PlanSummary, clean, summarise
 
 from .approval_message import plural
 from .elements import MAX_TEXT, SlackMessage, actions, answer, button, context, header, section
+from .release import author_of, commit_of, links_of, name_of
 from .replies import duration
 from .text import (
     as_utc,
@@ -67,11 +67,7 @@ def _gate(view: PlanView) -> str:
 
 
 def release_name(view: PlanView) -> str:
-    release = view.stage.release
-    for candidate in (release.title, release.slug):
-        if one_line(candidate):
-            return one_line(candidate)
-    return f"Release {view.stage.release_intent_id[:8]}"
+    return name_of(view.stage.release, view.stage.release_intent_id)
 
 
 def plan_headline(view: PlanView) -> str:
@@ -124,43 +120,16 @@ def _title(view: PlanView) -> dict[str, Any]:
     return section(text)
 
 
-def _commit(view: PlanView) -> str:
-    release = view.stage.release
-    sha = one_line(release.commit_sha)
-    if len(sha) > 7 and all(c in string.hexdigits for c in sha):
-        sha = sha[:7]
-    commit = clip(sha, 40)
-    branch = clip(one_line(release.commit_branch), 100)
-    if commit and branch:
-        return f"{commit} on {branch}"
-    return f"on {branch}" if branch else commit
-
-
 def _fields(view: PlanView) -> list[dict[str, Any]]:
-    author = view.stage.release.author
-    shown_author = ""
-    if author is not None:
-        slack_id = view.slack_users.get(author.user_id) if author.user_id else None
-        name = one_line(author.username) or one_line(author.email)
-        if slack_id or name:
-            shown_author = person(slack_id, name)
     release = view.stage.release
-    links = (
-        (release.pr_url, "Pull request"),
-        (release.run_url, "CI run"),
-        (release.link_url, "Link"),
-    )
-    shown_links = " · ".join(
-        link(url, label) for url, label in links if safe_url(url) and url != view.web_url
-    )
     pairs = [
-        ("Author", shown_author),
+        ("Author", author_of(release.author, view.slack_users, or_email=True)),
         # Who annotated the artifact in forest: often a CI app, so it is not called the author.
         ("Annotated by", clip(one_line(release.annotated_by), 200)),
-        ("Commit", _commit(view)),
+        ("Commit", commit_of(release)),
         ("Release", clip(one_line(release.slug), 200)),
         ("Stage", clip(one_line(view.stage.stage_id), 200)),
-        ("Links", shown_links),
+        ("Links", links_of(release, view.web_url)),
     ]
     return [
         {"type": "mrkdwn", "text": fit(f"*{label}*\n{value}", 2000)}
@@ -446,12 +415,7 @@ def _modal(title: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _author(view: PlanView) -> str:
-    author = view.stage.release.author
-    if author is None:
-        return ""
-    slack_id = view.slack_users.get(author.user_id) if author.user_id else None
-    name = one_line(author.username)
-    return person(slack_id, name) if slack_id or name else ""
+    return author_of(view.stage.release.author, view.slack_users)
 
 
 def plan_decision_reply(view: PlanView) -> str:

@@ -18,6 +18,7 @@ from .elements import (
     button,
     context,
 )
+from .release import author_of
 from .text import as_utc, clip, escape, fit, link, one_line, person, slack_date, truncate
 
 COMMENT_CHARS = 2000
@@ -99,12 +100,7 @@ def join_names(names: Sequence[str], limit: int = APPROVERS_NAMED) -> str:
 
 def _author(view: ApprovalView) -> str:
     """The release author as a mention or forest username; "" when the event named nobody."""
-    author = view.request.release.author
-    if author is None:
-        return ""
-    slack_id = view.slack_users.get(author.user_id) if author.user_id else None
-    name = one_line(author.username)
-    return person(slack_id, name) if slack_id or name else ""
+    return author_of(view.request.release.author, view.slack_users)
 
 
 def approved_summary(view: ApprovalView) -> str:

@@ -18,14 +18,10 @@ import nats.js.errors
 from bot.approvals.routing import load_router
 from bot.config import ConfigError, Settings, load_settings
 from bot.forest.client import ForestClient
-from bot.forest.errors import (
-    ForestNotFound,
-    ForestPermissionDenied,
-    ForestUnauthenticated,
-    ForestUnavailable,
-)
+from bot.forest.errors import ForestUnauthenticated, ForestUnavailable
 from bot.slack.web import SlackRefused, SlackUnreachable, build_slack
 from bot.state.approval_store import APPROVALS_BUCKET
+from bot.watch.organisation import read_organisation
 
 CHECK_TIMEOUT = 10.0
 NATS_CONNECT_TIMEOUT = 5.0
@@ -171,12 +167,9 @@ async def _organisation(forest: ForestClient, organisation: str | None) -> str:
     if organisation is None:
         return "; FOREST_ORGANISATION is not set, so only the approval-required event is read"
     try:
-        intents = await forest.release_intents(organisation)
+        intents = await read_organisation(forest, organisation)
     except ForestUnavailable:
         raise _Failed(f"forest does not answer for FOREST_ORGANISATION={organisation}") from None
-    except (ForestPermissionDenied, ForestNotFound, ForestUnauthenticated):
-        raise _Failed(
-            f"FOREST_APP_TOKEN cannot read FOREST_ORGANISATION={organisation}: an app token "
-            "reads only the organisation it was created in"
-        ) from None
-    return f"; watching {organisation} ({len(intents)} active release intents)"
+    except ConfigError as error:
+        raise _Failed(str(error)) from None
+    return f"; watching {organisation} ({intents} active release intents)"

@@ -29,20 +29,14 @@ from bot.approvals.outbox import REPLY_GRACE_SECONDS, Outbox
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
 from bot.approvals.release_facts import ReleaseFacts
-from bot.approvals.reminders import ReminderMarks, Reminders
+from bot.approvals.reminders import ReminderMarks, Reminders, ReminderSchedule, ReminderSender
 from bot.approvals.routing import Router, load_router
 from bot.approvals.voting import VoteService
 from bot.config import ConfigError, Settings
 from bot.events.consumer import ACK_WAIT_SECONDS, ApprovalConsumer
 from bot.events.nudges import Coalescer, NudgeListener, Reconciler
 from bot.forest.client import ForestClient
-from bot.forest.errors import (
-    ForestError,
-    ForestNotFound,
-    ForestPermissionDenied,
-    ForestUnauthenticated,
-    ForestUnavailable,
-)
+from bot.forest.errors import ForestError, ForestUnavailable
 from bot.http_server import ListenerLimits, ListenerRunner, SlackEntry, build_http_app
 from bot.identity.link_guard import LinkGuard
 from bot.identity.link_store import LinkStore
@@ -81,6 +75,7 @@ from bot.watch.deploy_gates import DeployGates
 from bot.watch.follower import SCAN_INTERVAL_SECONDS, ForestWatch
 from bot.watch.handlers import IntentHandler
 from bot.watch.lease import LEASE_SECONDS, WatchLease
+from bot.watch.organisation import read_organisation
 from handlers import register
 from handlers.deps import HandlerDeps
 from handlers.owner_notices import OwnerNotices
@@ -292,8 +287,21 @@ class Bot:
             stack.push_async_callback(forest_nats.close)
         self._forest_nats = forest_nats
         watch_bucket = None
-        if settings.forest_organisation is not None:
-            await _check_organisation(forest, settings.forest_organisation)
+        organisation = settings.forest_organisation
+        if organisation is not None:
+            # An app token that cannot read the organisation stops start-up (ConfigError); a
+            # forest that does not answer yet is waited for by the watch (the bot runs, not
+            # ready).
+            try:
+                await read_organisation(forest, organisation)
+            except ForestUnavailable:
+                log.warning(
+                    "forest does not answer yet; the watch of %s will wait for it", organisation
+                )
+            except ForestError as error:
+                log.warning(
+                    "forest could not list the release intents of %s: %s", organisation, error
+                )
             watch_bucket = await open_bucket(js, WATCH_BUCKET, history=1, replicas=replicas)
         return _Resources(
             slack=slack,
@@ -391,6 +399,7 @@ class Bot:
             self.owner,
             settings.forest_web_url,
             tuning.claim_timeout,
+            self.metrics,
         )
         self.plans = plans
         permalinks = Permalinks(slack)
@@ -403,27 +412,23 @@ class Bot:
             permalinks,
             plans=PendingPlans(plans.open, plans.store, plans.presenter, permalinks),
         )
+        schedule = ReminderSchedule(settings.approvals_remind_after, tuning.reminder_check_interval)
+        sender = ReminderSender(people, permalinks, slack)
         reminders = Reminders(
             open_approvals,
             store,
             ReminderMarks(resources.approvals_bucket),
             presenter,
-            people,
-            permalinks,
-            slack,
-            settings.approvals_remind_after,
-            tuning.reminder_check_interval,
+            schedule,
+            sender,
         )
         plan_reminders = PlanReminders(
             plans.open,
             plans.store,
             ReminderMarks(resources.approvals_bucket, PLAN_MARK_PREFIX),
             plans.presenter,
-            people,
-            permalinks,
-            slack,
-            settings.approvals_remind_after,
-            tuning.reminder_check_interval,
+            schedule,
+            sender,
         )
         bolt = self._bolt(slack, resources.identity)
         register(
@@ -692,26 +697,6 @@ def _bound_port(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
     return int(server.sockets[0].getsockname()[1])
-
-
-async def _check_organisation(forest: ForestClient, organisation: str) -> None:
-    """Stop start-up when the app token cannot read the organisation; a forest that does not
-    answer yet is waited for by the watch (the bot runs, not ready)."""
-    try:
-        await forest.release_intents(organisation)
-    except ForestUnavailable:
-        log.warning("forest does not answer yet; the watch of %s will wait for it", organisation)
-    except (ForestPermissionDenied, ForestNotFound) as error:
-        raise ConfigError(
-            "FOREST_ORGANISATION",
-            f"names {organisation!r}, which FOREST_APP_TOKEN cannot read "
-            f"({error.details or error.sentence}): set it to the organisation the app token "
-            "was created in",
-        ) from None
-    except ForestUnauthenticated:
-        raise ConfigError("FOREST_APP_TOKEN", "was refused by forest") from None
-    except ForestError as error:
-        log.warning("forest could not list the release intents of %s: %s", organisation, error)
 
 
 def _up(link: NatsLink | None, starting: bool) -> str:

@@ -98,7 +98,13 @@ async def test_an_unreadable_organisation_and_a_nats_url_without_jetstream_fail(
     assert "JetStream is not enabled" in verdicts["nats"].detail
     assert "NATS_URL" in verdicts["nats"].detail
     assert not verdicts["forest"].ok
-    assert "cannot read FOREST_ORGANISATION=globex" in verdicts["forest"].detail
+    # The same sentence as start-up's (bot/watch/organisation.py).
+    assert verdicts["forest"].detail.startswith(
+        "FOREST_ORGANISATION names 'globex', which FOREST_APP_TOKEN cannot read"
+    )
+    assert verdicts["forest"].detail.endswith(
+        "set it to the organisation the app token was created in"
+    )
 
 
 async def test_the_command_prints_its_lines_and_nothing_else(stack: LocalStack):

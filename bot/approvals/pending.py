@@ -45,15 +45,21 @@ def archive_url(channel: str, ts: str) -> str:
 
 def waiting_since(record: ApprovalRecord) -> datetime:
     """When forest blocked the release, if it said; else when the bot took up the approval."""
-    blocked_at = record.request.blocked_at.strip()
-    if blocked_at:
+    return forest_time_or_claim(record.request.blocked_at, record.claimed_at)
+
+
+def forest_time_or_claim(forest_time: str, claimed_at: float) -> datetime:
+    """The time forest wrote (RFC 3339; one without a zone is UTC) when it reads as one, else
+    ``claimed_at``, when the bot took the message up. Plans wait since such a time too."""
+    forest_time = forest_time.strip()
+    if forest_time:
         try:
-            moment = datetime.fromisoformat(blocked_at)
+            moment = datetime.fromisoformat(forest_time)
         except ValueError:
             pass
         else:
             return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    return datetime.fromtimestamp(record.claimed_at, UTC)
+    return datetime.fromtimestamp(claimed_at, UTC)
 
 
 class Permalinks:

@@ -4,6 +4,8 @@ An approval still short of votes a whole period after the bot took it up gets on
 thread, and its author the same in a direct message; again after each further period. Every
 replica checks. A mark per approval, moved forward with compare-and-swap, decides which replica
 sends a period's reminder, so there is one whatever the number of processes.
+
+Plan reminders (``bot/plans/reminders.py``) share the marks, the schedule and the sender.
 """
 
 from __future__ import annotations
@@ -11,25 +13,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import nats.js.errors
 from nats.js.kv import KeyValue
 
+from blocks.elements import SlackMessage
 from blocks.pending import reminder_dm
 from blocks.replies import reminder_reply
-from bot.approval import ApprovalKey, ApprovalView
+from bot.approval import ApprovalKey, ApprovalView, Author
 from bot.approvals.open_approvals import OpenApprovals
 from bot.approvals.pending import Permalinks, waiting_since
 from bot.approvals.presenter import Presenter
 from bot.forest.errors import ForestError
 from bot.identity.people import People
-from bot.slack.thread_replies import reply_in_thread
+from bot.slack.thread_replies import Threaded, reply_in_thread
 from bot.slack.web import SlackError, SlackWeb
-from bot.state.approval_store import ApprovalRecord, ApprovalStore
+from bot.state.approval_store import ApprovalStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,12 @@ _REMINDED_PREFIX = "reminded."
 class Keyed(Protocol):
     @property
     def token(self) -> str: ...
+
+    @property
+    def log_fields(self) -> dict[str, str]: ...
+
+
+K = TypeVar("K", bound=Keyed)
 
 
 class ReminderMarks:
@@ -83,6 +92,82 @@ class ReminderMarks:
         return period, entry.revision
 
 
+@dataclass(frozen=True)
+class ReminderSchedule:
+    """When reminders are due, for approvals and plans alike: a ``period`` after the bot took a
+    message up and after each further period (0: reminders are off), looked for every
+    ``check_interval`` seconds."""
+
+    period: float
+    check_interval: float
+    clock: Callable[[], float] = time.time
+
+    def period_reached(self, claimed_at: float, now: float) -> int:
+        """How many whole periods a message the bot took up at ``claimed_at`` has waited."""
+        # Counted from when the bot took the message up: every replica reads the same record,
+        # so they agree on the period, and nobody is reminded about a message just posted.
+        return int((now - claimed_at) // self.period)
+
+    async def run(
+        self,
+        loaded: asyncio.Event,
+        waiting: Callable[[], Iterable[K]],
+        remind_if_due: Callable[[K, float], Awaitable[None]],
+        what: str,
+    ) -> None:
+        """Once the index of open messages is ``loaded``, and then every ``check_interval``
+        until cancelled: ``remind_if_due(key, now)`` for each key ``waiting`` lists (``what``
+        names them in the log). Nothing when reminders are off."""
+        if self.period <= 0:
+            return
+        await loaded.wait()
+        while True:
+            now = self.clock()
+            for key in waiting():
+                try:
+                    await remind_if_due(key, now)
+                except Exception:
+                    # Whatever failed (NATS, Slack), the other messages still get their reminders.
+                    log.exception("%s check failed", what, extra=key.log_fields)
+            await asyncio.sleep(self.check_interval)
+
+
+class ReminderSender:
+    """How a reminder reaches people: one reply in the message's thread, and the release's
+    author (when the bot knows their Slack account) the same in a direct message."""
+
+    def __init__(self, people: People, permalinks: Permalinks, web: SlackWeb) -> None:
+        self._people = people
+        self._permalinks = permalinks
+        self._web = web
+
+    async def send(
+        self,
+        record: Threaded,
+        reply: str,
+        what: str,
+        author: Author | None,
+        direct: Callable[[str], SlackMessage],
+    ) -> None:
+        """Post ``reply`` (logged as ``what``) under the message, then ``direct(permalink)`` to
+        the author."""
+        await reply_in_thread(self._web, record, reply, what)
+        if author is None:
+            return
+        slack_user = await self._people.slack_user(author.user_id, author.email)
+        if slack_user is None:
+            log.info("the author has no known Slack account; reminded in the thread only")
+            return
+        message = direct(await self._permalinks.of(record.channel, record.ts))
+        try:
+            channel = await self._web.open_dm(slack_user)
+            await self._web.post_message(channel, message.text, message.blocks)
+        except SlackError as error:
+            log.warning(
+                "could not remind the author directly: %s", error.code, extra=record.key.log_fields
+            )
+
+
 class Reminders:
     def __init__(
         self,
@@ -90,52 +175,28 @@ class Reminders:
         store: ApprovalStore,
         marks: ReminderMarks,
         presenter: Presenter,
-        people: People,
-        permalinks: Permalinks,
-        web: SlackWeb,
-        period: float,
-        check_interval: float,
-        clock: Callable[[], float] = time.time,
+        schedule: ReminderSchedule,
+        sender: ReminderSender,
     ) -> None:
         self._open = open_approvals
         self._store = store
         self._marks = marks
         self._presenter = presenter
-        self._people = people
-        self._permalinks = permalinks
-        self._web = web
-        self._period = period
-        self._check_interval = check_interval
-        self._clock = clock
+        self._schedule = schedule
+        self._sender = sender
 
     async def run(self) -> None:
         """Check until cancelled; a period of 0 means reminders are off."""
-        if self._period <= 0:
-            return
-        await self._open.loaded.wait()
-        while True:
-            await self.check()
-            await asyncio.sleep(self._check_interval)
-
-    async def check(self) -> None:
-        now = self._clock()
-        for key in self._open.all():
-            if self._open.is_approved(key):
-                continue
-            try:
-                await self._remind_if_due(key, now)
-            except Exception:
-                # Whatever failed (NATS, Slack), the other approvals still get their reminders.
-                log.exception("reminder check failed", extra=key.log_fields)
+        await self._schedule.run(self._open.loaded, self._open.all, self._remind_if_due, "reminder")
 
     async def _remind_if_due(self, key: ApprovalKey, now: float) -> None:
+        if self._open.is_approved(key):
+            return
         stored = await self._store.get(key)
         if stored is None or not stored.record.open or stored.record.approved:
             return
         record = stored.record
-        # Counted from when the bot took the approval up: every replica reads the same record,
-        # so they agree on the period, and nobody is reminded about a message just posted.
-        period = int((now - record.claimed_at) // self._period)
+        period = self._schedule.period_reached(record.claimed_at, now)
         if period < 1 or await self._marks.last_reminded(key) >= period:
             return
         try:
@@ -156,25 +217,11 @@ class Reminders:
             web_url=self._presenter.web_url(record.request),
         )
         moment = datetime.fromtimestamp(now, UTC)
-        await reply_in_thread(self._web, record, reminder_reply(view, moment), "a reminder")
-        await self._tell_author(record, view, moment)
+        await self._sender.send(
+            record,
+            reminder_reply(view, moment),
+            "a reminder",
+            record.request.release.author,
+            lambda permalink: reminder_dm(view, moment, permalink),
+        )
         log.info("reminded", extra={**key.log_fields, "period": period})
-
-    async def _tell_author(self, record: ApprovalRecord, view: ApprovalView, now: datetime) -> None:
-        author = record.request.release.author
-        if author is None:
-            return
-        slack_user = await self._people.slack_user(author.user_id, author.email)
-        if slack_user is None:
-            log.info("the author has no known Slack account; reminded in the thread only")
-            return
-        message = reminder_dm(view, now, await self._permalinks.of(record.channel, record.ts))
-        try:
-            channel = await self._web.open_dm(slack_user)
-            await self._web.post_message(channel, message.text, message.blocks)
-        except SlackError as error:
-            log.warning(
-                "could not remind the author directly: %s", error.code, extra=record.key.log_fields
-            )
-
-

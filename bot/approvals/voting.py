@@ -12,6 +12,9 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import Counter
 
 from bot.approval import ApprovalKey, ApprovalRequest, ApprovalState, Outcome, Vote
 from bot.approvals.keeper import Keeper, VoteContext, thread_reported
@@ -24,6 +27,9 @@ from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.state.approval_store import ApprovalRecord, ApprovalStore
 from bot.state.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from bot.plans.plan import PlanKey
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,59 @@ class VoteResult:
     silent: str = FOREST_SILENT
 
 
+def as_written(text: str | None) -> str | None:
+    """A vote's comment or a plan's reason as forest gets it: trimmed, cut to
+    ``MAX_COMMENT_CHARS``, None when nothing is left."""
+    return (text or "").strip()[:MAX_COMMENT_CHARS] or None
+
+
+@dataclass(frozen=True)
+class NoLink:
+    """Why a person cannot act in forest as themselves just now."""
+
+    verdict: Verdict  # NOT_LINKED (the sentence says how to link) or FAILED (forest is silent)
+    sentence: str
+
+
+async def link_of(linking: LinkService, team_id: str, slack_user_id: str) -> Link | NoLink:
+    """The person's link, fresh enough for a call to forest; or why there is none."""
+    try:
+        return await linking.fresh_link(team_id, slack_user_id)
+    except NeedsLogin as needs:
+        return NoLink(Verdict.NOT_LINKED, needs.sentence)
+    except ForestError as error:
+        return NoLink(Verdict.FAILED, error.sentence)
+
+
+class Asked(Protocol):
+    """A person's request: a vote's ``Ballot`` or a plan's ``PlanBallot``."""
+
+    @property
+    def key(self) -> ApprovalKey | PlanKey: ...
+
+    @property
+    def slack_user_id(self) -> str: ...
+
+
+def count_answer(
+    counter: Counter, logger: logging.Logger, what: str, asked: Asked, kind: str, verdict: Verdict
+) -> None:
+    """How a vote or a plan decision ended: counted in ``counter`` by kind and outcome, and one
+    line in the log."""
+    counter.labels(kind=kind, outcome=verdict.value).inc()
+    logger.info(
+        "%s %s",
+        what,
+        verdict.value,
+        extra={
+            **asked.key.log_fields,
+            "slack_user": asked.slack_user_id,
+            "kind": kind,
+            "outcome": verdict.value,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class _Admitted:
     record: ApprovalRecord
@@ -153,12 +212,9 @@ class VoteService:
         if refusal is not None:
             return refusal
         assert record is not None
-        try:
-            link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
-        except NeedsLogin as needs:
-            return VoteResult(Verdict.NOT_LINKED, needs.sentence, record)
-        except ForestError as error:
-            return VoteResult(Verdict.FAILED, error.sentence, record)
+        link = await link_of(self._linking, ballot.team_id, ballot.slack_user_id)
+        if isinstance(link, NoLink):
+            return VoteResult(link.verdict, link.sentence, record)
         if ballot.kind == VoteKind.BYPASS:
             refusal = await self._bypass_refusal(record, link)
             if refusal is not None:
@@ -176,21 +232,11 @@ class VoteService:
             # Everything after forest took the vote is handled in _show; this is before it.
             log.exception("vote not cast", extra=ballot.key.log_fields)
             result = VoteResult(Verdict.FAILED, silent="Something went wrong")
-        self._metrics.votes.labels(kind=ballot.kind.value, outcome=result.verdict.value).inc()
-        log.info(
-            "vote %s",
-            result.verdict.value,
-            extra={
-                **ballot.key.log_fields,
-                "slack_user": ballot.slack_user_id,
-                "kind": ballot.kind.value,
-                "outcome": result.verdict.value,
-            },
-        )
+        count_answer(self._metrics.votes, log, "vote", ballot, ballot.kind.value, result.verdict)
         return result
 
     async def _cast(self, ballot: Ballot) -> VoteResult:
-        comment = (ballot.comment or "").strip()[:MAX_COMMENT_CHARS] or None
+        comment = as_written(ballot.comment)
         if ballot.kind in (VoteKind.REJECT, VoteKind.BYPASS) and not comment:
             what = "A rejection" if ballot.kind == VoteKind.REJECT else "A bypass"
             return VoteResult(Verdict.REFUSED, f"{what} needs a reason.")

@@ -18,6 +18,7 @@ from bot.plans.keeper import PlanKeeper
 from bot.plans.open_plans import OpenPlans
 from bot.plans.plan_store import PlanStore
 from bot.plans.presenter import PlanPresenter
+from bot.runtime.metrics import Metrics
 from bot.slack.web import SlackWeb
 
 
@@ -45,6 +46,7 @@ def build_plans(
     owner: str,
     forest_web_url: str,
     claim_timeout: float,
+    metrics: Metrics,
 ) -> Plans:
     store = PlanStore(bucket)
     presenter = PlanPresenter(forest, people, forest_web_url)
@@ -55,5 +57,5 @@ def build_plans(
         presenter=presenter,
         announcer=PlanAnnouncer(store, router, presenter, web, owner, claim_timeout=claim_timeout),
         keeper=keeper,
-        decisions=PlanDecisions(store, forest, linking, keeper, presenter),
+        decisions=PlanDecisions(store, forest, linking, keeper, presenter, metrics),
     )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import grpc
 
 from bot.approvals.one_message import names_another_message, posted_record, record_of_message
-from bot.approvals.voting import Verdict
+from bot.approvals.voting import NoLink, Verdict, as_written, count_answer, link_of
 from bot.forest.client import ForestClient, ProjectRef
 from bot.forest.errors import ForestError, ForestPermissionDenied, ForestUnavailable
 from bot.identity.link_store import Link
@@ -28,10 +28,9 @@ from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanView, StageEnd
 from bot.plans.plan_store import Deciding, PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter
 from bot.runtime.keyed_locks import KeyedLocks
+from bot.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-MAX_REASON_CHARS = 2000
 
 
 class PlanChoice(enum.StrEnum):
@@ -67,9 +66,11 @@ class PlanDecisions:
         linking: LinkService,
         keeper: PlanKeeper,
         presenter: PlanPresenter,
+        metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._presenter = presenter
+        self._metrics = metrics
         self._store = store
         self._forest = forest
         self._linking = linking
@@ -106,30 +107,19 @@ class PlanDecisions:
         if refusal is not None:
             return refusal
         assert record is not None
-        try:
-            link = await self._linking.fresh_link(ballot.team_id, ballot.slack_user_id)
-        except NeedsLogin as needs:
-            return PlanResult(Verdict.NOT_LINKED, needs.sentence, record)
-        except ForestError as error:
-            return PlanResult(Verdict.FAILED, error.sentence, record)
+        link = await link_of(self._linking, ballot.team_id, ballot.slack_user_id)
+        if isinstance(link, NoLink):
+            return PlanResult(link.verdict, link.sentence, record)
         return record, link
 
     async def decide(self, ballot: PlanBallot) -> PlanResult:
         result = await self._decide(ballot)
-        log.info(
-            "plan decision %s",
-            result.verdict.value,
-            extra={
-                **ballot.key.log_fields,
-                "slack_user": ballot.slack_user_id,
-                "kind": ballot.choice.value,
-                "outcome": result.verdict.value,
-            },
-        )
+        counter = self._metrics.plan_decisions
+        count_answer(counter, log, "plan decision", ballot, ballot.choice.value, result.verdict)
         return result
 
     async def _decide(self, ballot: PlanBallot) -> PlanResult:
-        reason = (ballot.reason or "").strip()[:MAX_REASON_CHARS] or None
+        reason = as_written(ballot.reason)
         if ballot.choice == PlanChoice.REJECT and not reason:
             return PlanResult(Verdict.REFUSED, "Rejecting a plan needs a reason.")
         # One decision per plan in this process at a time: a double click waits for the first

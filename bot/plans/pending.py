@@ -6,9 +6,9 @@ waiting plan in their organisations, their own releases' plans included.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from bot.approvals.pending import PendingApproval, Permalinks
+from bot.approvals.pending import PendingApproval, Permalinks, forest_time_or_claim
 from bot.plans.open_plans import OpenPlans
 from bot.plans.plan import PlanView
 from bot.plans.plan_store import PlanRecord, PlanStore
@@ -17,15 +17,7 @@ from bot.plans.presenter import PlanPresenter
 
 def plan_waiting_since(record: PlanRecord) -> datetime:
     """When the plan began to wait, if forest said; else when the bot took it up."""
-    since = record.stage.waiting_since.strip()
-    if since:
-        try:
-            moment = datetime.fromisoformat(since)
-        except ValueError:
-            pass
-        else:
-            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    return datetime.fromtimestamp(record.claimed_at, UTC)
+    return forest_time_or_claim(record.stage.waiting_since, record.claimed_at)
 
 
 class PendingPlans:

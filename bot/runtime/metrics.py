@@ -33,6 +33,12 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.plan_decisions = Counter(
+            "approvals_plan_decisions_total",
+            "Plan decisions made from Slack, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.slack_errors = Counter(
             "approvals_slack_errors_total",
             "Slack Web API errors, by method and error code.",

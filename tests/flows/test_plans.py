@@ -269,6 +269,29 @@ async def test_an_unlinked_member_is_asked_to_link_and_forest_never_called(stack
     assert stack.forest.calls_to("ApprovePlanStage") == []
 
 
+async def test_plan_decisions_are_counted_by_kind_and_outcome(stack: LocalStack):
+    bot = await start(stack)
+    intent = await planned_release(stack)
+    message = await posted(stack, intent)
+    await stack.click("bob", message.ts, "plan_approve")
+    await wait_until(lambda: stack.slack.ephemerals(CHANNEL, "U0BOB"))
+    await stack.link("bob")
+    await stack.click("bob", message.ts, "plan_approve")
+    await wait_until(lambda: stack.forest.calls_to("ApprovePlanStage"))
+    await wait_until(
+        lambda: (
+            bot.metrics.registry.get_sample_value(
+                "approvals_plan_decisions_total", {"kind": "approve", "outcome": "recorded"}
+            )
+            == 1
+        )
+    )
+    reply = await stack.session.get(f"{stack.bot_url(bot)}/metrics")
+    text = await reply.text()
+    assert 'approvals_plan_decisions_total{kind="approve",outcome="not_linked"} 1.0' in text
+    assert 'approvals_plan_decisions_total{kind="approve",outcome="recorded"} 1.0' in text
+
+
 async def test_a_non_member_is_told_so(stack: LocalStack):
     await start(stack)
     await stack.link("mallory")
