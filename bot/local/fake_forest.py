@@ -133,6 +133,9 @@ class FakeForest:
         self.most_at_once: Counter[str] = Counter()
         # every publish forest attempted, also without NATS: (subject, payload)
         self.published: list[tuple[str, bytes]] = []
+        # every vote forest recorded, in order: (intent id, username, decision); a vote cast
+        # twice is here twice, though forest's state keeps one decision per person
+        self.recorded_votes: list[tuple[str, str, str]] = []
         self.host = "127.0.0.1"
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -570,6 +573,7 @@ class FakeForest:
             comment=comment,
             force_bypass=force_bypass,
         )
+        self.recorded_votes.append((intent_id, actor.name, decision))
         await self.nudge(intent_id)
         # forest's coordinator hears the nudge and re-evaluates a pipeline intent at once
         await self.evaluate(intent_id)

@@ -14,11 +14,16 @@ every replica that starts or stops. The price is a KV round trip or two per pace
 a few per second at Slack's rates.
 
 If NATS cannot answer, the call takes from this process's own bucket instead (a 429 that may
-follow is waited out by the pacer).
+follow is waited out by the pacer). NATS is not waited for: the calls of one limit go one after
+another, so while NATS is away each would otherwise hold every call queued behind it for nats-py's
+5 s (a person told "NOT recorded" a minute late); a read that does not answer within
+``KV_TIMEOUT_SECONDS`` counts as NATS away, and for ``AWAY_SECONDS`` after that the process does
+not ask it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -36,6 +41,10 @@ PACING_BUCKET = "slack_pacing"
 # Compare-and-swap attempts before this round gives up (the caller asks again shortly).
 MAX_SWAPS = 6
 CONTENDED_WAIT_SECONDS = 0.01
+# A KV round trip takes milliseconds; a take that has not finished in this time is NATS away.
+KV_TIMEOUT_SECONDS = 0.5
+# After NATS failed to answer, this long on the process's own buckets before asking it again.
+AWAY_SECONDS = 2.0
 
 
 class SharedBudget:
@@ -44,21 +53,37 @@ class SharedBudget:
         self._kv = kv
         self._clock = clock
         self._fallback = LocalBudget(clock)
+        # Until when (monotonic) NATS is taken as away, after it failed to answer.
+        self._away_until = 0.0
 
     async def take(self, key: str, limit: Limit, reserve: float) -> float:
-        try:
-            return await self._take(key, limit, reserve)
-        except (NatsError, TimeoutError) as error:
-            log.warning("the shared Slack budget is unavailable (%s)", type(error).__name__)
-            return self._fallback.take_now(key, limit, reserve)
+        if not self._away():
+            try:
+                return await asyncio.wait_for(self._take(key, limit, reserve), KV_TIMEOUT_SECONDS)
+            except (NatsError, TimeoutError) as error:
+                self._went_away()
+                log.warning("the shared Slack budget is unavailable (%s)", type(error).__name__)
+        return self._fallback.take_now(key, limit, reserve)
 
     async def hold_off(self, key: str, limit: Limit, seconds: float) -> None:
-        try:
-            await self._swap(
-                key, limit, lambda state, now: (0.0, state.held_off(limit, now, seconds))
-            )
-        except (NatsError, TimeoutError):
-            await self._fallback.hold_off(key, limit, seconds)
+        if not self._away():
+            try:
+                await asyncio.wait_for(
+                    self._swap(
+                        key, limit, lambda state, now: (0.0, state.held_off(limit, now, seconds))
+                    ),
+                    KV_TIMEOUT_SECONDS,
+                )
+                return
+            except (NatsError, TimeoutError):
+                self._went_away()
+        await self._fallback.hold_off(key, limit, seconds)
+
+    def _away(self) -> bool:
+        return time.monotonic() < self._away_until
+
+    def _went_away(self) -> None:
+        self._away_until = time.monotonic() + AWAY_SECONDS
 
     async def _take(self, key: str, limit: Limit, reserve: float) -> float:
         return await self._swap(key, limit, lambda state, now: state.take(limit, now, reserve))

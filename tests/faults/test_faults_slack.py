@@ -5,8 +5,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
-from tests_support import all_text, wait_until
+from tests_support import all_text, buttons, wait_until
 
 from bot.events.consumer import DURABLE, STREAM
 from bot.local.local_stack import CHANNEL, FAST, LocalStack
@@ -25,6 +26,30 @@ async def test_a_rate_limited_post_is_waited_out_and_posted_once(stack: LocalSta
     # The retries waited for Retry-After each time.
     ok = next(c for c in stack.slack.calls_to("chat.postMessage") if c.ok)
     assert ok.at - refused[0].at >= 1.9
+
+
+async def test_a_not_recorded_answer_slack_did_not_take_is_sent_again(stack: LocalStack):
+    """The person's only way to learn their vote was NOT recorded is the private answer: one
+    that Slack did not answer in time is sent again, not logged and forgotten."""
+    await stack.start_bot(replace(FAST, slack_timeout=1.0))
+    await stack.link("bob")
+    intent, ts = await stack.open_approval()
+    stack.forest.fail_next("ExternalApproveRelease", grpc.StatusCode.UNAVAILABLE, "down")
+    stack.slack.hang("chat.postEphemeral")
+
+    def told() -> list:
+        return [e for e in stack.slack.ephemerals(CHANNEL, "U0BOB") if "NOT" in e.text]
+
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: stack.slack.calls_to("chat.postEphemeral"), timeout=10)
+    await asyncio.sleep(2.0)  # twice the bot's deadline for a call: that one failed
+    assert told() == []
+    stack.slack.hang("chat.postEphemeral", False)
+    await wait_until(told, timeout=15)
+    [answer] = told()
+    assert "Forest didn't answer, so your vote was *NOT* recorded." in all_text(answer)
+    assert "vote_resume" in buttons(answer)
+    assert stack.forest.approval_state(intent, "production").decisions == ()
 
 
 async def test_server_errors_are_retried_until_the_post_lands(stack: LocalStack):

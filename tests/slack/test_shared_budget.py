@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest_asyncio
 from nats.js.kv import KeyValue
+from tests_support import wait_until
 
-from bot.local.nats_server import NatsServer
+from bot.local.nats_server import NatsServer, run_nats_server
 from bot.slack.pacing import Call, Limit, Limits, Pacer, Priority
 from bot.slack.shared_budget import SharedBudget
 
@@ -98,3 +101,29 @@ async def test_without_nats_a_replica_paces_itself(nats_server: NatsServer):
 
     waits = [await budget.take("chat.update", LIMIT, 0.0) for _ in range(5)]
     assert waits[:4] == [0.0] * 4 and waits[4] > 0
+
+
+async def test_while_nats_is_away_a_replica_paces_itself_without_waiting_for_it(tmp_path: Path):
+    """A killed NATS answers nothing: nats-py waits its 5 s for each read. The calls of a lane
+    go one after another, so waiting for each would hold every answer to a person for
+    seconds more per call queued before it."""
+    async with run_nats_server(tmp_path / "nats") as server:
+        nc = await nats.connect(
+            server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_quiet
+        )
+        bucket = await nc.jetstream().create_key_value(bucket="pacing_outage")
+        budget = SharedBudget(bucket, ManualClock())
+        server.kill()
+        await server.wait_killed()
+        started = time.monotonic()
+        waits = [await budget.take("chat.postEphemeral", LIMIT, 0.0) for _ in range(5)]
+        took = time.monotonic() - started
+        assert waits[:4] == [0.0] * 4 and waits[4] > 0
+        assert took < 1.5, f"5 calls waited {took:.1f}s for an absent NATS"
+        await server.start()
+        await wait_until(lambda: nc.is_connected)
+        await nc.close()
+
+
+async def _quiet(_: Exception) -> None:
+    pass
