@@ -4,9 +4,10 @@ them, against a fake Slack that enforces Slack's rate limits; the bot beside a n
     python -m bench.train             # the full train, both peers: about 10 minutes
     python -m bench.train --quick     # a shorter train
 
-The naive peer is the same bot with pacing off: it posts and updates at once, and on a 429
-slack_sdk's AsyncRateLimitErrorRetryHandler sleeps for Retry-After and tries again, as a plain
-Bolt app would. Both face the same load on a fresh stack each, one after the other.
+The naive peer is the same bot with pacing and coalescing off: every change of a message is sent
+at once as its own update, as a plain Bolt app updates the message in each vote's handler, and
+on a 429 slack_sdk's AsyncRateLimitErrorRetryHandler sleeps for Retry-After and tries again.
+Both face the same load on a fresh stack each, one after the other.
 
 Printed for both: the time until every message shows forest's truth, beside the lower bound
 Slack's limits allow for that work; 429s received; ack and private-answer p99 during the train;
@@ -57,6 +58,14 @@ ANSWER_P99_MS = 2000.0
 MID_TRAIN_MESSAGE_MS = 3000.0
 FASTER_THAN_NAIVE = 2.0
 FEWER_429S_THAN_NAIVE = 10.0
+
+# The peers' tunings. The naive peer calls Slack at once (no pacing), refreshes a message at
+# every change rather than once a window (no coalescing), and sets no bound on refreshes in
+# flight: what a plain Bolt app does when each handler updates the message it acted on.
+PEER_TUNINGS: dict[str, dict[str, Any]] = {
+    "paced": {},
+    "naive": {"slack_pacing": False, "coalesce_window": 0.0, "refresh_concurrency": 10_000},
+}
 
 
 @dataclass(frozen=True)
@@ -241,7 +250,7 @@ class Train:
         )
         port = free_port()
         env = {**info.bot_env(port, SECRET_KEY), "APPROVALS_ROUTES": str(routes)}
-        tuning = {"slack_pacing": self.peer == "paced"}
+        tuning = PEER_TUNINGS[self.peer]
         bot = start(
             f"bot-{self.peer}",
             [sys.executable, "-m", "bot.local.bot_process", json.dumps(tuning)],
