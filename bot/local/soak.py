@@ -311,7 +311,10 @@ FAULT_NAMES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="A soak check: many approvals through several bot processes while faults"
+        " are injected, then a verification that every promise held."
+    )
     parser.add_argument("--events", type=int, default=500)
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
