@@ -21,11 +21,11 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
 
+from bot.approval import ApprovalKey
 from bot.approvals.announcer import Announcer
 from bot.approvals.keeper import Keeper
 from bot.approvals.one_message import CLAIM_TIMEOUT_SECONDS
 from bot.approvals.open_approvals import OpenApprovals
-from bot.approvals.outbox import REPLY_GRACE_SECONDS, Outbox
 from bot.approvals.pending import PendingApprovals, Permalinks
 from bot.approvals.presenter import Presenter
 from bot.approvals.release_facts import ReleaseFacts
@@ -54,6 +54,7 @@ from bot.runtime.nats_link import NatsLink
 from bot.runtime.tasks import TaskSet
 from bot.slack.answers import Answers
 from bot.slack.names import SlackNames
+from bot.slack.outbox import REPLY_GRACE_SECONDS, Outbox
 from bot.slack.shared_budget import PACING_BUCKET, SharedBudget
 from bot.slack.web import (
     REQUEST_TIMEOUT_SECONDS,
@@ -65,7 +66,7 @@ from bot.slack.web import (
     build_session,
     build_slack,
 )
-from bot.state.approval_store import APPROVALS_BUCKET, ApprovalStore, open_bucket
+from bot.state.approval_store import APPROVALS_BUCKET, ApprovalRecord, ApprovalStore, open_bucket
 from bot.state.dedup import DEDUP_BUCKET, DEDUP_TTL_SECONDS, Dedup
 from bot.state.health import JetStreamProbe
 from bot.state.shared_lock import SharedLocks
@@ -166,7 +167,7 @@ class _Services:
     plan_reminders: PlanReminders
     reconciler: Reconciler
     # Thread replies a process left unposted (it died, or Slack did not take them).
-    outbox: Outbox
+    outbox: Outbox[ApprovalKey, ApprovalRecord]
     nudges: NudgeListener
     consumer: ApprovalConsumer
     watch: ForestWatch | None

@@ -2,7 +2,7 @@
 
 Every change goes through one path: render, ``chat.update`` (idempotent), then a compare-and-swap
 of the record. The thread replies the change calls for are written in that same swap, as replies
-the thread is owed, and only the process whose swap wins posts them (bot/approvals/outbox.py): a
+the thread is owed, and only the process whose swap wins posts them (bot/slack/outbox.py): a
 reply is posted once however many processes saw the same change, and a process that dies before
 posting it leaves it to another.
 """
@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 
 from blocks import replies
 from bot.approval import ApprovalKey, ApprovalState, ApprovalView, Decision, Outcome, Vote
-from bot.approvals.outbox import Outbox
 from bot.approvals.presenter import Presenter, Rendered
 from bot.forest.errors import ForestError
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
 from bot.runtime.tasks import TaskSet
+from bot.slack.outbox import Outbox
 from bot.slack.pacing import Priority
 from bot.slack.web import SlackError, SlackUnreachable, SlackWeb
 from bot.state.approval_store import (
@@ -88,7 +88,7 @@ class Keeper:
         presenter: Presenter,
         web: SlackWeb,
         metrics: Metrics,
-        outbox: Outbox,
+        outbox: Outbox[ApprovalKey, ApprovalRecord],
         locks: KeyedLocks,
         clock: Callable[[], float] = time.time,
         later: TaskSet | None = None,

@@ -3,7 +3,7 @@
 Every replica sees every record this way, so any replica can act on a nudge for an approval
 another replica posted, and an untracked intent is ignored with one dictionary lookup. The same
 watch tells which records, open or ended, still owe their thread replies, and since when they
-are held (bot/approvals/outbox.py takes over those a dead process held).
+are held (bot/slack/outbox.py takes over those a dead process held).
 """
 
 from __future__ import annotations

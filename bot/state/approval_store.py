@@ -6,7 +6,7 @@
 
 A record also carries the replies its thread is owed (``owed``): they are written in the same
 compare-and-swap as the change they report, and removed once Slack took them
-(bot/approvals/outbox.py), so a process that dies with replies waiting loses none.
+(bot/slack/outbox.py, bot/state/owed.py), so a process that dies with replies waiting loses none.
 
 Writes after the claim are compare-and-swap on the revision (bot/state/records.py), so replicas
 never overwrite each other's newer state.
@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Release
+from bot.state.owed import OwedReply, decode_owed
 from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
 
 __all__ = [
@@ -40,24 +41,6 @@ __all__ = [
 APPROVALS_BUCKET = "forest_approvals"
 _APPROVAL_PREFIX = "approval."
 _MESSAGE_PREFIX = "message."
-
-
-@dataclass(frozen=True)
-class OwedReply:
-    """A reply the approval's thread is owed, until Slack took it.
-
-    ``holder`` is the process posting it and ``held_at`` when it took it or last said it still
-    holds it: a reply held longer ago than the grace period belongs to a process that died (or
-    gave up on it), and any replica may take it over with a compare-and-swap."""
-
-    id: str
-    text: str
-    # The approval or an outcome, which people wait for; otherwise a vote's reply.
-    urgent: bool
-    holder: str
-    held_at: float
-    # How many times a process took it to post it.
-    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -214,7 +197,6 @@ def _summary(raw: bytes) -> Summary:
 
 
 _REQUEST_FIELDS = frozenset(f.name for f in fields(ApprovalRequest)) - {"release"}
-_OWED_FIELDS = frozenset(f.name for f in fields(OwedReply))
 
 
 def _decode(raw: bytes) -> ApprovalRecord:
@@ -238,8 +220,5 @@ def _decode(raw: bytes) -> ApprovalRecord:
         digest=document.get("digest", ""),
         reported=document.get("reported", {}),
         bypassed=tuple(document.get("bypassed", ())),
-        owed=tuple(
-            OwedReply(**{k: v for k, v in owed.items() if k in _OWED_FIELDS})
-            for owed in document.get("owed", ())
-        ),
+        owed=decode_owed(document.get("owed")),
     )

@@ -1,17 +1,21 @@
-"""The replies an approval's thread is owed: posted when Slack's limits allow, and never lost.
+"""The replies a message's thread is owed: posted when Slack's limits allow, and never lost.
 
-A change the keeper records (a decision, the approval, an outcome) and the replies that report
-it are written in one compare-and-swap: the record carries them in ``owed``
-(bot/state/approval_store.py). The process whose swap won posts them, in order, through the
-door (paced, they wait their turn inside Slack's limits and leave merged when several wait in
-one thread), and removes each from the record once Slack took it. While they wait it renews
+Approvals and plans both use it, each with an outbox of its own (bot/wiring.py): its store of
+records, the index that watches them, and the locks its keeper writes those records under.
+
+A change a keeper records (an approval's decision, the approval, an outcome; a plan's decision,
+its end) and the replies that report it are written in one compare-and-swap: the record carries
+them in ``owed`` (bot/state/owed.py). The process whose swap won posts them, in order, through
+the door (paced, they wait their turn inside Slack's limits and leave merged when several wait
+in one thread), and removes each from the record once Slack took it. While they wait it renews
 its hold on them, so no other replica takes them from a live process.
 
 A process that dies (SIGKILL, an OOM kill, a lost machine) leaves its replies in the record,
 held by nobody alive. Every replica looks for replies held longer ago than the grace period
-(the index of the approvals watch, bot/approvals/open_approvals.py), takes them over with a
-compare-and-swap, so that one replica wins, and posts them. A reply Slack did not take (no
-answer, a refusal that may pass) is left the same way and tried again after the grace period.
+(the index of the records' watch: bot/approvals/open_approvals.py, bot/plans/open_plans.py),
+takes them over with a compare-and-swap, so that one replica wins, and posts them. A reply
+Slack did not take (no answer, a refusal that may pass) is left the same way and tried again
+after the grace period.
 
 So a reply is never lost, and rarely posted twice: a process that dies after Slack took a reply
 and before removing it, or a post Slack carried out but whose answer never came, leaves a reply
@@ -27,43 +31,39 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
 
-from bot.approval import ApprovalKey
-from bot.approvals.open_approvals import OpenApprovals
 from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.tasks import TaskSet
 from bot.slack.pacing import Priority
 from bot.slack.web import STOPPING, SlackError, SlackRefusedForGood, SlackWeb
-from bot.state.approval_store import (
-    ApprovalRecord,
-    ApprovalStore,
-    OwedReply,
-    StaleRevision,
-    Stored,
-)
 from bot.state.errors import StoreUnavailable
+from bot.state.owed import OwedReply, OwingIndex, OwingKey, OwingRecord, OwingStore
+from bot.state.records import StaleRevision, Stored
 
 log = logging.getLogger(__name__)
 
 # A reply held longer ago than this belongs to a process that died (or gave up on it). Its
 # holder renews it every third of this while it waits for Slack, even when the keeper holds
-# the approval for a slow update meanwhile.
+# the record for a slow update meanwhile.
 REPLY_GRACE_SECONDS = 60.0
 # A reply taken this many times without Slack taking it is given up (logged).
 MAX_REPLY_ATTEMPTS = 5
 MAX_SWAP_ATTEMPTS = 8
 STORE_RETRY_SECONDS = 1.0
 
-Reply = tuple[str, bool]  # its text, and whether people wait for it (the approval, an outcome)
-_Taken = tuple[Stored[ApprovalRecord], list[OwedReply]]
+Reply = tuple[str, bool]  # its text, and whether people wait for it (see OwedReply.urgent)
+
+K = TypeVar("K", bound=OwingKey)
+R = TypeVar("R", bound=OwingRecord[Any])
 
 
 @dataclass(eq=False)
-class _Thread:
-    """This process's replies in one approval's thread: posting, or taken by Slack and still
+class _Thread(Generic[K]):
+    """This process's replies in one message's thread: posting, or taken by Slack and still
     to be removed from the record."""
 
-    key: ApprovalKey
+    key: K
     channel: str
     ts: str
     held_at: float
@@ -72,13 +72,15 @@ class _Thread:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class Outbox:
+class Outbox(Generic[K, R]):
+    """The thread replies of one kind of record (approvals, or plans)."""
+
     def __init__(
         self,
-        store: ApprovalStore,
+        store: OwingStore[K, R],
         web: SlackWeb,
         owner: str,
-        index: OpenApprovals,
+        index: OwingIndex[K],
         locks: KeyedLocks,
         tasks: TaskSet,
         clock: Callable[[], float] = time.time,
@@ -88,14 +90,14 @@ class Outbox:
         self._web = web
         self._owner = owner
         self._index = index
-        # The keeper's locks: in this process, one write of an approval's record at a time, so
-        # removing a posted reply never makes a vote's compare-and-swap read forest again.
+        # The keeper's locks: in this process, one write of a record at a time, so removing a
+        # posted reply never makes a vote's compare-and-swap read forest again.
         self._locks = locks
         self._tasks = tasks
         self._clock = clock
         self._grace = grace
-        self._threads: dict[ApprovalKey, _Thread] = {}
-        self._taking: set[ApprovalKey] = set()
+        self._threads: dict[K, _Thread[K]] = {}
+        self._taking: set[K] = set()
 
     def owe(self, replies: Sequence[Reply]) -> tuple[OwedReply, ...]:
         """``replies`` as this process holds them, for the compare-and-swap that records the
@@ -105,7 +107,7 @@ class Outbox:
             OwedReply(uuid.uuid4().hex, text, urgent, self._owner, now) for text, urgent in replies
         )
 
-    async def send(self, record: ApprovalRecord, replies: Sequence[OwedReply]) -> None:
+    async def send(self, record: R, replies: Sequence[OwedReply]) -> None:
         """Post ``replies``, which the written ``record`` owes, in order. Paced, they wait their
         turn in the door and this returns at once; otherwise they are posted here one by one."""
         if not replies:
@@ -133,7 +135,7 @@ class Outbox:
 
     # Posting
 
-    def _thread(self, record: ApprovalRecord) -> _Thread:
+    def _thread(self, record: R) -> _Thread[K]:
         thread = self._threads.get(record.key)
         if thread is None:
             thread = _Thread(record.key, record.channel, record.ts, held_at=self._clock())
@@ -141,7 +143,7 @@ class Outbox:
             self._tasks.spawn(self._settle(thread), name=f"settle replies {record.key.token}")
         return thread
 
-    async def _post(self, thread: _Thread, reply: OwedReply) -> None:
+    async def _post(self, thread: _Thread[K], reply: OwedReply) -> None:
         try:
             await self._web.post_message(
                 thread.channel,
@@ -167,7 +169,7 @@ class Outbox:
             thread.sending.pop(reply.id, None)
             thread.changed.set()
 
-    async def _settle(self, thread: _Thread) -> None:
+    async def _settle(self, thread: _Thread[K]) -> None:
         """Remove what Slack took from the record, and renew the hold on what still waits, until
         this process has nothing in the thread."""
         renew_every = self._grace / 3
@@ -190,7 +192,7 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(thread.changed.wait(), wait)
 
-    async def _write(self, thread: _Thread) -> bool:
+    async def _write(self, thread: _Thread[K]) -> bool:
         """One compare-and-swap: what Slack took leaves the record, what waits is held anew.
         False when concurrent writes kept winning."""
         async with self._locks.hold(thread.key):
@@ -209,7 +211,7 @@ class Outbox:
         return False
 
     def _settled(
-        self, owed: Sequence[OwedReply], thread: _Thread, done: set[str], now: float
+        self, owed: Sequence[OwedReply], thread: _Thread[K], done: set[str], now: float
     ) -> list[OwedReply]:
         kept = []
         for reply in owed:
@@ -222,7 +224,7 @@ class Outbox:
 
     # Taking over
 
-    async def _take_over(self, key: ApprovalKey) -> None:
+    async def _take_over(self, key: K) -> None:
         try:
             taken = await self._take(key)
             if taken is not None:
@@ -237,7 +239,7 @@ class Outbox:
         finally:
             self._taking.discard(key)
 
-    async def _take(self, key: ApprovalKey) -> _Taken | None:
+    async def _take(self, key: K) -> tuple[Stored[R], list[OwedReply]] | None:
         """Hold the replies of ``key`` that nobody alive holds (one compare-and-swap, which one
         replica wins); None when there are none."""
         async with self._locks.hold(key):
