@@ -166,7 +166,8 @@ class _Services:
     reminders: Reminders
     plan_reminders: PlanReminders
     reconciler: Reconciler
-    # Thread replies a process left unposted (it died, or Slack did not take them).
+    # Thread replies a process left unposted (it died, or Slack did not take them): an
+    # approval's; a plan's are in ``plans.outbox``.
     outbox: Outbox[ApprovalKey, ApprovalRecord]
     nudges: NudgeListener
     consumer: ApprovalConsumer
@@ -401,6 +402,8 @@ class Bot:
             settings.forest_web_url,
             tuning.claim_timeout,
             self.metrics,
+            self.tasks,
+            tuning.reply_grace,
         )
         self.plans = plans
         permalinks = Permalinks(slack)
@@ -532,6 +535,7 @@ class Bot:
         loops.spawn(services.plans.open.follow(), name="open plans")
         loops.spawn(services.reconciler.run(), name="reconcile")
         loops.spawn(services.outbox.run(), name="owed thread replies")
+        loops.spawn(services.plans.outbox.run(), name="owed plan thread replies")
         # A KV watch may not survive an outage of the bot's NATS, and refreshes that could not
         # write their record during it are lost: re-read what is open.
         resources.bot_nats.on_reconnect += [

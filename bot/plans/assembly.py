@@ -16,9 +16,13 @@ from bot.plans.deciding import PlanDecisions
 from bot.plans.gates import Facts, PlanGates
 from bot.plans.keeper import PlanKeeper
 from bot.plans.open_plans import OpenPlans
-from bot.plans.plan_store import PlanStore
+from bot.plans.plan import PlanKey
+from bot.plans.plan_store import PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter
+from bot.runtime.keyed_locks import KeyedLocks
 from bot.runtime.metrics import Metrics
+from bot.runtime.tasks import TaskSet
+from bot.slack.outbox import Outbox
 from bot.slack.web import SlackWeb
 
 
@@ -30,6 +34,8 @@ class Plans:
     announcer: PlanAnnouncer
     keeper: PlanKeeper
     decisions: PlanDecisions
+    # The thread replies plan records owe, posted and taken over as an approval's are.
+    outbox: Outbox[PlanKey, PlanRecord]
 
     def gates(self, facts: Facts) -> PlanGates:
         """The forest watch's handler for plan stages."""
@@ -47,15 +53,22 @@ def build_plans(
     forest_web_url: str,
     claim_timeout: float,
     metrics: Metrics,
+    tasks: TaskSet,
+    reply_grace: float,
 ) -> Plans:
     store = PlanStore(bucket)
     presenter = PlanPresenter(forest, people, forest_web_url)
-    keeper = PlanKeeper(store, presenter, web, forest)
+    index = OpenPlans(store)
+    # One write of a plan's record at a time in this process: the keeper's and the outbox's.
+    locks = KeyedLocks()
+    outbox = Outbox(store, web, owner, index, locks, tasks, grace=reply_grace)
+    keeper = PlanKeeper(store, presenter, web, forest, outbox, locks)
     return Plans(
         store=store,
-        open=OpenPlans(store),
+        open=index,
         presenter=presenter,
         announcer=PlanAnnouncer(store, router, presenter, web, owner, claim_timeout=claim_timeout),
         keeper=keeper,
         decisions=PlanDecisions(store, forest, linking, keeper, presenter, metrics),
+        outbox=outbox,
     )

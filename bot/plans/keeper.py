@@ -1,8 +1,10 @@
 """Keeping each plan message true: the decision (from Slack or forage), then the stage's end.
 
 Every change goes one way: merge what forest says into the record, render, ``chat.update``, then
-a compare-and-swap of the record. Only the process whose swap wins tells the thread, so each
-decision and end is told once however many processes saw it.
+a compare-and-swap of the record. The thread replies that tell a decision or an end are written
+in that same swap, as replies the thread is owed, and only the process whose swap wins posts
+them (bot/slack/outbox.py): each is told once however many processes saw it, and a process that
+dies before posting it leaves it to another.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from bot.plans.plan_store import Deciding, PlanRecord, PlanStore
 from bot.plans.presenter import PlanPresenter, RenderedPlan
 from bot.plans.stage_state import StageState, stage_state
 from bot.runtime.keyed_locks import KeyedLocks
+from bot.slack.outbox import Outbox
 from bot.slack.pacing import Priority
-from bot.slack.thread_replies import reply_in_thread
 from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import Phase, StaleRevision
 
@@ -43,14 +45,19 @@ class PlanKeeper:
         presenter: PlanPresenter,
         web: SlackWeb,
         forest: ForestClient,
+        outbox: Outbox[PlanKey, PlanRecord],
+        locks: KeyedLocks,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._presenter = presenter
         self._web = web
         self._forest = forest
+        self._outbox = outbox
+        # Serialises writes of one plan's record inside this process (shared with the outbox);
+        # replicas rely on the swap.
+        self._locks = locks
         self._clock = clock
-        self._locks = KeyedLocks()
 
     async def observe(self, key: PlanKey, intent: ReleaseIntent) -> None:
         """Show what forest's view of the intent says of this plan stage."""
@@ -126,14 +133,18 @@ class PlanKeeper:
                 if rendered.digest != changed.digest and not await self._show(changed, rendered):
                     return  # the next observation tries again
                 told = _to_tell(changed)
+                owed = self._outbox.owe(_replies(rendered, told))
                 final = replace(
-                    changed, digest=rendered.digest, reported=changed.reported + tuple(told)
+                    changed,
+                    digest=rendered.digest,
+                    reported=changed.reported + tuple(told),
+                    owed=(*changed.owed, *owed),
                 )
                 try:
-                    await self._store.replace(stored, final)
+                    written = await self._store.replace(stored, final)
                 except StaleRevision:
                     continue
-                await self._tell_thread(final, rendered, told)
+                await self._outbox.send(written.record, owed)
                 return
             log.warning(
                 "gave up updating a plan after repeated concurrent writes", extra=key.log_fields
@@ -152,20 +163,17 @@ class PlanKeeper:
             return False
         return True
 
-    async def _tell_thread(
-        self, record: PlanRecord, rendered: RenderedPlan, told: list[str]
-    ) -> None:
-        for mark in told:
-            text = (
-                plan_decision_reply(rendered.view)
-                if mark == _DECISION
-                else plan_end_reply(rendered.view)
-            )
-            if text:
-                await reply_in_thread(self._web, record, text, priority=Priority.PERSON)
-
 
 DECIDING_FRESH_SECONDS = 30.0
+
+
+def _replies(rendered: RenderedPlan, told: list[str]) -> list[tuple[str, bool]]:
+    """The thread replies that tell ``told``, in order; people wait for each of them."""
+    texts = [
+        plan_decision_reply(rendered.view) if mark == _DECISION else plan_end_reply(rendered.view)
+        for mark in told
+    ]
+    return [(text, True) for text in texts if text]
 
 
 def _to_tell(record: PlanRecord) -> list[str]:

@@ -1,6 +1,8 @@
 """The plan messages still open, kept current from the KV bucket by a watch (as
 ``bot.approvals.open_approvals`` does for approvals), so any replica can keep any plan true and
-list the plans that wait."""
+list the plans that wait. The same watch tells which plans, open or ended, still owe their
+thread replies, and since when they are held (bot/slack/outbox.py takes over those a dead
+process held)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ class OpenPlans:
     def __init__(self, store: PlanStore) -> None:
         self._store = store
         self._open: dict[PlanKey, _Entry] = {}
+        # Plans owing thread replies (open or ended: an end's reply outlives the plan's
+        # message being open): when the longest-held one was held.
+        self._owed: dict[PlanKey, float] = {}
         self.loaded = asyncio.Event()
         self._resubscribe = asyncio.Event()
 
@@ -40,6 +45,10 @@ class OpenPlans:
     def waiting(self) -> list[PlanKey]:
         """Plans whose message still asks for a decision."""
         return [key for key, entry in self._open.items() if entry.waiting]
+
+    def owed_held_before(self, moment: float) -> list[PlanKey]:
+        """The plans, open or ended, owing a thread reply last held before ``moment``."""
+        return [key for key, held_at in self._owed.items() if held_at < moment]
 
     def all(self) -> list[PlanKey]:
         return list(self._open)
@@ -57,12 +66,17 @@ class OpenPlans:
 
     async def _mirror(self) -> None:
         snapshot: dict[PlanKey, _Entry] = {}
+        owed: dict[PlanKey, float] = {}
         live = False
         async for change in self._store.watch():
             if change is None:
-                self._open, live = snapshot, True
+                self._open, self._owed, live = snapshot, owed, True
                 self.loaded.set()
                 continue
+            if change.owed_held_at is not None:
+                owed[change.key] = change.owed_held_at
+            else:
+                owed.pop(change.key, None)
             target = self._open if live else snapshot
             if change.open and change.organisation:
                 target[change.key] = _Entry(change.organisation, change.waiting, change.posted)

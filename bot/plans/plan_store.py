@@ -4,6 +4,10 @@
   process ever owns the right to post it (the approval store's design, for plans).
 - ``planmsg.<channel>.<ts>``: which plan a Slack message shows (for clicks and thread replies).
 
+A record also carries the replies its thread is owed (``owed``, bot/state/owed.py), written in
+the compare-and-swap of the decision or end they tell and removed once Slack took them
+(bot/slack/outbox.py), as an approval's are.
+
 Writes after the claim are compare-and-swap on the revision (bot/state/records.py).
 """
 
@@ -19,6 +23,7 @@ from nats.js.kv import KeyValue
 
 from bot.approval import Author, Release
 from bot.plans.plan import FINAL_ENDS, Decided, PlanDecision, PlanKey, PlanStage, StageEnd
+from bot.state.owed import OwedReply, decode_owed, encode_owed
 from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
 
 _PLAN_PREFIX = "plan."
@@ -52,6 +57,8 @@ class PlanRecord:
     end_at: float | None = None
     # What the thread has told already ("decision", "end:<end>"), so each is told once.
     reported: tuple[str, ...] = ()
+    # Replies the thread is owed, oldest first (written with the change they tell).
+    owed: tuple[OwedReply, ...] = ()
 
     @property
     def key(self) -> PlanKey:
@@ -82,6 +89,8 @@ class PlanChange:
     waiting: bool
     open: bool
     posted: bool = False
+    # When the longest-held reply the thread is owed was last held; None when none is owed.
+    owed_held_at: float | None = None
 
 
 class PlanStore:
@@ -131,6 +140,7 @@ class PlanStore:
                 waiting=record.waiting,
                 open=record.open,
                 posted=record.posted,
+                owed_held_at=min((reply.held_at for reply in record.owed), default=None),
             )
 
 
@@ -165,6 +175,7 @@ def encode(record: PlanRecord) -> bytes:
         "end": record.end.value if record.end else None,
         "end_at": record.end_at,
         "reported": list(record.reported),
+        "owed": encode_owed(record.owed),
     }
     return json.dumps(document, separators=(",", ":")).encode()
 
@@ -256,6 +267,8 @@ def decode(raw: bytes) -> PlanRecord:
         end=StageEnd(end) if end else None,
         end_at=document.get("end_at"),
         reported=tuple(document.get("reported", ())),
+        # A record written before plans owed replies owes none.
+        owed=decode_owed(document.get("owed")),
     )
 
 

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 from tests_support import all_text, wait_until
 
-from bot.local.local_stack import CHANNEL, LocalStack
+from bot.local.fake_forest_pipelines import deploy, plan
+from bot.local.local_stack import CHANNEL, ORGANISATION, PROJECT, LocalStack
 from bot.wiring import Tuning
 
 # Short takeover times, so a test sees a crash recovered in seconds rather than a minute.
@@ -220,6 +221,46 @@ async def test_thread_replies_waiting_when_the_bot_is_killed_are_posted_once_aft
     for ts, all_words in owed.items():
         for words in all_words:
             assert said(stack, ts, words) == 1, (words, bot_replies(stack, ts))
+
+
+async def test_a_plan_decision_reply_waiting_when_the_bot_is_killed_is_posted_once_after(
+    stack: LocalStack,
+):
+    stack.slack.rate_limits.enabled = True
+    watching = {"FOREST_ORGANISATION": ORGANISATION}
+    doomed = await stack.start_bot_process(QUICK, **watching)
+    stack.forest.add_destination(ORGANISATION, "infra-prod", "prod-eu")
+    artifact = stack.forest.add_artifact(ORGANISATION, PROJECT, title="feat: logs bucket")
+    stages = [plan("infra-prod"), deploy("infra-prod", depends_on=["plan-infra-prod"])]
+    intent = await stack.forest.release(ORGANISATION, PROJECT, stages, artifact=artifact)
+    await stack.forest.run_stage(intent, "plan-infra-prod")
+    await stack.forest.finish_stage(intent, "plan-infra-prod", plan_output="No changes.")
+    await wait_until(lambda: stack.slack.messages(CHANNEL), timeout=20)
+    [message] = stack.slack.messages(CHANNEL)
+    # From here no post reaches Slack while this bot lives: the decision's reply hangs on its
+    # way, after the message itself showed the decision.
+    stack.slack.hang("chat.postMessage")
+    await stack.forest.decide_plan(intent, "plan-infra-prod", "carol", approve=True)
+    await wait_until(
+        lambda: "in forage" in all_text(stack.slack.message(CHANNEL, message.ts)), timeout=20
+    )
+    await wait_until(
+        lambda: any(
+            c.args.get("thread_ts") == message.ts for c in stack.slack.calls_to("chat.postMessage")
+        )
+    )
+    hung = [c for c in stack.slack.calls_to("chat.postMessage") if c.response is None]
+    doomed.kill()
+    await doomed.wait_killed()
+    await wait_until(lambda: all(c.abandoned for c in hung))  # it never reached Slack
+    stack.slack.hang("chat.postMessage", False)
+    assert bot_replies(stack, message.ts) == []
+
+    await stack.start_bot_process(QUICK, **watching)
+    approved = "The plan was approved in forage."
+    await wait_until(lambda: said(stack, message.ts, approved), timeout=30)
+    await asyncio.sleep(QUICK.reply_grace * 2)  # long enough for a second take-over to post
+    assert said(stack, message.ts, approved) == 1, bot_replies(stack, message.ts)
 
 
 @pytest.mark.parametrize("slow", ["slack_post", "forest_read_before_the_post"])

@@ -1,14 +1,26 @@
 """Plan records survive the bucket as they were written, and one claim wins."""
 
+import asyncio
+import contextlib
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import nats
+from tests_support import wait_until
 
 from bot.approval import Author, Release
 from bot.local.nats_server import NatsServer
+from bot.plans.open_plans import OpenPlans
 from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanStage, StageEnd
 from bot.plans.plan_store import Deciding, PlanRecord, PlanStore, decode, encode
 from bot.state.approval_store import Phase, open_bucket
+from bot.state.owed import OwedReply
+
+OWED = (
+    OwedReply("r1", "✅ <@U0BOB> approved the plan.", True, "bot-1", 1700000099.5),
+    OwedReply("r2", "❌ The release stops here.", True, "bot-2", 1700000100.5, attempts=2),
+)
 
 
 def record(**overrides) -> PlanRecord:
@@ -44,6 +56,24 @@ def test_a_record_reads_back_as_written():
         assert decode(encode(written)) == written
 
 
+def test_the_replies_a_thread_is_owed_read_back_in_order():
+    written = record(owed=OWED)
+    assert decode(encode(written)) == written
+    assert decode(encode(written)).owed == OWED
+
+
+def test_a_record_written_before_plans_owed_replies_owes_none():
+    document = json.loads(encode(record(owed=OWED)))
+    del document["owed"]
+    assert decode(json.dumps(document).encode()) == record()
+
+
+def test_keys_a_newer_version_adds_to_an_owed_reply_are_left_out():
+    document = json.loads(encode(record(owed=OWED[:1])))
+    document["owed"][0]["posted_by"] = "a later version"
+    assert decode(json.dumps(document).encode()).owed == OWED[:1]
+
+
 def test_keys_survive_any_stage_id():
     for stage_id in ("plan-prod", "a.b/c d", "ü€", ""):
         key = PlanKey("intent", stage_id or "x")
@@ -63,5 +93,32 @@ async def test_one_claim_wins_and_messages_map_back(nats_server: NatsServer):
         assert await store.plan_of_message("C1", "2.000") is None
         stored = await store.get(claim.key)
         assert stored is not None and stored.record == claim
+        owing = await store.replace(stored, replace(stored.record, owed=OWED))
+        assert (await store.get(claim.key)) == owing and owing.record.owed == OWED
     finally:
+        await nc.close()
+
+
+async def test_the_index_lists_plans_owing_replies_held_too_long_even_once_ended(
+    nats_server: NatsServer,
+):
+    nc = await nats.connect(nats_server.url)
+    following = None
+    try:
+        store = PlanStore(await open_bucket(nc.jetstream(), "plans_owed_test", history=1))
+        index = OpenPlans(store)
+        following = asyncio.create_task(index.follow())
+        ended = record(end=StageEnd.REJECTED, owed=OWED)
+        stored = await store.claim(ended)
+        assert stored is not None
+        await wait_until(lambda: index.owed_held_before(1700000100.0) == [ended.key])
+        assert index.owed_held_before(1700000099.0) == []  # the holder is still within its grace
+        assert ended.key not in index.all()  # the plan ended: only its replies are left
+        await store.replace(stored, replace(ended, owed=()))
+        await wait_until(lambda: index.owed_held_before(float("inf")) == [])
+    finally:
+        if following is not None:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
         await nc.close()
