@@ -153,9 +153,8 @@ class Keeper:
                     return True
                 except _NotShown:
                     return False
-                try:
-                    written = await self._store.replace(stored, change.record)
-                except StaleRevision:
+                written = await self._write(key, stored, change)
+                if written is None:
                     # Someone wrote a newer view; the state we were handed may be older than
                     # theirs, so read forest again rather than show it. Our update may have
                     # reached Slack after theirs (updates wait their turn in Slack's limits).
@@ -166,6 +165,26 @@ class Keeper:
                 return True
             log.warning("gave up updating after repeated concurrent writes", extra=key.log_fields)
             return True
+
+    async def _write(
+        self, key: ApprovalKey, stored: Stored, change: _Change
+    ) -> Stored[ApprovalRecord] | None:
+        """Write ``change`` over ``stored``; None when someone changed the record meanwhile.
+
+        A write that only settled thread replies (the outbox removing what Slack took, or
+        renewing its hold) changes nothing this change was made from: the change is written
+        again on top of it, without reading forest or updating the message again."""
+        for _ in range(MAX_SWAP_ATTEMPTS):
+            try:
+                return await self._store.replace(stored, change.record)
+            except StaleRevision:
+                fresh = await self._store.get(key)
+                if fresh is None or _but_owed(fresh.record) != _but_owed(stored.record):
+                    return None
+                owed = (*fresh.record.owed, *change.owed)
+                change = replace(change, record=replace(change.record, owed=owed))
+                stored = fresh
+        return None
 
     async def _change(
         self,
@@ -352,6 +371,11 @@ class Keeper:
             texts.append((outcome, True))
         owed = self._outbox.owe(texts)
         return replace(change, record=replace(record, owed=(*record.owed, *owed)), owed=owed)
+
+
+def _but_owed(record: ApprovalRecord) -> ApprovalRecord:
+    """``record`` without the replies its thread is owed (the outbox's part of it)."""
+    return replace(record, owed=())
 
 
 class _Unchanged(Exception):

@@ -50,6 +50,9 @@ REPLY_GRACE_SECONDS = 60.0
 # A reply taken this many times without Slack taking it is given up (logged).
 MAX_REPLY_ATTEMPTS = 5
 MAX_SWAP_ATTEMPTS = 8
+# Settling waits at most this share of the grace for the keeper's lock: renewed every third of
+# the grace, a hold is then never older than half of it.
+LOCK_WAIT_SHARE = 6
 STORE_RETRY_SECONDS = 1.0
 
 Reply = tuple[str, bool]  # its text, and whether people wait for it (see OwedReply.urgent)
@@ -91,7 +94,7 @@ class Outbox(Generic[K, R]):
         self._owner = owner
         self._index = index
         # The keeper's locks: in this process, one write of a record at a time, so removing a
-        # posted reply never makes a vote's compare-and-swap read forest again.
+        # posted reply does not make a vote's compare-and-swap fail (waited for briefly: _write).
         self._locks = locks
         self._tasks = tasks
         self._clock = clock
@@ -194,8 +197,14 @@ class Outbox(Generic[K, R]):
 
     async def _write(self, thread: _Thread[K]) -> bool:
         """One compare-and-swap: what Slack took leaves the record, what waits is held anew.
-        False when concurrent writes kept winning."""
-        async with self._locks.hold(thread.key):
+        False when concurrent writes kept winning.
+
+        The keeper's lock is waited for only briefly: the keeper holds it while an update of
+        the message waits its turn inside Slack's limits, which can take longer than the grace,
+        and a hold not renewed by then lets another replica post these replies a second time.
+        Without the lock the compare-and-swap still decides, and the keeper writes its change
+        again on top of this one (bot/approvals/keeper.py)."""
+        async with self._locks.hold_within(thread.key, self._grace / LOCK_WAIT_SHARE):
             for _ in range(MAX_SWAP_ATTEMPTS):
                 stored = await self._store.get(thread.key)
                 done, now = set(thread.done), self._clock()

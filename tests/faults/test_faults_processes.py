@@ -1,6 +1,7 @@
 """Real processes, real kills, a real NATS restart: nothing lost, nothing doubled."""
 
 import asyncio
+import dataclasses
 
 import pytest
 from tests_support import all_text, wait_until
@@ -221,6 +222,33 @@ async def test_thread_replies_waiting_when_the_bot_is_killed_are_posted_once_aft
     for ts, all_words in owed.items():
         for words in all_words:
             assert said(stack, ts, words) == 1, (words, bot_replies(stack, ts))
+
+
+async def test_a_reply_held_up_by_its_approvals_slow_update_stays_with_its_live_process(
+    stack: LocalStack,
+):
+    # Slack slow to answer: a thread post takes 3 s, an update 5 s. Carol's vote approves the
+    # release, and its update holds the approval in the voting process for those seconds (and
+    # behind bob's tally, still on its way), past the grace after which a reply that nobody
+    # renews is taken over. Bob's reply is posted meanwhile by that live process; the other
+    # replica must not post it a second time.
+    tuning = dataclasses.replace(QUICK, slack_timeout=30.0)
+    voter = await stack.start_bot_process(tuning)
+    await stack.start_bot_process(tuning)
+    for person in ("bob", "carol"):
+        await stack.link(person, voter)
+    _, ts = await stack.open_approval()
+    stack.slack.delay("chat.postMessage", 3.0)
+    stack.slack.delay("chat.update", 5.0)
+    await stack.click("bob", ts, "approval_approve", voter)
+    await wait_until(
+        lambda: any(c.args.get("thread_ts") == ts for c in stack.slack.calls_to("chat.postMessage"))
+    )
+    await stack.click("carol", ts, "approval_approve", voter)
+    await wait_until(lambda: said(stack, ts, "✅ Approved by") >= 1, timeout=40)
+    await asyncio.sleep(tuning.reply_grace * 3)  # long enough for a take-over to post
+    for words in ("@bob approved", "@carol approved", "✅ Approved by"):
+        assert said(stack, ts, words) == 1, (words, bot_replies(stack, ts))
 
 
 async def test_a_plan_decision_reply_waiting_when_the_bot_is_killed_is_posted_once_after(
