@@ -10,6 +10,7 @@ posting it leaves it to another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from bot.state.approval_store import (
     StaleRevision,
     Stored,
 )
+from bot.state.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -296,37 +298,50 @@ class Keeper:
             stored = await self._store.get(record.key)
             return stored is not None and stored.record.open and not stored.record.approved
 
-        # A Slack that does not answer (a hanging chat.update) is tried again a few times: no
-        # nudge may come to refresh this tally, and the vote in it would stay unseen.
-        for attempt in range(TALLY_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(TALLY_RETRY_SECONDS)
-                if self._queued.get(record.key) != rendered.digest:
-                    return  # a newer state was queued or sent in its place
-            try:
-                await self._web.update_message(
-                    record.channel,
-                    record.ts,
-                    rendered.text,
-                    rendered.blocks,
-                    Priority.REFRESH,
-                    still_wanted=still_wanted,
-                )
-            except SlackError as error:
-                log.warning(
-                    "could not update the approval message: %s",
-                    error.code,
-                    extra=record.key.log_fields,
-                )
-                if isinstance(error, SlackUnreachable):
+        # A Slack that does not answer (a hanging chat.update), or a record that cannot be
+        # asked (NATS away), is tried again a few times: no nudge may come to refresh this
+        # tally, and the vote in it would stay unseen.
+        try:
+            for attempt in range(TALLY_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(TALLY_RETRY_SECONDS)
+                    if self._queued.get(record.key) != rendered.digest:
+                        return  # a newer state was queued or sent in its place
+                try:
+                    await self._web.update_message(
+                        record.channel,
+                        record.ts,
+                        rendered.text,
+                        rendered.blocks,
+                        Priority.REFRESH,
+                        still_wanted=still_wanted,
+                    )
+                except SlackError as error:
+                    log.warning(
+                        "could not update the approval message: %s",
+                        error.code,
+                        extra=record.key.log_fields,
+                    )
+                    if isinstance(error, SlackUnreachable):
+                        continue
+                    break
+                except StoreUnavailable as error:
+                    log.warning(
+                        "could not update the approval message yet: %s",
+                        error,
+                        extra=record.key.log_fields,
+                    )
                     continue
-                break
-            else:
-                self._metrics.messages_updated.inc()
-                await self._record_shown(record.key, rendered.digest)
-                return
-        if self._queued.get(record.key) == rendered.digest:
-            del self._queued[record.key]  # the next refresh sends it again
+                else:
+                    self._metrics.messages_updated.inc()
+                    with contextlib.suppress(StoreUnavailable):  # shown; recorded next time
+                        await self._record_shown(record.key, rendered.digest)
+                    return
+        finally:
+            # Given up (or cancelled): the next refresh sends it again, which it would not
+            # while this process still counts it as on its way.
+            if self._queued.get(record.key) == rendered.digest:
+                del self._queued[record.key]
 
     async def _record_shown(self, key: ApprovalKey, digest: str) -> None:
         """Slack took the queued update showing ``digest``: the record says so."""

@@ -88,6 +88,32 @@ async def test_votes_during_a_nats_outage_are_told_not_recorded_and_can_be_tried
     await wait_until(lambda: len(stack.slack.thread(CHANNEL, ts_a)) == 1)
 
 
+async def test_a_tally_waiting_its_turn_when_nats_goes_away_is_sent_once_it_is_back(
+    stack: LocalStack,
+):
+    """A queued tally asks the record, just before it leaves, whether it is still wanted; NATS
+    gone at that moment must not leave the message without the vote for good."""
+    await stack.start_bot()
+    await stack.link("bob")
+    await stack.link("carol")
+    intent, ts = await stack.open_approval()
+    stack.slack.delay("chat.update", 3.0)
+    await stack.click("bob", ts, "approval_approve")
+    await wait_until(lambda: len(stack.slack.calls_to("chat.update")) == 1)  # bob's, on its way
+    await stack.reply_in_thread("carol", ts, "reject too risky")
+    await wait_until(lambda: len(stack.forest.approval_state(intent, "production").decisions) == 2)
+    # Carol's tally waits behind bob's, which Slack takes 3 s to answer.
+    stack.nats_server.kill()
+    await stack.nats_server.wait_killed()
+    # Bob's tally is answered; carol's leaves, and asking its record outlasts NATS's timeout.
+    await asyncio.sleep(9.0)
+    stack.slack.delay("chat.update", 0)
+    await stack.nats_server.start()
+    await wait_until(lambda: stack.nc.is_connected, timeout=10)
+    await wait_until(lambda: "U0CAROL" in all_text(stack.slack.message(CHANNEL, ts)), timeout=15)
+    assert "U0BOB" in all_text(stack.slack.message(CHANNEL, ts))
+
+
 @pytest_asyncio.fixture
 async def small_stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
     """A stack whose JetStream store holds only a few megabytes, to fill it on purpose."""
