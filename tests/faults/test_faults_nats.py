@@ -88,6 +88,7 @@ async def test_votes_during_a_nats_outage_are_told_not_recorded_and_can_be_tried
     await wait_until(lambda: len(stack.slack.thread(CHANNEL, ts_a)) == 1)
 
 
+@pytest.mark.long
 async def test_a_tally_waiting_its_turn_when_nats_goes_away_is_sent_once_it_is_back(
     stack: LocalStack,
 ):

@@ -224,6 +224,7 @@ async def test_thread_replies_waiting_when_the_bot_is_killed_are_posted_once_aft
             assert said(stack, ts, words) == 1, (words, bot_replies(stack, ts))
 
 
+@pytest.mark.long
 async def test_a_reply_held_up_by_its_approvals_slow_update_stays_with_its_live_process(
     stack: LocalStack,
 ):
