@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -24,9 +25,17 @@ from bot.config import ConfigError, nats_servers, redacted_servers
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # A server that stays unreachable is reported this often, with the number of attempts.
 UNREACHABLE_LOG_EVERY_SECONDS = 15.0
 JETSTREAM_CHECK_SECONDS = 5.0
+# Start-up asks a JetStream that does not answer again after these waits, doubling.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 10.0
+# The one 503 that passes: "JetStream system temporarily unavailable", while a cluster elects
+# its leader.
+JETSTREAM_TEMPORARILY_UNAVAILABLE = 10008
 
 
 class NatsLink:
@@ -71,9 +80,14 @@ class NatsLink:
         return nc
 
     async def require_jetstream(self) -> None:
-        """Raise ConfigError, naming the variable, when the server has no JetStream."""
+        """Raise ConfigError, naming the variable, when the server has no JetStream. A
+        JetStream that does not answer yet (a cluster without a quorum, electing its leader)
+        is waited for: start-up goes on once it answers, and a signal still stops it."""
         try:
-            await self.nc.jetstream(timeout=JETSTREAM_CHECK_SECONDS).account_info()
+            await answered_by_jetstream(
+                lambda: self.nc.jetstream(timeout=JETSTREAM_CHECK_SECONDS).account_info(),
+                f"the JetStream of {self.where}",
+            )
         except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError):
             where = redacted_servers(self.url)
             raise ConfigError(self.variable, _NO_JETSTREAM.format(url=where)) from None
@@ -134,3 +148,20 @@ _NO_JETSTREAM = (
     "points at a NATS without JetStream ({url}): the bot keeps its state in JetStream, so run "
     "its NATS with -js (forest's own NATS, without JetStream, belongs in FOREST_NATS_URL)"
 )
+
+
+async def answered_by_jetstream(ask: Callable[[], Awaitable[T]], what: str) -> T:
+    """``ask()``, asked again while JetStream does not answer in time: at start-up a cluster
+    may have no quorum yet, and a bot that gave up would only be restarted to ask again."""
+    wait = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return await ask()
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as error:
+            if isinstance(error, nats.js.errors.ServiceUnavailableError) and (
+                error.err_code != JETSTREAM_TEMPORARILY_UNAVAILABLE
+            ):
+                raise  # no JetStream there at all (a server without it answers no responders)
+            log.warning("%s did not answer; asking again in %.0f s", what, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, MAX_RETRY_SECONDS)

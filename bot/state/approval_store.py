@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from bot.approval import ApprovalKey, ApprovalRequest, Outcome, Release
+from bot.runtime.nats_link import answered_by_jetstream
 from bot.state.owed import OwedReply, decode_owed
 from bot.state.records import MessageRecords, Phase, StaleRevision, Stored
 
@@ -73,11 +74,16 @@ class ApprovalRecord:
 
 
 async def open_bucket(js: JetStreamContext, bucket: str, **config: Any) -> KeyValue:
-    """Bind to a bucket, creating it the first time."""
-    try:
-        return await js.key_value(bucket)
-    except nats.js.errors.BucketNotFoundError:
-        return await js.create_key_value(bucket=bucket, **config)
+    """Bind to a bucket, creating it the first time; waits for a JetStream that does not
+    answer yet (bot/runtime/nats_link.py)."""
+
+    async def bind() -> KeyValue:
+        try:
+            return await js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            return await js.create_key_value(bucket=bucket, **config)
+
+    return await answered_by_jetstream(bind, f"JetStream, opening the {bucket} bucket")
 
 
 class ApprovalStore:

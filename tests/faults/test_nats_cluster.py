@@ -151,3 +151,27 @@ async def test_losing_one_of_three_nodes_loses_and_doubles_nothing(cluster_stack
             )
     assert bot.ready.is_set()
     print(f"\ntold NOT recorded during the node loss: {dict(told)}")
+
+
+@pytest.mark.long
+async def test_a_bot_started_while_the_cluster_has_no_quorum_waits_for_it(
+    cluster_stack: LocalStack,
+):
+    """Two of three nodes down: JetStream does not answer (no quorum), then answers 503 while
+    the nodes elect a leader. The bot waits through both, not ready, instead of exiting or
+    calling it a NATS without JetStream."""
+    stack = cluster_stack
+    cluster = stack.nats_server
+    assert isinstance(cluster, NatsCluster)
+    for node in cluster.nodes[1:]:
+        node.kill()
+        await node.wait_killed()
+    starting = asyncio.create_task(stack.start_bot(NATS_REPLICAS="3"))
+    await asyncio.sleep(6.0)  # past the 5 s a JetStream request waits for its answer
+    assert not starting.done()
+    await cluster.start()
+    bot = await asyncio.wait_for(starting, 60)
+    assert bot.ready.is_set()
+    intent = stack.new_release()
+    await publish(stack, intent)
+    await wait_until(lambda: stack.message_of(intent) is not None, timeout=20)
