@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -266,13 +266,7 @@ class Keeper:
 
         ``urgent``: an outcome or the approval itself, which people wait to see."""
         try:
-            await self._web.update_message(
-                record.channel,
-                record.ts,
-                rendered.text,
-                rendered.blocks,
-                priority=Priority.PERSON if urgent else Priority.REFRESH,
-            )
+            await self._send(record, rendered, Priority.PERSON if urgent else Priority.REFRESH)
         except SlackError as error:  # refused, or no answer in time
             log.warning(
                 "could not update the approval message: %s",
@@ -282,6 +276,22 @@ class Keeper:
             return False
         self._metrics.messages_updated.inc()
         return True
+
+    async def _send(
+        self,
+        record: ApprovalRecord,
+        rendered: Rendered,
+        priority: Priority,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        await self._web.update_message(
+            record.channel,
+            record.ts,
+            rendered.text,
+            rendered.blocks,
+            priority,
+            still_wanted=still_wanted,
+        )
 
     def _queue_tally(self, record: ApprovalRecord, rendered: Rendered) -> None:
         """Queue an update that only refreshes a tally, without waiting for Slack's limits.
@@ -308,14 +318,7 @@ class Keeper:
                     if self._queued.get(record.key) != rendered.digest:
                         return  # a newer state was queued or sent in its place
                 try:
-                    await self._web.update_message(
-                        record.channel,
-                        record.ts,
-                        rendered.text,
-                        rendered.blocks,
-                        Priority.REFRESH,
-                        still_wanted=still_wanted,
-                    )
+                    await self._send(record, rendered, Priority.REFRESH, still_wanted)
                 except SlackError as error:
                     log.warning(
                         "could not update the approval message: %s",
