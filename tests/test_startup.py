@@ -14,7 +14,13 @@ from bot.local.nats_server import free_port, run_nats_server
 
 async def run_cli(env: dict[str, str], timeout: float = 20.0) -> tuple[int, list[str]]:
     process = await approvals_bot("run", env=env)
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    finally:
+        # A start-up that did not stop is killed, so it holds no port after a failed test.
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, stderr.decode().strip().splitlines()
 
