@@ -36,6 +36,7 @@ from bot.state.approval_store import (
     Stored,
 )
 from bot.state.errors import StoreUnavailable
+from bot.state.owed import write_over_settled
 
 log = logging.getLogger(__name__)
 
@@ -171,22 +172,9 @@ class Keeper:
     async def _write(
         self, key: ApprovalKey, stored: Stored, change: _Change
     ) -> Stored[ApprovalRecord] | None:
-        """Write ``change`` over ``stored``; None when someone changed the record meanwhile.
-
-        A write that only settled thread replies (the outbox removing what Slack took, or
-        renewing its hold) changes nothing this change was made from: the change is written
-        again on top of it, without reading forest or updating the message again."""
-        for _ in range(MAX_SWAP_ATTEMPTS):
-            try:
-                return await self._store.replace(stored, change.record)
-            except StaleRevision:
-                fresh = await self._store.get(key)
-                if fresh is None or _but_owed(fresh.record) != _but_owed(stored.record):
-                    return None
-                owed = (*fresh.record.owed, *change.owed)
-                change = replace(change, record=replace(change.record, owed=owed))
-                stored = fresh
-        return None
+        """Write ``change`` over ``stored``, also over a write that only settled thread
+        replies; None when someone changed the record meanwhile."""
+        return await write_over_settled(self._store, key, stored, change.record, change.owed)
 
     async def _change(
         self,
@@ -389,11 +377,6 @@ class Keeper:
             texts.append((outcome, True))
         owed = self._outbox.owe(texts)
         return replace(change, record=replace(record, owed=(*record.owed, *owed)), owed=owed)
-
-
-def _but_owed(record: ApprovalRecord) -> ApprovalRecord:
-    """``record`` without the replies its thread is owed (the outbox's part of it)."""
-    return replace(record, owed=())
 
 
 class _Unchanged(Exception):

@@ -27,6 +27,7 @@ from bot.slack.outbox import Outbox
 from bot.slack.pacing import Priority
 from bot.slack.web import SlackRefused, SlackWeb
 from bot.state.approval_store import Phase, StaleRevision
+from bot.state.owed import write_over_settled
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +141,8 @@ class PlanKeeper:
                     reported=changed.reported + tuple(told),
                     owed=(*changed.owed, *owed),
                 )
-                try:
-                    written = await self._store.replace(stored, final)
-                except StaleRevision:
+                written = await write_over_settled(self._store, key, stored, final, owed)
+                if written is None:
                     continue
                 await self._outbox.send(written.record, owed)
                 return

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, TypeVar
 
-from bot.state.records import Stored
+from bot.state.records import StaleRevision, Stored
 
 __all__ = [
     "OwedReply",
@@ -23,6 +23,7 @@ __all__ = [
     "OwingStore",
     "decode_owed",
     "encode_owed",
+    "write_over_settled",
 ]
 
 
@@ -112,3 +113,33 @@ class OwingIndex(Protocol[K_co]):
     def loaded(self) -> asyncio.Event: ...
 
     def owed_held_before(self, moment: float) -> list[K_co]: ...
+
+
+async def write_over_settled(
+    store: OwingStore[K, R],
+    key: K,
+    stored: Stored[R],
+    record: R,
+    owed: tuple[OwedReply, ...],
+    attempts: int = 8,
+) -> Stored[R] | None:
+    """Write ``record``, made from ``stored`` and owing ``owed`` besides what it owed, over
+    ``stored``; None when someone changed the record meanwhile.
+
+    A write that only settled thread replies (the outbox removing what Slack took, or renewing
+    its hold) changed nothing ``record`` was made from: it is written again on top of that
+    write, so that a keeper neither reads forest nor updates the message a second time."""
+    for _ in range(attempts):
+        try:
+            return await store.replace(stored, record)
+        except StaleRevision:
+            fresh = await store.get(key)
+            if fresh is None or _but_owed(fresh.record) != _but_owed(stored.record):
+                return None
+            record = replace(record, owed=(*fresh.record.owed, *owed))  # type: ignore[misc]
+            stored = fresh
+    return None
+
+
+def _but_owed(record: R) -> R:
+    return replace(record, owed=())  # type: ignore[misc]

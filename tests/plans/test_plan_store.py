@@ -15,7 +15,7 @@ from bot.plans.open_plans import OpenPlans
 from bot.plans.plan import Decided, PlanDecision, PlanKey, PlanStage, StageEnd
 from bot.plans.plan_store import Deciding, PlanRecord, PlanStore, decode, encode
 from bot.state.approval_store import Phase, open_bucket
-from bot.state.owed import OwedReply
+from bot.state.owed import OwedReply, write_over_settled
 
 OWED = (
     OwedReply("r1", "✅ <@U0BOB> approved the plan.", True, "bot-1", 1700000099.5),
@@ -121,4 +121,31 @@ async def test_the_index_lists_plans_owing_replies_held_too_long_even_once_ended
             following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await following
+        await nc.close()
+
+
+async def test_a_change_is_written_over_a_write_that_only_settled_replies(nats_server: NatsServer):
+    nc = await nats.connect(nats_server.url)
+    try:
+        store = PlanStore(await open_bucket(nc.jetstream(), "plans_settled", history=1))
+        claimed = await store.claim(record(owed=OWED))
+        assert claimed is not None
+        first, second = OWED
+        mine = OwedReply("r3", "✅ Approved.", True, "bot-1", 1700000200.0)
+        changed = replace(claimed.record, digest="new", owed=(*claimed.record.owed, mine))
+        # Meanwhile the outbox removed the reply Slack took and renewed the other.
+        renewed = replace(second, held_at=1700000150.0)
+        await store.replace(claimed, replace(claimed.record, owed=(renewed,)))
+
+        written = await write_over_settled(store, claimed.record.key, claimed, changed, (mine,))
+        assert written is not None
+        assert written.record.digest == "new" and written.record.owed == (renewed, mine)
+        assert first not in written.record.owed  # what Slack took stays removed
+
+        # A change of anything else is someone else's view: not written over.
+        await store.replace(written, replace(written.record, digest="theirs"))
+        stale = replace(written.record, digest="mine")
+        assert await write_over_settled(store, claimed.record.key, written, stale, ()) is None
+        assert (await store.get(claimed.record.key)).record.digest == "theirs"
+    finally:
         await nc.close()
