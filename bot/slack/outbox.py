@@ -203,7 +203,7 @@ class Outbox(Generic[K, R]):
         the message waits its turn inside Slack's limits, which can take longer than the grace,
         and a hold not renewed by then lets another replica post these replies a second time.
         Without the lock the compare-and-swap still decides, and the keeper writes its change
-        again on top of this one (bot/approvals/keeper.py)."""
+        again on top of this one (write_over_settled, bot/state/owed.py)."""
         async with self._locks.hold_within(thread.key, self._grace / LOCK_WAIT_SHARE):
             for _ in range(MAX_SWAP_ATTEMPTS):
                 stored = await self._store.get(thread.key)
