@@ -13,6 +13,7 @@ import logging
 
 from bot.approval import ApprovalKey
 from bot.state.approval_store import ApprovalStore
+from bot.state.owed import HeldReplies
 from bot.state.records import keep_watching
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class OpenApprovals:
         self._approved: set[ApprovalKey] = set()
         self._staged: set[ApprovalKey] = set()
         # Records owing thread replies (open or ended): when the longest-held one was held.
-        self._owed: dict[ApprovalKey, float] = {}
+        self._owed: HeldReplies[ApprovalKey] = HeldReplies()
         self.loaded = asyncio.Event()
         self._resubscribe = asyncio.Event()
 
@@ -41,7 +42,7 @@ class OpenApprovals:
 
     def owed_held_before(self, moment: float) -> list[ApprovalKey]:
         """The approvals, open or ended, owing a thread reply last held before ``moment``."""
-        return [key for key, held_at in self._owed.items() if held_at < moment]
+        return self._owed.before(moment)
 
     def all(self) -> list[ApprovalKey]:
         return [key for keys in self._by_intent.values() for key in keys]
@@ -65,7 +66,7 @@ class OpenApprovals:
         by_intent: dict[str, set[ApprovalKey]] = {}
         approved: set[ApprovalKey] = set()
         staged: set[ApprovalKey] = set()
-        owed: dict[ApprovalKey, float] = {}
+        owed: HeldReplies[ApprovalKey] = HeldReplies()
         async for change in self._store.watch():
             if change is None:
                 # The snapshot is complete: from now on, changes go to the live index.
@@ -74,10 +75,7 @@ class OpenApprovals:
                 self.loaded.set()
                 continue
             summary = change.summary
-            if summary is not None and summary.owed_held_at is not None:
-                owed[change.key] = summary.owed_held_at
-            else:
-                owed.pop(change.key, None)
+            owed.note(change.key, summary.owed_held_at if summary is not None else None)
             # Claimed approvals are tracked too: a vote can come in while the message is posted.
             if summary is not None and summary.open:
                 by_intent.setdefault(change.key.release_intent_id, set()).add(change.key)

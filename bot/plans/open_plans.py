@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.plans.plan import PlanKey
 from bot.plans.plan_store import PlanStore
+from bot.state.owed import HeldReplies
 from bot.state.records import keep_watching
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class OpenPlans:
         self._open: dict[PlanKey, _Entry] = {}
         # Plans owing thread replies (open or ended: an end's reply outlives the plan's
         # message being open): when the longest-held one was held.
-        self._owed: dict[PlanKey, float] = {}
+        self._owed: HeldReplies[PlanKey] = HeldReplies()
         self.loaded = asyncio.Event()
         self._resubscribe = asyncio.Event()
 
@@ -48,7 +49,7 @@ class OpenPlans:
 
     def owed_held_before(self, moment: float) -> list[PlanKey]:
         """The plans, open or ended, owing a thread reply last held before ``moment``."""
-        return [key for key, held_at in self._owed.items() if held_at < moment]
+        return self._owed.before(moment)
 
     def all(self) -> list[PlanKey]:
         return list(self._open)
@@ -66,17 +67,14 @@ class OpenPlans:
 
     async def _mirror(self) -> None:
         snapshot: dict[PlanKey, _Entry] = {}
-        owed: dict[PlanKey, float] = {}
+        owed: HeldReplies[PlanKey] = HeldReplies()
         live = False
         async for change in self._store.watch():
             if change is None:
                 self._open, self._owed, live = snapshot, owed, True
                 self.loaded.set()
                 continue
-            if change.owed_held_at is not None:
-                owed[change.key] = change.owed_held_at
-            else:
-                owed.pop(change.key, None)
+            owed.note(change.key, change.owed_held_at)
             target = self._open if live else snapshot
             if change.open and change.organisation:
                 target[change.key] = _Entry(change.organisation, change.waiting, change.posted)

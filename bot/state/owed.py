@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot.state.records import StaleRevision, Stored
 
 __all__ = [
+    "HeldReplies",
     "OwedReply",
     "OwingIndex",
     "OwingKey",
@@ -103,6 +104,24 @@ class OwingStore(Protocol[K, R]):
     async def get(self, key: K) -> Stored[R] | None: ...
 
     async def replace(self, stored: Stored[R], record: R) -> Stored[R]: ...
+
+
+class HeldReplies(Generic[K]):
+    """The part of a live index the outbox asks: which records owe thread replies, and when
+    the longest-held of them was last held."""
+
+    def __init__(self) -> None:
+        self._held: dict[K, float] = {}
+
+    def note(self, key: K, held_at: float | None) -> None:
+        """A record was written: it owes replies held since ``held_at``, or none (None)."""
+        if held_at is None:
+            self._held.pop(key, None)
+        else:
+            self._held[key] = held_at
+
+    def before(self, moment: float) -> list[K]:
+        return [key for key, held_at in self._held.items() if held_at < moment]
 
 
 class OwingIndex(Protocol[K_co]):
