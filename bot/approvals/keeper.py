@@ -156,7 +156,10 @@ class Keeper:
                     return True
                 except _NotShown:
                     return False
-                written = await self._write(key, stored, change)
+                # Also over a write that only settled thread replies meanwhile.
+                written = await write_over_settled(
+                    self._store, key, stored, change.record, change.owed
+                )
                 if written is None:
                     # Someone wrote a newer view; the state we were handed may be older than
                     # theirs, so read forest again rather than show it. Our update may have
@@ -168,13 +171,6 @@ class Keeper:
                 return True
             log.warning("gave up updating after repeated concurrent writes", extra=key.log_fields)
             return True
-
-    async def _write(
-        self, key: ApprovalKey, stored: Stored, change: _Change
-    ) -> Stored[ApprovalRecord] | None:
-        """Write ``change`` over ``stored``, also over a write that only settled thread
-        replies; None when someone changed the record meanwhile."""
-        return await write_over_settled(self._store, key, stored, change.record, change.owed)
 
     async def _change(
         self,
