@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from blocks.elements import SlackMessage
-from bot.slack.web import SlackError, SlackRefused, SlackUnreachable, SlackWeb
+from bot.slack.web import STOPPING, SlackError, SlackRefused, SlackUnreachable, SlackWeb
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Answers:
                 passing = isinstance(error, SlackUnreachable) or (
                     isinstance(error, SlackRefused) and error.code == "ratelimited"
                 )
-                if not passing or pause is None or error.code == "stopping":
+                if not passing or pause is None or error.code == STOPPING:
                     log.warning("%s failed: %s", error.method, error.code)
                     return
                 log.warning("%s failed: %s; trying again", error.method, error.code)
